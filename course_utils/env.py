@@ -1,0 +1,146 @@
+"""Entorno de ejecución: dispositivo, Colab, semillas y ajustes del DataLoader."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+
+_VALID_DEVICES = ("cuda", "mps", "cpu")
+
+
+def mps_available() -> bool:
+    """``True`` si hay una GPU de Apple utilizable con MPS."""
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available() and backend.is_built())
+
+
+def get_device(prefer: str | torch.device | None = None) -> torch.device:
+    """Devuelve el mejor dispositivo disponible: ``cuda``, luego ``mps``, luego ``cpu``.
+
+    ``prefer`` fuerza uno concreto (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
+    Si se pide uno que no existe en esta máquina se lanza un ``ValueError`` que
+    dice cuál usar en su lugar.
+    """
+    if prefer is None or str(prefer) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(prefer)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"Dispositivo desconocido: {prefer!r}. Usa uno de {', '.join(_VALID_DEVICES)} "
+            "o deja el valor por defecto para elegir el mejor disponible."
+        ) from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "Se pidió CUDA pero esta máquina no tiene una GPU NVIDIA utilizable. "
+            "Usa device='cpu' (o en Colab: Entorno de ejecución > Cambiar tipo de entorno > GPU)."
+        )
+    if device.type == "mps" and not mps_available():
+        raise ValueError("Se pidió MPS pero no está disponible aquí. Usa device='cpu'.")
+    if device.type not in _VALID_DEVICES:
+        raise ValueError(f"Dispositivo no admitido: {device}. Usa uno de {', '.join(_VALID_DEVICES)}.")
+    return device
+
+
+def in_colab() -> bool:
+    """``True`` si el código se ejecuta en Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def in_notebook() -> bool:
+    """``True`` si se ejecuta dentro de un núcleo de Jupyter (IPython con ZMQ)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython() if hasattr(ipython, "get_ipython") else None
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def seed_everything(seed: int = 0, deterministic: bool = True) -> int:
+    """Fija las semillas de ``random``, NumPy y PyTorch (CPU y GPU).
+
+    Con ``deterministic=True`` se piden además algoritmos deterministas: en CPU
+    dos ejecuciones con la misma semilla dan exactamente los mismos números; en
+    GPU algunas operaciones no tienen versión determinista y solo se avisa.
+    """
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"La semilla debe ser un entero >= 0, no {seed!r}.")
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return seed
+
+
+def default_num_workers() -> int:
+    """Número de procesos para cargar datos que funciona bien en cada sistema.
+
+    En Windows y macOS los procesos hijos se crean con *spawn*, lo que dentro de
+    un cuaderno falla a menudo o tarda mucho en arrancar: allí se usa 0. En Linux
+    (y Colab) se usan hasta 4, sin pasar del número de núcleos.
+    """
+    if sys.platform in ("win32", "darwin"):
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(4, cpus))
+
+
+def loader_kwargs(device: torch.device | str | None = None, num_workers: int | None = None) -> dict[str, Any]:
+    """Argumentos para ``DataLoader`` adecuados al dispositivo y al sistema.
+
+    ``pin_memory`` solo en CUDA (en MPS y CPU no ayuda y en MPS avisa);
+    ``persistent_workers`` cuando hay procesos hijos, para no relanzarlos en cada época.
+    """
+    device = torch.device(device) if device is not None else get_device()
+    workers = default_num_workers() if num_workers is None else int(num_workers)
+    if workers < 0:
+        raise ValueError(f"num_workers debe ser >= 0, no {workers}.")
+    kwargs: dict[str, Any] = {"num_workers": workers, "pin_memory": device.type == "cuda"}
+    if workers > 0:
+        kwargs["persistent_workers"] = True
+        kwargs["prefetch_factor"] = 2
+    return kwargs
+
+
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """Tipo para precisión mixta: bf16 si la GPU lo admite, si no fp16; ``None`` fuera de CUDA."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def describe_environment() -> dict[str, Any]:
+    """Resumen del entorno para ``python -m course_utils doctor``."""
+    import torchvision
+
+    device = get_device()
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "device": str(device),
+        "colab": in_colab(),
+        "cpu_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["amp_dtype"] = str(amp_dtype(device)).replace("torch.", "")
+    return info

@@ -1,0 +1,249 @@
+"""Modelos: ResNet-18 con pesos de ImageNet, nueva cabeza, congelación y grupos de parámetros.
+
+Todas las funciones trabajan por *etapas* (bloques consecutivos del modelo):
+
+- ResNet-18 de torchvision: ``stem`` (conv1 + bn1), ``layer1`` ... ``layer4`` y ``fc``.
+- ``GlyphNet`` (la red pequeña del modo sin conexión, en ``offline.py``): ``layer1`` ...
+  ``layer3`` y ``fc``.
+
+La última etapa (``fc``) es siempre la cabeza: la capa que se sustituye para la nueva tarea.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+#: Nombre de la cabeza (capa de salida) en todos los modelos del curso.
+HEAD = "fc"
+
+_RESNET_STAGES = ("stem", "layer1", "layer2", "layer3", "layer4", HEAD)
+
+
+class WeightsUnavailableError(RuntimeError):
+    """No se pudieron obtener los pesos preentrenados (sin conexión o descarga fallida)."""
+
+
+def stages(model: nn.Module) -> list[tuple[str, list[nn.Module]]]:
+    """Etapas del modelo en orden, de la entrada a la cabeza: ``[(nombre, [módulos])]``.
+
+    Un modelo propio puede declarar sus etapas con un método ``stages()`` que
+    devuelva ``[(nombre, módulo)]``; la última debe ser la cabeza.
+    """
+    if hasattr(model, "stages") and callable(model.stages):
+        return [(name, [module]) for name, module in model.stages()]
+    if all(hasattr(model, name) for name in ("conv1", "bn1", "layer1", "layer4", HEAD)):
+        result: list[tuple[str, list[nn.Module]]] = [("stem", [model.conv1, model.bn1])]
+        result += [(name, [getattr(model, name)]) for name in _RESNET_STAGES[1:]]
+        return result
+    raise ValueError(
+        f"No sé dividir en etapas un modelo {type(model).__name__}. Usa una ResNet de torchvision, "
+        "GlyphNet, o define en tu modelo un método stages() que devuelva [(nombre, módulo)]."
+    )
+
+
+def stage_names(model: nn.Module) -> list[str]:
+    """Nombres de las etapas, de la entrada a la cabeza."""
+    return [name for name, _ in stages(model)]
+
+
+def _stage_parameters(modules: list[nn.Module]) -> Iterator[nn.Parameter]:
+    for module in modules:
+        yield from module.parameters()
+
+
+def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
+    """Sustituye la capa de salida por una nueva ``Linear`` con ``num_classes`` salidas.
+
+    La nueva capa se inicializa al azar (Xavier uniforme, sesgo a cero), como en la
+    receta de d2l: no hereda nada de la tarea original.
+    """
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes debe ser un entero >= 2, no {num_classes!r}.")
+    old = getattr(model, HEAD, None)
+    if not isinstance(old, nn.Linear):
+        raise ValueError(f"El modelo no tiene una capa de salida lineal llamada '{HEAD}'.")
+    new = nn.Linear(old.in_features, num_classes)
+    nn.init.xavier_uniform_(new.weight)
+    nn.init.zeros_(new.bias)
+    setattr(model, HEAD, new.to(old.weight.device))
+    return model
+
+
+def imagenet_weights_cached() -> bool:
+    """``True`` si los pesos ImageNet de ResNet-18 ya están en la caché de torchvision."""
+    from torchvision.models import ResNet18_Weights
+
+    from course_utils.paths import torch_hub_dir
+
+    filename = ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+    return (torch_hub_dir() / "checkpoints" / filename).is_file()
+
+
+def resnet18(num_classes: int | None = None, weights: str | None = "imagenet", progress: bool = True) -> nn.Module:
+    """ResNet-18 de torchvision, con o sin los pesos de ImageNet (``ResNet18_Weights.IMAGENET1K_V1``).
+
+    ``weights``: ``"imagenet"`` (descarga una vez, ~45 MB, y los guarda en la caché de
+    torchvision) o ``None``/``"none"`` (inicialización aleatoria). Si ``num_classes`` se
+    indica, la capa de salida se sustituye por una nueva de ese tamaño.
+    Sin conexión y sin los pesos en caché se lanza ``WeightsUnavailableError`` con
+    instrucciones en español en lugar de una traza de ``urllib``.
+    """
+    from torchvision.models import ResNet18_Weights
+    from torchvision.models import resnet18 as tv_resnet18
+
+    from course_utils.paths import offline_forced, torch_hub_dir
+
+    if weights in (None, "none"):
+        model = tv_resnet18(weights=None)
+    elif weights == "imagenet":
+        if offline_forced() and not imagenet_weights_cached():
+            raise WeightsUnavailableError(_weights_help(torch_hub_dir(), "el modo sin conexión está activado"))
+        try:
+            model = tv_resnet18(weights=ResNet18_Weights.IMAGENET1K_V1, progress=progress)
+        except (OSError, RuntimeError) as exc:  # URLError hereda de OSError
+            raise WeightsUnavailableError(_weights_help(torch_hub_dir(), str(exc))) from exc
+    else:
+        raise ValueError(f"weights debe ser 'imagenet' o None, no {weights!r}.")
+    if num_classes is not None:
+        replace_head(model, num_classes)
+    return model
+
+
+def _weights_help(hub: object, reason: str) -> str:
+    return (
+        "No se pudieron obtener los pesos de ImageNet de ResNet-18 "
+        f"({reason}). Qué hacer:\n"
+        "  1) con conexión, ejecuta una vez: python -m course_utils download hotdog\n"
+        "     (los pesos se guardan en "
+        f"{hub}/checkpoints y después funcionan sin red);\n"
+        "  2) o usa el modo sin conexión del curso: COURSE_UTILS_OFFLINE=1, que usa la red\n"
+        "     pequeña preentrenada que trae el repositorio (weights='mini');\n"
+        "  3) o entrena desde cero con weights=None."
+    )
+
+
+def freeze(model: nn.Module, until: str | int | None = None) -> nn.Module:
+    """Congela las etapas desde la entrada hasta ``until`` (incluida); el resto queda entrenable.
+
+    - ``until=None``: congela todo menos la cabeza (extracción de características).
+    - ``until="layer2"`` o ``until=2``: congela las etapas 0..2 (por nombre o índice).
+
+    Las BatchNorm de las partes congeladas también quedan congeladas: ``fit`` y
+    ``set_train_mode`` las mantienen en modo evaluación, así sus estadísticas
+    (``running_mean``/``running_var``) no cambian. ``requires_grad=False`` por sí solo
+    no basta: en modo ``train()`` una BatchNorm sigue actualizando sus estadísticas.
+    """
+    parts = stages(model)
+    names = [name for name, _ in parts]
+    if until is None:
+        last = len(parts) - 2
+    elif isinstance(until, int):
+        last = until
+    elif until in names:
+        last = names.index(until)
+    else:
+        raise ValueError(f"Etapa desconocida {until!r}. Las etapas de este modelo son: {', '.join(names)}.")
+    if not -1 <= last < len(parts):
+        raise ValueError(f"until debe estar entre -1 y {len(parts) - 1}, no {last}.")
+    for index, (_, modules) in enumerate(parts):
+        for param in _stage_parameters(modules):
+            param.requires_grad_(index > last)
+    set_train_mode(model, model.training)
+    return model
+
+
+def unfreeze(model: nn.Module) -> nn.Module:
+    """Hace entrenables todos los parámetros (fine-tuning completo)."""
+    for param in model.parameters():
+        param.requires_grad_(True)
+    set_train_mode(model, model.training)
+    return model
+
+
+def _is_frozen_bn(module: nn.Module) -> bool:
+    if not isinstance(module, nn.modules.batchnorm._BatchNorm):
+        return False
+    params = list(module.parameters(recurse=False))
+    return bool(params) and not any(p.requires_grad for p in params)
+
+
+def set_train_mode(model: nn.Module, mode: bool = True) -> nn.Module:
+    """Como ``model.train(mode)``, pero las BatchNorm congeladas se quedan en modo evaluación.
+
+    Una BatchNorm cuenta como congelada cuando sus parámetros (peso y sesgo) no
+    requieren gradiente. Úsala en lugar de ``model.train()`` en un bucle propio.
+    """
+    model.train(mode)
+    if mode:
+        for module in model.modules():
+            if _is_frozen_bn(module):
+                module.eval()
+    return model
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Número de parámetros entrenables, congelados y totales."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {"trainable": trainable, "frozen": total - trainable, "total": total}
+
+
+def param_groups(
+    model: nn.Module, lr: float, head_lr_mult: float = 10.0, weight_decay: float = 0.0
+) -> list[dict]:
+    """Grupos de parámetros para el optimizador: cuerpo con ``lr`` y cabeza con ``lr * head_lr_mult``.
+
+    Solo incluye parámetros entrenables; cada grupo lleva un ``name`` para poder
+    mostrarlo en una tabla. d2l usa ``head_lr_mult=10`` en el ejemplo *hotdog*.
+    """
+    if not lr > 0:
+        raise ValueError(f"La tasa de aprendizaje debe ser > 0, no {lr!r}. Prueba con 0.01 o 0.001.")
+    if not head_lr_mult > 0:
+        raise ValueError(f"head_lr_mult debe ser > 0, no {head_lr_mult!r}.")
+    head_ids = {id(p) for p in getattr(model, HEAD).parameters()}
+    body = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
+    head = [p for p in getattr(model, HEAD).parameters() if p.requires_grad]
+    groups = []
+    if body:
+        groups.append({"name": "cuerpo", "params": body, "lr": lr, "weight_decay": weight_decay})
+    if head:
+        groups.append({"name": "cabeza", "params": head, "lr": lr * head_lr_mult, "weight_decay": weight_decay})
+    if not groups:
+        raise ValueError("No hay parámetros entrenables: descongela alguna etapa (unfreeze o freeze(until=...)).")
+    return groups
+
+
+def stage_table(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> list[dict]:
+    """Tabla por etapa: parámetros, cuántos se entrenan y con qué tasa de aprendizaje.
+
+    Sirve para comprobar de un vistazo qué capas se ajustan y a qué ritmo.
+    """
+    lr_of: dict[int, float] = {}
+    if optimizer is not None:
+        for group in optimizer.param_groups:
+            for param in group["params"]:
+                lr_of[id(param)] = group["lr"]
+    rows = []
+    for name, modules in stages(model):
+        params = list(_stage_parameters(modules))
+        trainable = [p for p in params if p.requires_grad]
+        lrs = sorted({lr_of[id(p)] for p in trainable if id(p) in lr_of})
+        rows.append(
+            {
+                "stage": name,
+                "parameters": sum(p.numel() for p in params),
+                "trainable": sum(p.numel() for p in trainable),
+                "lr": lrs[0] if len(lrs) == 1 else (lrs or None),
+            }
+        )
+    return rows
+
+
+def size_mb(model: nn.Module) -> float:
+    """Tamaño de los parámetros y buffers en MB (float32 = 4 bytes por número)."""
+    numel = sum(p.numel() * p.element_size() for p in model.parameters())
+    numel += sum(b.numel() * b.element_size() for b in model.buffers())
+    return numel / 1e6

@@ -1,0 +1,372 @@
+"""El dominio sin conexión del curso: glifos generados y una red pequeña preentrenada.
+
+Sin red no podemos descargar ImageNet ni *hotdog*, pero sí podemos mostrar
+aprendizaje por transferencia de verdad con un dominio que el paquete genera de
+forma determinista en segundos:
+
+- **Tarea de origen** (muchos datos): 37 clases de letras dibujadas con las 20
+  tipografías TrueType que trae matplotlib, con rotación, escala, posición,
+  colores y ruido al azar. Imágenes RGB de 32x32.
+- **Tarea destino parecida**: los dígitos 0-9 con el mismo estilo de dibujo.
+- **Tarea destino diferente**: 10 texturas y patrones geométricos (rayas,
+  cuadrículas, anillos...), con otra estadística de imagen.
+
+``GlyphNet`` es una CNN de 3 etapas (~290 mil parámetros, 1,1 MB) que se
+preentrena en la tarea de origen con ``python -m course_utils pretrain``; sus
+pesos viajan en ``data/pretrained/`` junto a un JSON con su SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from course_utils.paths import data_dir, project_root
+
+#: Clases de la tarea de origen: mayúsculas y minúsculas que no se confunden con ellas.
+SOURCE_CLASSES = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ") + tuple("abdefghmnqrt")
+#: Clases de la tarea destino parecida.
+DIGIT_CLASSES = tuple("0123456789")
+#: Clases de la tarea destino diferente.
+TEXTURE_CLASSES = (
+    "rayas_horizontales",
+    "rayas_verticales",
+    "diagonal_ascendente",
+    "diagonal_descendente",
+    "cuadricula",
+    "puntos",
+    "anillos",
+    "cruz",
+    "degradado",
+    "manchas",
+)
+TASKS = ("source", "similar", "different")
+IMAGE_SIZE = 32
+#: Normalización de las imágenes del dominio (fondo oscuro, trazo claro).
+MEAN = (0.35, 0.35, 0.35)
+STD = (0.30, 0.30, 0.30)
+
+_FONT_FILES = (
+    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique.ttf",
+    "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf",
+    "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSansMono-Oblique.ttf",
+    "DejaVuSansMono-BoldOblique.ttf", "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf",
+    "STIXGeneralBolIta.ttf", "cmr10.ttf", "cmb10.ttf", "cmss10.ttf", "cmtt10.ttf",
+)
+_CANVAS = 64
+_TASK_SEED_OFFSET = {"source": 0, "similar": 1_000_003, "different": 2_000_029}
+_SPLIT_SEED_OFFSET = {"train": 0, "test": 7919}
+
+
+def class_names(task: str) -> tuple[str, ...]:
+    """Nombres de las clases de una tarea (``source``, ``similar`` o ``different``)."""
+    _check_task(task)
+    return {"source": SOURCE_CLASSES, "similar": DIGIT_CLASSES, "different": TEXTURE_CLASSES}[task]
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ValueError(f"Tarea desconocida {task!r}. Usa una de: {', '.join(TASKS)}.")
+
+
+# --------------------------------------------------------------------------------------
+# Generación de imágenes
+# --------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def _font(name: str, size: int):
+    import matplotlib
+    from PIL import ImageFont
+
+    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
+    return ImageFont.truetype(str(path), size)
+
+
+def _glyph_mask(char: str, rng: np.random.Generator) -> np.ndarray:
+    """Máscara en [0, 1] de un carácter con tipografía, tamaño, giro y posición al azar."""
+    from PIL import Image, ImageDraw
+
+    font = _font(_FONT_FILES[rng.integers(len(_FONT_FILES))], int(rng.integers(34, 50)))
+    canvas = Image.new("L", (_CANVAS, _CANVAS), 0)
+    draw = ImageDraw.Draw(canvas)
+    left, top, right, bottom = draw.textbbox((0, 0), char, font=font)
+    x = (_CANVAS - (right - left)) / 2 - left + rng.uniform(-5, 5)
+    y = (_CANVAS - (bottom - top)) / 2 - top + rng.uniform(-5, 5)
+    draw.text((x, y), char, fill=255, font=font)
+    canvas = canvas.rotate(rng.uniform(-20, 20), resample=Image.BILINEAR)
+    canvas = canvas.resize((IMAGE_SIZE, IMAGE_SIZE), resample=Image.BILINEAR)
+    return np.asarray(canvas, dtype=np.float32) / 255.0
+
+
+def _texture_mask(label: int, rng: np.random.Generator) -> np.ndarray:
+    """Máscara en [0, 1] de la textura ``label`` con frecuencia, fase y giro al azar."""
+    coords = (np.arange(IMAGE_SIZE, dtype=np.float32) + 0.5) / IMAGE_SIZE
+    yy, xx = np.meshgrid(coords, coords, indexing="ij")
+    freq = rng.uniform(3.0, 6.0)
+    phase = rng.uniform(0, 2 * np.pi)
+    tilt = rng.uniform(-0.15, 0.15)
+    name = TEXTURE_CLASSES[label]
+    if name == "rayas_horizontales":
+        wave = np.sin(2 * np.pi * freq * (yy + tilt * xx) + phase)
+    elif name == "rayas_verticales":
+        wave = np.sin(2 * np.pi * freq * (xx + tilt * yy) + phase)
+    elif name == "diagonal_ascendente":
+        wave = np.sin(2 * np.pi * freq * (xx + yy) / 1.4 + phase)
+    elif name == "diagonal_descendente":
+        wave = np.sin(2 * np.pi * freq * (xx - yy) / 1.4 + phase)
+    elif name == "cuadricula":
+        wave = np.sin(2 * np.pi * freq * xx + phase) * np.sin(2 * np.pi * freq * yy + phase)
+    elif name == "puntos":
+        wave = np.cos(2 * np.pi * freq * xx + phase) + np.cos(2 * np.pi * freq * yy + phase) - 1.0
+    elif name == "anillos":
+        cy, cx = rng.uniform(0.3, 0.7, size=2)
+        wave = np.sin(2 * np.pi * freq * np.hypot(yy - cy, xx - cx) + phase)
+    elif name == "cruz":
+        cy, cx = rng.uniform(0.35, 0.65, size=2)
+        width = rng.uniform(0.06, 0.14)
+        wave = np.where((np.abs(yy - cy) < width) | (np.abs(xx - cx) < width), 1.0, -1.0)
+    elif name == "degradado":
+        angle = rng.uniform(0, 2 * np.pi)
+        wave = 2.0 * ((np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5)) * 1.4)
+    else:  # manchas: ruido suave de baja frecuencia
+        coarse = rng.standard_normal((5, 5)).astype(np.float32)
+        wave = np.kron(coarse, np.ones((7, 7), dtype=np.float32))[:IMAGE_SIZE, :IMAGE_SIZE]
+        wave = np.clip(wave, -1.5, 1.5)
+    return np.clip(0.5 + 0.5 * wave, 0.0, 1.0).astype(np.float32)
+
+
+def _colorize(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Trazo claro sobre fondo oscuro, con tintes y ruido gaussiano: HxWx3 en [0, 1]."""
+    background = rng.uniform(0.0, 0.35, size=3).astype(np.float32)
+    foreground = rng.uniform(0.6, 1.0, size=3).astype(np.float32)
+    image = background + mask[..., None] * (foreground - background)
+    image += rng.normal(0.0, 0.06, size=image.shape).astype(np.float32)
+    return np.clip(image, 0.0, 1.0)
+
+
+def generate(task: str, n_per_class: int, split: str = "train", seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Genera ``n_per_class`` imágenes por clase de una tarea, de forma determinista.
+
+    Devuelve ``(x, y)``: ``x`` float32 de forma (N, 3, 32, 32) en [0, 1] (sin normalizar)
+    e ``y`` int64. La misma ``(task, split, seed)`` da siempre las mismas imágenes, y
+    ``train`` y ``test`` nunca comparten imágenes.
+    """
+    _check_task(task)
+    if split not in _SPLIT_SEED_OFFSET:
+        raise ValueError(f"split debe ser 'train' o 'test', no {split!r}.")
+    if not isinstance(n_per_class, int) or n_per_class < 1:
+        raise ValueError(f"n_per_class debe ser un entero >= 1, no {n_per_class!r}.")
+    rng = np.random.default_rng(seed + _TASK_SEED_OFFSET[task] + _SPLIT_SEED_OFFSET[split])
+    names = class_names(task)
+    images = np.empty((len(names) * n_per_class, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.float32)
+    labels = np.empty(len(names) * n_per_class, dtype=np.int64)
+    index = 0
+    for _ in range(n_per_class):
+        for label, name in enumerate(names):
+            mask = _texture_mask(label, rng) if task == "different" else _glyph_mask(name, rng)
+            images[index] = _colorize(mask, rng)
+            labels[index] = label
+            index += 1
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    return x, torch.from_numpy(labels)
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    """Normaliza imágenes del dominio (en [0, 1]) con ``MEAN`` y ``STD``."""
+    mean = torch.tensor(MEAN, dtype=x.dtype).view(-1, 1, 1)
+    std = torch.tensor(STD, dtype=x.dtype).view(-1, 1, 1)
+    return (x - mean) / std
+
+
+def loaders(
+    task: str,
+    n_train: int,
+    n_test: int = 50,
+    batch_size: int = 32,
+    seed: int = 0,
+    data_seed: int = 0,
+) -> tuple[torch.utils.data.DataLoader, torch.utils.data.DataLoader]:
+    """Cargadores de entrenamiento y prueba de una tarea del dominio (tensores en memoria).
+
+    ``seed`` fija el orden de barajado; ``data_seed`` fija qué imágenes se generan.
+    """
+    from torch.utils.data import DataLoader, TensorDataset
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size debe ser >= 1, no {batch_size!r}.")
+    x_train, y_train = generate(task, n_train, "train", data_seed)
+    x_test, y_test = generate(task, n_test, "test", data_seed)
+    generator = torch.Generator().manual_seed(seed)
+    train = DataLoader(TensorDataset(normalize(x_train), y_train), batch_size=batch_size, shuffle=True, generator=generator)
+    test = DataLoader(TensorDataset(normalize(x_test), y_test), batch_size=256)
+    return train, test
+
+
+def export_image_folder(root: str | os.PathLike, task: str = "similar", n_train: int = 20, n_test: int = 10, seed: int = 0) -> Path:
+    """Escribe una tarea del dominio como carpetas ``train/<clase>/`` y ``test/<clase>/`` de PNG.
+
+    Sirve para probar ``finetune`` o ``check-data`` con un conjunto de imágenes de verdad.
+    No sobrescribe: si ``root`` ya existe y no está vacía, lanza un ``FileExistsError``.
+    """
+    from PIL import Image
+
+    root = Path(root)
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"{root} ya existe y no está vacía: elige otra carpeta para no mezclar datos.")
+    names = class_names(task)
+    for split, count in (("train", n_train), ("test", n_test)):
+        x, y = generate(task, count, split, seed)
+        pixels = (x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+        for i, (image, label) in enumerate(zip(pixels, y.tolist())):
+            folder = root / split / names[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(folder / f"{i:05d}.png")
+    return root
+
+
+# --------------------------------------------------------------------------------------
+# La red y sus pesos
+# --------------------------------------------------------------------------------------
+
+
+def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+class GlyphNet(nn.Module):
+    """CNN pequeña de 3 etapas (32, 64 y 128 canales) para imágenes de 32x32.
+
+    Etapas: ``layer1``, ``layer2``, ``layer3`` y la cabeza ``fc`` (igual que ResNet,
+    así ``models.freeze`` y ``models.param_groups`` funcionan con las dos).
+    """
+
+    def __init__(self, num_classes: int = len(SOURCE_CLASSES), widths: tuple[int, int, int] = (32, 64, 128)):
+        super().__init__()
+        self.layer1 = _conv_block(3, widths[0])
+        self.layer2 = _conv_block(widths[0], widths[1])
+        self.layer3 = _conv_block(widths[1], widths[2])
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(widths[2], num_classes)
+
+    def stages(self) -> list[tuple[str, nn.Module]]:
+        return [("layer1", self.layer1), ("layer2", self.layer2), ("layer3", self.layer3), ("fc", self.fc)]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Vector de características (antes de la cabeza): forma (N, 128)."""
+        return torch.flatten(self.pool(self.layer3(self.layer2(self.layer1(x)))), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Receta reproducible del preentrenamiento en la tarea de origen."""
+
+    n_per_class: int = 150
+    n_test_per_class: int = 30
+    epochs: int = 6
+    batch_size: int = 64
+    lr: float = 2e-3
+    seed: int = 0
+
+
+def weights_path() -> Path:
+    """Ruta de los pesos preentrenados de ``GlyphNet`` (``data/pretrained/glyphnet_source.pt``)."""
+    candidates = [data_dir() / "pretrained" / "glyphnet_source.pt"]
+    root = project_root()
+    if root is not None:
+        candidates.append(root / "data" / "pretrained" / "glyphnet_source.pt")
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    return candidates[-1]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig = PretrainConfig(), quiet: bool | None = None) -> dict[str, Any]:
+    """Preentrena ``GlyphNet`` en la tarea de origen y guarda pesos y metadatos.
+
+    Es lo que hace ``python -m course_utils pretrain``. En CPU es determinista:
+    la misma versión de PyTorch da los mismos pesos. Escribe ``<out>`` (pesos,
+    ``state_dict``) y ``<out>.json`` (SHA-256, exactitud en origen, receta); nunca
+    deja un archivo a medias. Devuelve los metadatos.
+    """
+    from course_utils.env import seed_everything
+    from course_utils.training import atomic_write_bytes, evaluate, fit
+
+    out = Path(out) if out is not None else data_dir() / "pretrained" / "glyphnet_source.pt"
+    seed_everything(config.seed)
+    train, test = loaders("source", config.n_per_class, config.n_test_per_class, config.batch_size, seed=config.seed)
+    model = GlyphNet(len(SOURCE_CLASSES))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    history = fit(model, train, test, epochs=config.epochs, optimizer=optimizer, device="cpu", quiet=quiet)
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    atomic_write_bytes(out, buffer.getvalue())
+    meta = {
+        "file": out.name,
+        "sha256": _sha256(out),
+        "architecture": "GlyphNet",
+        "classes": list(SOURCE_CLASSES),
+        "source_test_acc": evaluate(model, test, "cpu")["acc"],
+        "history": history.to_dict(),
+        "config": config.__dict__,
+        "torch": torch.__version__,
+        "command": "python -m course_utils pretrain",
+    }
+    atomic_write_bytes(out.with_suffix(".json"), json.dumps(meta, indent=2, ensure_ascii=False).encode("utf-8"))
+    return meta
+
+
+def load_pretrained(num_classes: int | None = None, path: str | os.PathLike | None = None) -> GlyphNet:
+    """``GlyphNet`` con los pesos preentrenados en la tarea de origen (verificados con SHA-256).
+
+    Si ``num_classes`` se indica, la cabeza se sustituye por una nueva al azar.
+    """
+    from course_utils.models import replace_head
+
+    path = Path(path) if path is not None else weights_path()
+    meta_path = path.with_suffix(".json")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No están los pesos preentrenados en {path}. Genéralos (≈1 min en CPU) con: "
+            "python -m course_utils pretrain"
+        )
+    if meta_path.is_file():
+        expected = json.loads(meta_path.read_text(encoding="utf-8")).get("sha256")
+        actual = _sha256(path)
+        if expected and expected != actual:
+            raise ValueError(
+                f"La suma SHA-256 de {path.name} ({actual[:12]}…) no coincide con la de {meta_path.name} "
+                f"({expected[:12]}…): el archivo está dañado o es de otra versión. Recupera el original con "
+                "git (git checkout -- data/pretrained) o vuelve a generarlo con python -m course_utils pretrain."
+            )
+    model = GlyphNet(len(SOURCE_CLASSES))
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    if num_classes is not None:
+        replace_head(model, num_classes)
+    return model

@@ -1,0 +1,63 @@
+"""Dónde guarda el curso los datos, los pesos y los puntos de control.
+
+Orden de búsqueda de la carpeta de datos:
+
+1. la variable de entorno ``COURSE_UTILS_DATA``, si está definida;
+2. la carpeta ``data/`` del repositorio, si el paquete se usa desde una copia
+   del repositorio (``pip install -e .`` o ejecutando desde la raíz);
+3. ``~/.cache/course_utils`` (o ``$XDG_CACHE_HOME/course_utils``) en otro caso.
+
+Los pesos de ImageNet los guarda torchvision en su propia caché
+(``torch.hub.get_dir()``, normalmente ``~/.cache/torch/hub/checkpoints``).
+Nada se crea al importar este módulo: las carpetas se crean al usarlas.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+#: Variable de entorno que fuerza el modo sin conexión (la usa la CI).
+OFFLINE_ENV = "COURSE_UTILS_OFFLINE"
+#: Variable de entorno que cambia la carpeta de datos.
+DATA_ENV = "COURSE_UTILS_DATA"
+
+
+def project_root() -> Path | None:
+    """Raíz del repositorio si el paquete se usa desde una copia de él, si no ``None``."""
+    root = _PACKAGE_DIR.parent
+    if (root / "pyproject.toml").is_file() and (root / "data").is_dir():
+        return root
+    return None
+
+
+def data_dir() -> Path:
+    """Carpeta de datos del curso (no se crea aquí)."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env).expanduser()
+    root = project_root()
+    if root is not None:
+        return root / "data"
+    base = os.environ.get("XDG_CACHE_HOME") or (Path.home() / ".cache")
+    return Path(base) / "course_utils"
+
+
+def cache_dir() -> Path:
+    """Carpeta donde se guardan las descargas (archivos zip) antes de extraerlas."""
+    return data_dir() / "cache"
+
+
+def torch_hub_dir() -> Path:
+    """Carpeta donde torchvision guarda los pesos descargados (p. ej. ImageNet)."""
+    import torch.hub
+
+    return Path(torch.hub.get_dir())
+
+
+def offline_forced() -> bool:
+    """``True`` si ``COURSE_UTILS_OFFLINE`` pide trabajar sin conexión (1, true, sí...)."""
+    value = os.environ.get(OFFLINE_ENV, "").strip().lower()
+    return value in {"1", "true", "yes", "si", "sí", "on"}

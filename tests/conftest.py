@@ -1,0 +1,19 @@
+"""Ajustes comunes de las pruebas: sin ventanas, sin barras de progreso, sin red."""
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+os.environ.setdefault("COURSE_UTILS_QUIET", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    """Cada prueba usa su propia carpeta de datos y caché de torch: nunca toca data/ ni ~/.cache."""
+    monkeypatch.setenv("COURSE_UTILS_DATA", str(tmp_path / "course_data"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    torch.manual_seed(0)

@@ -1,0 +1,176 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_utils import training
+from course_utils.models import freeze
+from course_utils.offline import GlyphNet
+from course_utils.training import History, TrainingDiverged, evaluate, fit, load_checkpoint, predict, save_checkpoint
+
+
+class Tiny(nn.Module):
+    """Clasificador diminuto con cabeza ``fc`` como los modelos del curso."""
+
+    def __init__(self, num_classes=2):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU())
+        self.fc = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.body(x))
+
+
+def separable_loaders(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = torch.randn(n, 3, 2, 2, generator=g) * 0.3 + (y.float() * 2 - 1).view(-1, 1, 1, 1)
+    ds = TensorDataset(x, y)
+    return DataLoader(ds, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(seed)), DataLoader(ds, batch_size=32)
+
+
+def test_fit_learns_and_records_history():
+    train, test = separable_loaders()
+    history = fit(Tiny(), train, test, epochs=3, lr=0.1, quiet=True)
+    assert len(history) == 3
+    assert history.column("epoch") == [1, 2, 3]
+    assert history.last["test_acc"] > 0.9
+    assert history.column("train_loss")[-1] < history.column("train_loss")[0]
+    row = history.last
+    assert row["images_per_s"] > 0 and row["seconds"] > 0 and row["lr"] == pytest.approx(0.1)
+
+
+def test_fit_is_reproducible_on_cpu_with_same_seed():
+    def run():
+        torch.manual_seed(1)
+        train, test = separable_loaders()
+        return fit(Tiny(), train, test, epochs=2, lr=0.05, quiet=True).column("train_loss")
+
+    assert run() == run()
+
+
+def test_fit_keeps_frozen_parameters_and_bn_statistics():
+    model = freeze(GlyphNet(2))
+    x = torch.randn(16, 3, 32, 32)
+    y = torch.randint(0, 2, (16,))
+    loader = DataLoader(TensorDataset(x, y), batch_size=8)
+    before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("fc.")}
+    fit(model, loader, epochs=2, lr=0.1, quiet=True)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not model.training
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"epochs": 0}, "epochs"), ({"epochs": 1, "lr": 0}, "tasa de aprendizaje"), ({"epochs": 1, "lr": -1.0}, "> 0")],
+)
+def test_fit_rejects_bad_arguments(kwargs, message):
+    train, test = separable_loaders()
+    with pytest.raises(ValueError, match=message):
+        fit(Tiny(), train, test, quiet=True, **kwargs)
+
+
+def test_fit_rejects_labels_beyond_the_head():
+    x, y = torch.randn(8, 3, 2, 2), torch.arange(8) % 5
+    with pytest.raises(ValueError, match="replace_head"):
+        fit(Tiny(2), DataLoader(TensorDataset(x, y), batch_size=4), epochs=1, quiet=True)
+
+
+def test_fit_rejects_empty_loader():
+    empty = DataLoader(TensorDataset(torch.empty(0, 3, 2, 2), torch.empty(0, dtype=torch.long)), batch_size=4)
+    with pytest.raises(ValueError, match="vacío"):
+        fit(Tiny(), empty, epochs=1, quiet=True)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    train, test = separable_loaders()
+    model = Tiny()
+    path = tmp_path / "ckpt.pt"
+    fit(model, train, test, epochs=1, lr=0.05, checkpoint_path=path, quiet=True)
+    good_bytes = path.read_bytes()
+    good_state = {k: v.clone() for k, v in model.state_dict().items()}
+    bad = DataLoader(TensorDataset(torch.full((8, 3, 2, 2), float("nan")), torch.zeros(8, dtype=torch.long)), batch_size=4)
+    with pytest.raises(TrainingDiverged, match="Baja la tasa de aprendizaje") as info:
+        fit(model, bad, epochs=3, lr=0.05, checkpoint_path=path, resume=True, quiet=True, log_every=1)
+    assert len(info.value.history) == 1
+    assert path.read_bytes() == good_bytes
+    assert all(torch.equal(good_state[k], v) for k, v in model.state_dict().items())
+
+
+def test_checkpoint_resume_continues_history(tmp_path):
+    path = tmp_path / "run" / "ckpt.pt"
+    train, test = separable_loaders()
+    torch.manual_seed(0)
+    model = Tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    fit(model, train, test, epochs=2, optimizer=opt, checkpoint_path=path, quiet=True)
+    model2 = Tiny()
+    opt2 = torch.optim.SGD(model2.parameters(), lr=0.05, momentum=0.9)
+    history = fit(model2, train, test, epochs=4, optimizer=opt2, checkpoint_path=path, resume=True, quiet=True)
+    assert history.column("epoch") == [1, 2, 3, 4]
+    assert opt2.state_dict()["state"], "el estado del optimizador (momento) debe restaurarse"
+
+
+def test_load_checkpoint_names_the_mismatch(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", Tiny(2), history=History())
+    with pytest.raises(ValueError, match="2 clases y el modelo 3"):
+        load_checkpoint(path, Tiny(3))
+    with pytest.raises(ValueError, match="GlyphNet"):
+        load_checkpoint(path, GlyphNet(2))
+    (tmp_path / "broken.pt").write_bytes(b"no es un punto de control")
+    with pytest.raises(ValueError, match="dañado"):
+        load_checkpoint(tmp_path / "broken.pt", Tiny(2))
+
+
+def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "c.pt", Tiny(2))
+    original = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError("disco lleno")
+
+    monkeypatch.setattr(training.os, "replace", boom)
+    with pytest.raises(OSError):
+        save_checkpoint(path, Tiny(2))
+    assert path.read_bytes() == original
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"], "no deben quedar temporales"
+
+
+def test_history_json_round_trip(tmp_path):
+    history = History()
+    history.append(epoch=1, train_loss=0.5, train_acc=0.8, test_acc=0.7, seconds=1.0, images_per_s=10.0, lr=0.1)
+    path = history.save_json(tmp_path / "h.json")
+    assert json.loads(path.read_text())["test_acc"] == [0.7]
+    assert History.load_json(path) == history
+    with pytest.raises(ValueError, match="Columna"):
+        history.column("accuracy")
+
+
+def test_evaluate_and_predict(tmp_path):
+    from PIL import Image
+    from torchvision.transforms import v2
+
+    train, test = separable_loaders()
+    model = Tiny()
+    fit(model, train, epochs=3, lr=0.1, quiet=True)
+    assert evaluate(model, test)["acc"] > 0.9
+    tf = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.5] * 3, [0.25] * 3)])
+    bright = tmp_path / "bright.png"
+    Image.new("RGB", (2, 2), (255, 255, 255)).save(bright)
+    top = predict(model, bright, tf, ["oscuro", "claro"], topk=2)
+    assert top[0][0] == "claro" and top[0][1] > top[1][1]
+    assert sum(p for _, p in top) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="forma"):
+        predict(model, torch.randn(1, 2, 2), tf, ["a", "b"])
+    with pytest.raises(ValueError, match="nombres de clase"):
+        predict(model, torch.randn(3, 2, 2), tf, ["a", "b", "c"])
+
+
+def test_predict_batches_returns_aligned_tensors():
+    train, test = separable_loaders(n=40)
+    out = training.predict_batches(Tiny(), test)
+    assert out["y_true"].shape == out["y_pred"].shape == (40,)
+    assert torch.allclose(out["probs"].sum(1), torch.ones(40))

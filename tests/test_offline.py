@@ -1,0 +1,83 @@
+import json
+import shutil
+
+import pytest
+import torch
+
+from course_utils import offline
+from course_utils.training import evaluate
+
+
+def test_generate_is_deterministic_and_splits_differ():
+    x1, y1 = offline.generate("similar", 2, "train", seed=0)
+    x2, y2 = offline.generate("similar", 2, "train", seed=0)
+    x3, _ = offline.generate("similar", 2, "test", seed=0)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert x1.shape == (20, 3, 32, 32) and x1.dtype == torch.float32
+    assert 0.0 <= x1.min() and x1.max() <= 1.0
+    assert not torch.equal(x1, x3)
+    assert sorted(y1.tolist()) == sorted(list(range(10)) * 2)
+
+
+@pytest.mark.parametrize("task, classes", [("source", 38), ("similar", 10), ("different", 10)])
+def test_tasks_have_balanced_classes(task, classes):
+    x, y = offline.generate(task, 1)
+    assert len(offline.class_names(task)) == classes
+    assert torch.equal(torch.bincount(y), torch.ones(classes, dtype=torch.long))
+
+
+def test_bad_arguments_have_spanish_messages():
+    with pytest.raises(ValueError, match="Tarea desconocida"):
+        offline.generate("letras", 1)
+    with pytest.raises(ValueError, match="n_per_class"):
+        offline.generate("similar", 0)
+    with pytest.raises(ValueError, match="split"):
+        offline.generate("similar", 1, "valid")
+
+
+def test_shipped_backbone_is_small_verified_and_recognises_source_letters():
+    path = offline.weights_path()
+    assert path.is_file() and path.stat().st_size <= 5 * 1024 * 1024
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["sha256"] == offline._sha256(path)
+    model = offline.load_pretrained()
+    # Imágenes de origen con una semilla que el preentrenamiento nunca vio.
+    x, y = offline.generate("source", 2, "test", seed=99)
+    loader = [(offline.normalize(x), y)]
+    assert evaluate(model, loader, "cpu")["acc"] > 0.9
+
+
+def test_corrupted_weights_are_refused(tmp_path):
+    src = offline.weights_path()
+    dst = tmp_path / "glyphnet_source.pt"
+    shutil.copy(src, dst)
+    shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
+    data = bytearray(dst.read_bytes())
+    data[-100] ^= 0xFF
+    dst.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="SHA-256"):
+        offline.load_pretrained(path=dst)
+    with pytest.raises(FileNotFoundError, match="pretrain"):
+        offline.load_pretrained(path=tmp_path / "missing.pt")
+
+
+def test_load_pretrained_replaces_head_randomly():
+    model = offline.load_pretrained(num_classes=10)
+    assert model.fc.out_features == 10
+    assert torch.count_nonzero(model.fc.bias) == 0
+
+
+def test_export_image_folder_writes_pngs_and_never_overwrites(tmp_path):
+    root = offline.export_image_folder(tmp_path / "mini", "similar", n_train=1, n_test=1)
+    assert sorted(p.name for p in (root / "train").iterdir()) == list(offline.DIGIT_CLASSES)
+    assert len(list(root.rglob("*.png"))) == 20
+    with pytest.raises(FileExistsError):
+        offline.export_image_folder(root, "similar", 1, 1)
+
+
+def test_pretrain_writes_weights_and_metadata(tmp_path):
+    config = offline.PretrainConfig(n_per_class=2, n_test_per_class=1, epochs=1, batch_size=32)
+    meta = offline.pretrain(tmp_path / "w.pt", config, quiet=True)
+    assert (tmp_path / "w.pt").is_file() and (tmp_path / "w.json").is_file()
+    assert meta["sha256"] == offline._sha256(tmp_path / "w.pt")
+    assert offline.load_pretrained(path=tmp_path / "w.pt").fc.out_features == 38

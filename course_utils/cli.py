@@ -1,0 +1,229 @@
+"""Línea de órdenes del curso: ``python -m course_utils <orden>``.
+
+Órdenes: ``doctor``, ``download``, ``pretrain``, ``compare``, ``finetune`` y ``check-data``.
+Los errores previstos (datos mal colocados, sin conexión, argumentos fuera de
+rango) se muestran como un mensaje en español, sin traza, con código de salida 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+
+def _print(text: str = "") -> None:
+    print(text, flush=True)
+
+
+# --------------------------------------------------------------------------------------
+# doctor
+# --------------------------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Estado del entorno, los datos y los pesos. Funciona sin conexión y sale con 0."""
+    from course_utils import offline, paths
+    from course_utils.env import describe_environment
+    from course_utils.models import imagenet_weights_cached
+
+    info = describe_environment()
+    _print("== Entorno ==")
+    for key, value in info.items():
+        _print(f"  {key}: {value}")
+    _print("== Datos y pesos ==")
+    _print(f"  carpeta de datos: {paths.data_dir()}")
+    _print(f"  modo sin conexión forzado ({paths.OFFLINE_ENV}): {'sí' if paths.offline_forced() else 'no'}")
+    hotdog = paths.data_dir() / "hotdog"
+    has_hotdog = (hotdog / "train").is_dir() and (hotdog / "test").is_dir()
+    _print(f"  hotdog: {'descargado en ' + str(hotdog) if has_hotdog else 'no descargado'}")
+    cached = imagenet_weights_cached()
+    _print(f"  pesos ImageNet de ResNet-18: {'en caché' if cached else 'no descargados'} ({paths.torch_hub_dir()})")
+    try:
+        offline.load_pretrained()
+        mini = f"correctos (SHA-256 verificado) en {offline.weights_path()}"
+    except (FileNotFoundError, ValueError) as exc:
+        mini = f"PROBLEMA: {exc}"
+    _print(f"  GlyphNet preentrenada (modo sin conexión): {mini}")
+    _print("== Qué modo usarán los cuadernos ==")
+    if has_hotdog and cached and not paths.offline_forced():
+        _print("  completo: hotdog + ResNet-18 de ImageNet")
+    else:
+        _print("  sin conexión (glifos + GlyphNet), salvo que se puedan descargar los datos;")
+        _print("  para el modo completo ejecuta con conexión: python -m course_utils download hotdog")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# download
+# --------------------------------------------------------------------------------------
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    """Descarga por adelantado el conjunto y los pesos de ImageNet (antes de la clase)."""
+    from course_utils.download import fetch_dataset
+    from course_utils.models import resnet18
+
+    folder = fetch_dataset(args.name)
+    _print(f"Conjunto '{args.name}' listo en {folder}")
+    if not args.no_weights:
+        resnet18(weights="imagenet")
+        _print("Pesos de ImageNet de ResNet-18 listos en la caché de torchvision.")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# pretrain
+# --------------------------------------------------------------------------------------
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """Vuelve a crear los pesos de la GlyphNet preentrenada (receta reproducible)."""
+    from dataclasses import replace
+
+    from course_utils import offline
+
+    config = replace(offline.PretrainConfig(), epochs=args.epochs, seed=args.seed)
+    meta = offline.pretrain(args.out, config, quiet=args.quiet)
+    _print(f"Exactitud en la tarea de origen: {meta['source_test_acc']:.3f}")
+    _print(f"Pesos guardados; SHA-256 {meta['sha256']}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# compare
+# --------------------------------------------------------------------------------------
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Fine-tuning, extracción de características y desde cero, con el mismo presupuesto."""
+    from course_utils.compare import METHODS, CompareConfig, run_comparison
+
+    if args.data != "mini":
+        raise ValueError("compare solo admite --data mini (el dominio sin conexión) por ahora.")
+    config = CompareConfig(task=args.task, n_per_class=args.n_per_class, epochs=args.epochs, seed=args.seed)
+    result = run_comparison(config, quiet=True)
+    if args.json:
+        _print(json.dumps({key: result[key] for key in (*METHODS, "seconds")}))
+        return 0
+    _print(f"Tarea '{config.task}', {config.n_per_class} imágenes por clase, {config.epochs} épocas")
+    _print(f"{'receta':<20}{'época 1':>10}{'final':>10}")
+    for method in METHODS:
+        _print(f"{method:<20}{result[method][0]:>10.3f}{result[method][-1]:>10.3f}")
+    _print(f"tiempo total: {result['seconds']:.1f} s")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# finetune
+# --------------------------------------------------------------------------------------
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    """Ajusta un modelo a una carpeta con train/<clase>/ y test/<clase>/."""
+    from course_utils.finetune import finetune_folder
+
+    result = finetune_folder(
+        args.data, weights=args.weights, epochs=args.epochs, out=args.out, batch_size=args.batch_size,
+        lr=args.lr, size=args.size, device=args.device, seed=args.seed, num_workers=args.workers,
+        resume=args.resume, quiet=args.quiet,
+    )
+    _print(f"Clases: {', '.join(result['class_names'])}")
+    _print(f"Punto de control e historial en {result['out']}")
+    _print(f"Exactitud final en prueba: {result['test_acc']:.3f}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# check-data
+# --------------------------------------------------------------------------------------
+
+
+def cmd_check_data(args: argparse.Namespace) -> int:
+    """Lista las imágenes que no se pueden usar y por qué; 0 si el conjunto es utilizable."""
+    from course_utils.images import check_dataset
+
+    report = check_dataset(args.path)
+    _print(report.format())
+    return 0 if report.usable else 1
+
+
+# --------------------------------------------------------------------------------------
+# Analizador de argumentos
+# --------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils",
+        description="Herramientas del curso de aprendizaje por transferencia y fine-tuning.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="orden")
+    sub.required = True
+
+    p = sub.add_parser("doctor", help="estado del entorno, los datos y los pesos (sin conexión)")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("download", help="descarga un conjunto y los pesos de ImageNet antes de clase")
+    p.add_argument("name", choices=["hotdog"], help="conjunto a descargar")
+    p.add_argument("--no-weights", action="store_true", help="no descargar los pesos de ImageNet")
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("pretrain", help="vuelve a crear los pesos de la GlyphNet del modo sin conexión")
+    p.add_argument("--out", default=None, help="archivo de salida (por defecto data/pretrained/glyphnet_source.pt)")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="sin barras de progreso")
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("compare", help="fine-tuning vs extracción de características vs desde cero")
+    p.add_argument("--data", default="mini", help="conjunto: mini (dominio sin conexión)")
+    p.add_argument("--task", default="similar", choices=["similar", "different"])
+    p.add_argument("--n-per-class", type=int, default=20, help="imágenes de entrenamiento por clase")
+    p.add_argument("--epochs", type=int, default=8, help="presupuesto común de épocas")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="imprime un único objeto JSON")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("finetune", help="ajusta un modelo a tu carpeta train/<clase>/ y test/<clase>/")
+    p.add_argument("--data", required=True, help="carpeta con train/ y test/")
+    p.add_argument("--weights", default="imagenet", choices=["imagenet", "mini", "none"])
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--out", default=None, help="carpeta de resultados (por defecto runs/finetune-...)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=None, help="tasa de aprendizaje del cuerpo")
+    p.add_argument("--size", type=int, default=None, help="lado de la imagen de entrada en píxeles")
+    p.add_argument("--device", default=None, help="cuda, mps o cpu (por defecto, el mejor disponible)")
+    p.add_argument("--workers", type=int, default=None, help="procesos de carga de datos")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continúa desde el punto de control de --out")
+    p.add_argument("--quiet", action="store_true", help="sin barras de progreso")
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("check-data", help="revisa una carpeta de imágenes y lista las que no sirven")
+    p.add_argument("path", help="carpeta con train/<clase>/ y test/<clase>/")
+    p.set_defaults(func=cmd_check_data)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Punto de entrada; devuelve el código de salida."""
+    from course_utils.models import WeightsUnavailableError
+
+    expected: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError, WeightsUnavailableError)
+    try:
+        from course_utils.download import DownloadError
+
+        expected += (DownloadError,)
+    except ImportError:  # pragma: no cover - el módulo siempre existe en el paquete instalado
+        pass
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except expected as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print("Interrumpido. Los puntos de control ya guardados siguen intactos.", file=sys.stderr)
+        return 130

@@ -84,7 +84,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     from course_utils import offline
 
-    config = replace(offline.PretrainConfig(), epochs=args.epochs, seed=args.seed)
+    config = replace(offline.PretrainConfig(), epochs=args.epochs, seed=args.seed, n_per_class=args.n_per_class)
     meta = offline.pretrain(args.out, config, quiet=args.quiet)
     _print(f"Exactitud en la tarea de origen: {meta['source_test_acc']:.3f}")
     _print(f"Pesos guardados; SHA-256 {meta['sha256']}")
@@ -155,6 +155,10 @@ def cmd_check_data(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from course_utils.compare import CompareConfig
+    from course_utils.offline import PretrainConfig
+
+    offline_defaults, compare_defaults = PretrainConfig(), CompareConfig()
     parser = argparse.ArgumentParser(
         prog="python -m course_utils",
         description="Herramientas del curso de aprendizaje por transferencia y fine-tuning.",
@@ -172,17 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("pretrain", help="vuelve a crear los pesos de la GlyphNet del modo sin conexión")
     p.add_argument("--out", default=None, help="archivo de salida (por defecto data/pretrained/glyphnet_source.pt)")
-    p.add_argument("--epochs", type=int, default=6)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=offline_defaults.epochs)
+    p.add_argument("--n-per-class", type=int, default=offline_defaults.n_per_class, help="imágenes por letra")
+    p.add_argument("--seed", type=int, default=offline_defaults.seed)
     p.add_argument("--quiet", action="store_true", help="sin barras de progreso")
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("compare", help="fine-tuning vs extracción de características vs desde cero")
     p.add_argument("--data", default="mini", help="conjunto: mini (dominio sin conexión)")
     p.add_argument("--task", default="similar", choices=["similar", "different"])
-    p.add_argument("--n-per-class", type=int, default=20, help="imágenes de entrenamiento por clase")
-    p.add_argument("--epochs", type=int, default=8, help="presupuesto común de épocas")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-per-class", type=int, default=compare_defaults.n_per_class, help="imágenes de entrenamiento por clase")
+    p.add_argument("--epochs", type=int, default=compare_defaults.epochs, help="presupuesto común de épocas")
+    p.add_argument("--seed", type=int, default=compare_defaults.seed)
     p.add_argument("--json", action="store_true", help="imprime un único objeto JSON")
     p.set_defaults(func=cmd_compare)
 

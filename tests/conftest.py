@@ -16,4 +16,7 @@ def _isolated(monkeypatch, tmp_path):
     """Cada prueba usa su propia carpeta de datos y caché de torch: nunca toca data/ ni ~/.cache."""
     monkeypatch.setenv("COURSE_UTILS_DATA", str(tmp_path / "course_data"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    # El conftest de la raíz fuerza el modo sin conexión para los cuadernos; aquí cada prueba
+    # decide (monkeypatch.setenv) si lo quiere.
+    monkeypatch.delenv("COURSE_UTILS_OFFLINE", raising=False)
     torch.manual_seed(0)

@@ -1,0 +1,99 @@
+"""Botones *Open in Colab* y celdas de preparación de los cuadernos, desde un único lugar.
+
+El repositorio (``propietario/nombre``) y la rama se fijan SOLO aquí, en
+``REPOSITORY`` y ``BRANCH``. ``python -m course_utils badges`` reescribe con ellos
+la primera celda (el botón) y la celda de preparación de cada cuaderno, y
+``python -m course_utils badges --check`` (y las pruebas) fallan si alguno no coincide.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+#: Repositorio de GitHub del curso (propietario/nombre). Cámbialo aquí y ejecuta ``badges``.
+REPOSITORY = "curso-transferencia/transfer-learning-es"
+#: Rama desde la que Colab abre los cuadernos e instala el paquete.
+BRANCH = "main"
+
+BADGE_MARK = "<!-- colab-badge -->"
+SETUP_MARK = "# colab-setup"
+
+
+def colab_url(notebook: str | Path, repository: str = REPOSITORY, branch: str = BRANCH) -> str:
+    """URL de Colab para un cuaderno del repositorio (ruta relativa a la raíz)."""
+    return f"https://colab.research.google.com/github/{repository}/blob/{branch}/{Path(notebook).as_posix()}"
+
+
+def badge_source(notebook: str | Path, repository: str = REPOSITORY, branch: str = BRANCH) -> str:
+    """Markdown de la primera celda: el botón que abre ``notebook`` en Colab."""
+    url = colab_url(notebook, repository, branch)
+    return (
+        f"{BADGE_MARK}\n"
+        f'<a href="{url}" target="_parent"><img src="https://colab.research.google.com/assets/colab-badge.svg" '
+        f'alt="Abrir en Colab"/></a>'
+    )
+
+
+def setup_source(repository: str = REPOSITORY, branch: str = BRANCH) -> str:
+    """Código de la celda de preparación: instala el curso solo en Colab; en local no hace nada."""
+    name = repository.split("/")[-1]
+    return f'''{SETUP_MARK}: en Colab descarga el curso e instala el paquete; en local no hace nada.
+import os, subprocess, sys
+if "google.colab" in sys.modules and not os.path.isdir("/content/{name}"):
+    subprocess.run(["git", "clone", "-q", "--depth", "1", "-b", "{branch}",
+                    "https://github.com/{repository}", "/content/{name}"], check=True)
+    # Sin --upgrade: se conservan el torch, numpy e ipywidgets de Colab.
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/{name}"], check=True)
+if "google.colab" in sys.modules and "/content/{name}" not in sys.path:
+    sys.path.insert(0, "/content/{name}")'''
+
+
+def _cell_text(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def sync_notebook(path: Path, root: Path, check: bool = False) -> list[str]:
+    """Pone el botón y la celda de preparación correctos en un cuaderno.
+
+    Devuelve la lista de problemas encontrados (vacía si estaba bien). Con
+    ``check=True`` no escribe nada; si no, corrige el archivo.
+    """
+    relative = path.resolve().relative_to(root.resolve())
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    cells = notebook.get("cells", [])
+    problems = []
+    if not cells or cells[0].get("cell_type") != "markdown" or BADGE_MARK not in _cell_text(cells[0]):
+        problems.append(f"{relative}: la primera celda no es el botón de Colab ({BADGE_MARK})")
+    elif _cell_text(cells[0]).strip() != badge_source(relative).strip():
+        problems.append(f"{relative}: el botón de Colab no apunta a {colab_url(relative)}")
+    setup = [c for c in cells if c.get("cell_type") == "code" and _cell_text(c).startswith(SETUP_MARK)]
+    if len(setup) != 1:
+        problems.append(f"{relative}: debe haber exactamente una celda de preparación ({SETUP_MARK})")
+    elif _cell_text(setup[0]).strip() != setup_source().strip():
+        problems.append(f"{relative}: la celda de preparación no coincide con {REPOSITORY}@{BRANCH}")
+    if problems and not check:
+        badge = {"cell_type": "markdown", "metadata": {}, "source": badge_source(relative)}
+        if cells and cells[0].get("cell_type") == "markdown" and BADGE_MARK in _cell_text(cells[0]):
+            cells[0]["source"] = badge["source"]
+        else:
+            cells.insert(0, badge)
+        if len(setup) == 1:
+            setup[0]["source"] = setup_source()
+        else:
+            for cell in setup:
+                cells.remove(cell)
+            code = {"cell_type": "code", "metadata": {}, "source": setup_source(), "outputs": [], "execution_count": None}
+            cells.insert(1, code)
+        notebook["cells"] = cells
+        path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return problems
+
+
+def sync_all(root: Path, check: bool = False) -> list[str]:
+    """Aplica ``sync_notebook`` a todos los ``notebooks/*.ipynb`` de ``root``."""
+    problems = []
+    for path in sorted((root / "notebooks").glob("*.ipynb")):
+        problems += sync_notebook(path, root, check)
+    return problems

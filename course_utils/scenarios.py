@@ -1,0 +1,103 @@
+"""Los cuatro escenarios del aprendizaje por transferencia (tamaño x parecido) y su receta.
+
+``recommend(size, similarity)`` devuelve la receta de cada caso con la
+configuración de código que la aplica con ``course_utils``; ``scenario_widget()``
+es el asistente interactivo de los cuadernos (compatible con ipywidgets 7 y 8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SIZES = ("pequeño", "grande")
+SIMILARITIES = ("parecido", "diferente")
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Receta para un escenario: nombre, por qué y código de ejemplo."""
+
+    size: str
+    similarity: str
+    recipe: str
+    why: str
+    code: str
+
+
+_RECIPES = {
+    ("pequeño", "parecido"): (
+        "extracción de características",
+        "Con pocos datos, ajustar millones de pesos sobreajusta; como la tarea se parece a la de origen, "
+        "las características preentrenadas ya sirven: se congela todo el cuerpo y solo se entrena una cabeza nueva.",
+        "model = mode.pretrained_model(num_classes)\n"
+        "freeze(model)                       # todo congelado salvo la cabeza (BatchNorm incluidas)\n"
+        "optimizer = torch.optim.Adam(param_groups(model, lr=1e-3, head_lr_mult=1))",
+    ),
+    ("pequeño", "diferente"): (
+        "primeras etapas congeladas + cabeza nueva",
+        "Las primeras capas detectan bordes y texturas, útiles en casi cualquier imagen; las últimas son "
+        "específicas de la tarea de origen. Se congelan las primeras, se ajusta el resto y se entrena la cabeza.",
+        "model = mode.pretrained_model(num_classes)\n"
+        "freeze(model, until='layer1')      # congela solo las primeras etapas\n"
+        "optimizer = torch.optim.Adam(param_groups(model, lr=1e-4, head_lr_mult=10))",
+    ),
+    ("grande", "parecido"): (
+        "fine-tuning completo",
+        "Con muchos datos ya no hay tanto riesgo de sobreajuste: se parte de los pesos preentrenados y se "
+        "ajustan todos, con una tasa de aprendizaje pequeña para el cuerpo y mayor para la cabeza nueva.",
+        "model = mode.pretrained_model(num_classes)\n"
+        "unfreeze(model)                     # todo entrenable\n"
+        "optimizer = torch.optim.SGD(param_groups(model, lr=1e-3, head_lr_mult=10), momentum=0.9)",
+    ),
+    ("grande", "diferente"): (
+        "entrenar desde cero (o fine-tuning completo como inicialización)",
+        "Con muchos datos de un dominio distinto, la red puede aprender sus propias características; los pesos "
+        "preentrenados siguen siendo una inicialización razonable, pero ya no dan una gran ventaja.",
+        "model = mode.scratch_model(num_classes)   # pesos al azar\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)",
+    ),
+}
+
+
+def recommend(size: str, similarity: str) -> Recommendation:
+    """Receta para un conjunto ``size`` (pequeño/grande) y ``similarity`` (parecido/diferente)."""
+    if size not in SIZES:
+        raise ValueError(f"size debe ser uno de {', '.join(SIZES)}, no {size!r}.")
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity debe ser uno de {', '.join(SIMILARITIES)}, no {similarity!r}.")
+    recipe, why, code = _RECIPES[(size, similarity)]
+    return Recommendation(size, similarity, recipe, why, code)
+
+
+def size_from_count(images_per_class: int, threshold: int = 1000) -> str:
+    """``pequeño`` o ``grande`` según las imágenes por clase (umbral orientativo: 1000)."""
+    if images_per_class < 1:
+        raise ValueError("El número de imágenes por clase debe ser >= 1.")
+    return "pequeño" if images_per_class < threshold else "grande"
+
+
+def scenario_widget():
+    """Asistente interactivo: elige tamaño y parecido y muestra la receta y su código.
+
+    Solo usa ``Dropdown``, ``IntSlider``, ``HTML`` y ``VBox``, que existen igual en
+    ipywidgets 7 (Colab) y 8 (JupyterLab).
+    """
+    import html
+
+    import ipywidgets as widgets
+
+    count = widgets.IntSlider(value=100, min=10, max=5000, step=10, description="img/clase")
+    similarity = widgets.Dropdown(options=list(SIMILARITIES), value="parecido", description="Parecido")
+    result = widgets.HTML()
+
+    def update(_=None) -> None:
+        rec = recommend(size_from_count(count.value), similarity.value)
+        result.value = (
+            f"<b>Conjunto {rec.size}, {rec.similarity} al de origen → {html.escape(rec.recipe)}</b>"
+            f"<p>{html.escape(rec.why)}</p><pre>{html.escape(rec.code)}</pre>"
+        )
+
+    count.observe(update, names="value")
+    similarity.observe(update, names="value")
+    update()
+    return widgets.VBox([count, similarity, result])

@@ -1,0 +1,117 @@
+"""Construye los cuadernos ``notebooks/NN_*.ipynb`` a partir de sus fuentes ``notebooks/src/NN_*.md``.
+
+Formato de la fuente: Markdown normal. Cada bloque ```` ```python ```` es una celda de
+código; el texto entre bloques es una celda de Markdown (una línea ``+++`` sola
+parte el texto en varias celdas). El botón de Colab y la celda de preparación
+los añade este guion desde ``course_utils.colab`` (no se escriben en la fuente).
+
+Uso:
+    python scripts/build_notebooks.py            # construye y ejecuta todos (modo sin conexión)
+    python scripts/build_notebooks.py 03         # solo los que empiezan por 03
+    python scripts/build_notebooks.py --check    # falla si algún .ipynb no coincide con su fuente
+    python scripts/build_notebooks.py --no-run   # construye sin ejecutar
+
+Las salidas se guardan ejecutando con ``COURSE_UTILS_OFFLINE=1`` y sin barras de progreso,
+igual que en la prueba con nbval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from course_utils.colab import badge_source, setup_source  # noqa: E402
+
+FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```\s*$", re.S | re.M)
+
+
+def parse(text: str) -> list[tuple[str, str]]:
+    """Fuente Markdown → ``[(tipo, texto)]`` con tipo ``markdown`` o ``code``."""
+    cells: list[tuple[str, str]] = []
+
+    def add_markdown(chunk: str) -> None:
+        for part in re.split(r"^\+\+\+\s*$", chunk, flags=re.M):
+            if part.strip():
+                cells.append(("markdown", part.strip("\n")))
+
+    position = 0
+    for match in FENCE.finditer(text):
+        add_markdown(text[position : match.start()])
+        cells.append(("code", match.group(1).rstrip("\n")))
+        position = match.end()
+    add_markdown(text[position:])
+    return cells
+
+
+def build(source: Path) -> dict:
+    """Cuaderno (sin salidas) a partir de una fuente."""
+    import nbformat
+
+    target = source.parent.parent / (source.stem + ".ipynb")
+    relative = target.relative_to(ROOT)
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell(badge_source(relative)))
+    nb.cells.append(nbformat.v4.new_code_cell(setup_source()))
+    for kind, text in parse(source.read_text(encoding="utf-8")):
+        maker = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+        nb.cells.append(maker(text))
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"c{i:03d}"
+    return nb
+
+
+def cell_sources(nb: dict) -> list[tuple[str, str]]:
+    return [(c["cell_type"], "".join(c["source"]) if isinstance(c["source"], list) else c["source"]) for c in nb["cells"]]
+
+
+def execute(nb, cwd: Path) -> None:
+    from nbclient import NotebookClient
+
+    os.environ["COURSE_UTILS_OFFLINE"] = "1"
+    os.environ["COURSE_UTILS_QUIET"] = "1"
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+
+
+def main() -> int:
+    import nbformat
+
+    parser = argparse.ArgumentParser(description="Construye los cuadernos desde notebooks/src/.")
+    parser.add_argument("prefixes", nargs="*", help="solo los cuadernos que empiezan por estos prefijos")
+    parser.add_argument("--check", action="store_true", help="solo comprobar que coinciden con la fuente")
+    parser.add_argument("--no-run", action="store_true", help="no ejecutar (sin salidas)")
+    args = parser.parse_args()
+
+    sources = sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.md"))
+    if args.prefixes:
+        sources = [s for s in sources if any(s.name.startswith(p) for p in args.prefixes)]
+    problems = 0
+    for source in sources:
+        target = ROOT / "notebooks" / (source.stem + ".ipynb")
+        nb = build(source)
+        if args.check:
+            if not target.is_file() or cell_sources(json.loads(target.read_text(encoding="utf-8"))) != cell_sources(nb):
+                print(f"{target.relative_to(ROOT)} no coincide con {source.relative_to(ROOT)}: "
+                      "ejecuta python scripts/build_notebooks.py")
+                problems += 1
+            continue
+        started = time.perf_counter()
+        if not args.no_run:
+            execute(nb, target.parent)
+        nbformat.write(nb, target)
+        print(f"{target.relative_to(ROOT)}: {time.perf_counter() - started:.1f} s", flush=True)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

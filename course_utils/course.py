@@ -58,6 +58,20 @@ class CourseMode:
         """Transformaciones ``(entrenamiento, prueba)`` de este modo."""
         return transforms_for(self.weights, self.image_size)
 
+    def loaders(self, batch_size: int = 32, seed: int = 0, num_workers: int | None = None):
+        """Cargadores ``(entrenamiento, prueba)`` de la carpeta del modo, con sus transformaciones.
+
+        En el modo sin conexión las imágenes son diminutas y se cargan sin procesos hijos
+        (arrancarlos tardaría más que leerlas).
+        """
+        from course_utils.data import make_loaders
+
+        train_tf, test_tf = self.transforms()
+        if num_workers is None and self.offline:
+            num_workers = 0
+        return make_loaders(self.data_root, batch_size, train_transform=train_tf, test_transform=test_tf,
+                            seed=seed, num_workers=num_workers)
+
     def pretrained_model(self, num_classes: int) -> nn.Module:
         """Modelo preentrenado con una cabeza nueva al azar de ``num_classes`` salidas."""
         return build_model(self.weights, num_classes)

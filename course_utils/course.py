@@ -54,6 +54,20 @@ class CourseMode:
     def image_size(self) -> int:
         return self.recipe.size
 
+    @property
+    def mean(self) -> tuple[float, float, float]:
+        """Media de normalización de las imágenes de este modo (para deshacerla al mostrarlas)."""
+        from course_utils.data import IMAGENET_MEAN
+
+        return offline.MEAN if self.offline else tuple(IMAGENET_MEAN)
+
+    @property
+    def std(self) -> tuple[float, float, float]:
+        """Desviación típica de normalización de las imágenes de este modo."""
+        from course_utils.data import IMAGENET_STD
+
+        return offline.STD if self.offline else tuple(IMAGENET_STD)
+
     def transforms(self):
         """Transformaciones ``(entrenamiento, prueba)`` de este modo."""
         return transforms_for(self.weights, self.image_size)

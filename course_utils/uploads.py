@@ -72,10 +72,9 @@ def upload_predictor(model, transform: Callable, class_names: Sequence[str], dev
     output = widgets.Output()
 
     def on_change(_change) -> None:
-        output.clear_output()
-        with output:
-            for name, content in uploaded_files(upload.value):
-                print(classify(name, content))
+        output.outputs = ()
+        for name, content in uploaded_files(upload.value):
+            output.append_stdout(classify(name, content) + "\n")
 
     upload.observe(on_change, names="value")
     return widgets.VBox([upload, output])

@@ -1,0 +1,169 @@
+"""Pruebas de course_utils.data: ImageFolderSafe, transformaciones y cargadores (CPU, imágenes de 8x8)."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from course_utils import data
+
+
+def _img(path: Path, color=(10, 20, 30), size=(12, 10)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path)
+    return path
+
+
+def _dataset(root: Path, n_train: int = 5, n_test: int = 2) -> Path:
+    for split, n in (("train", n_train), ("test", n_test)):
+        for c, name in enumerate(("cat", "dog")):
+            for i in range(n):
+                _img(root / split / name / f"{i}.png", (40 * c, 10 * i, 0))
+    return root
+
+
+def _skipped(record) -> list[str]:
+    return [str(w.message) for w in record if issubclass(w.category, data.SkippedImageWarning)]
+
+
+def test_image_folder_safe_skips_bad_files_once_and_ignores_hidden(tmp_path):
+    root = tmp_path / "train"
+    _img(root / "cat" / "a.png")
+    _img(root / "cat" / "b.png")
+    _img(root / "dog" / "c.png")
+    text = root / "dog" / "text.jpg"
+    text.write_text("no soy una imagen")
+    (root / "dog" / "zero.jpg").write_bytes(b"")
+    _img(root / ".ipynb_checkpoints" / "x.png")
+    _img(root / "__MACOSX" / "y.png")
+    _img(root / "cat" / ".ipynb_checkpoints" / "a-checkpoint.png")
+    (root / "cat" / "notes.txt").write_text("x")
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        ds = data.ImageFolderSafe(root)
+    assert ds.classes == ["cat", "dog"]
+    assert [Path(p).name for p, _ in ds.samples] == ["a.png", "b.png", "c.png", "text.jpg"]
+    built = _skipped(record)
+    assert len(built) == 1 and "zero.jpg" in built[0] and "vacío" in built[0]
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for _epoch in range(2):
+            items = [ds[i] for i in range(len(ds))]
+    messages = _skipped(record)
+    assert len(messages) == 1 and str(text) in messages[0] and "Se omite" in messages[0]
+    assert ds.bad_indices == {3}
+    assert all(isinstance(img, Image.Image) and img.mode == "RGB" for img, _ in items)
+    assert items[3][1] == 0  # el índice dañado (último) devuelve el siguiente válido: el primero
+
+
+def test_image_folder_safe_errors_are_spanish(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No existe la carpeta"):
+        data.ImageFolderSafe(tmp_path / "nope")
+    (tmp_path / "only_hidden" / ".ipynb_checkpoints").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="No hay subcarpetas de clases"):
+        data.ImageFolderSafe(tmp_path / "only_hidden")
+    _img(tmp_path / "ds" / "cat" / "a.png")
+    (tmp_path / "ds" / "dog").mkdir()
+    with pytest.raises(FileNotFoundError, match="dog"):
+        data.ImageFolderSafe(tmp_path / "ds")
+
+
+def test_image_folder_safe_all_unreadable(tmp_path):
+    (tmp_path / "ds" / "cat").mkdir(parents=True)
+    (tmp_path / "ds" / "cat" / "a.jpg").write_text("x")
+    ds = data.ImageFolderSafe(tmp_path / "ds")
+    with pytest.warns(data.SkippedImageWarning), pytest.raises(RuntimeError, match="Ninguna"):
+        ds[0]
+
+
+def test_image_folder_safe_pickles_with_transform(tmp_path):
+    root = _dataset(tmp_path / "ds")
+    ds = data.make_image_folder(root / "train", data.test_transforms(8, resize=10))
+    clone = pickle.loads(pickle.dumps(ds))
+    assert clone.classes == ds.classes and len(clone) == len(ds)
+    x, y = clone[0]
+    assert x.shape == (3, 8, 8) and x.dtype == torch.float32 and y == 0
+
+
+def test_loaders_shapes_dtypes_and_last_batch(tmp_path):
+    root = _dataset(tmp_path / "ds", n_train=5, n_test=2)
+    train, test = data.make_loaders(root, batch_size=4, device="cpu", num_workers=0, size=32)
+    assert train.dataset.classes == test.dataset.classes == ["cat", "dog"]
+    batches = list(train)
+    assert [len(y) for _, y in batches] == [4, 4, 2]  # drop_last=False
+    x, y = batches[0]
+    assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert x.min() < 0  # normalizado con la media de ImageNet
+    test_labels = torch.cat([y for _, y in test]).tolist()
+    assert test_labels == [0, 0, 1, 1]  # prueba: sin barajar
+    assert not train.pin_memory
+
+
+def test_shuffle_order_is_reproducible(tmp_path):
+    root = _dataset(tmp_path / "ds", n_train=8, n_test=1)
+
+    def order(seed):
+        train, _ = data.make_loaders(root, batch_size=3, device="cpu", num_workers=0, size=8, seed=seed)
+        return [idx for batch in train.batch_sampler for idx in batch]
+
+    first = order(0)
+    assert sorted(first) == list(range(16))
+    assert first == order(0)
+    assert first != order(1)
+    assert first != list(range(16))
+
+
+def test_make_loaders_validation(tmp_path):
+    root = _dataset(tmp_path / "ds")
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size"):
+            data.make_loaders(root, batch_size=bad, device="cpu", num_workers=0)
+    (tmp_path / "half" / "train" / "a").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="train/<clase>"):
+        data.make_loaders(tmp_path / "half", device="cpu", num_workers=0)
+    _img(root / "train" / "bird" / "0.png")
+    with pytest.raises(ValueError, match="no coinciden"):
+        data.make_loaders(root, device="cpu", num_workers=0)
+
+
+def test_transforms_follow_the_d2l_recipe():
+    img = Image.new("RGB", (300, 400), (124, 116, 104))  # ~ la media de ImageNet
+    x = data.test_transforms()(img)
+    assert x.shape == (3, 224, 224) and x.dtype == torch.float32
+    assert x.abs().max() < 0.05
+    y = data.train_transforms(size=32)(img)
+    assert y.shape == (3, 32, 32) and y.dtype == torch.float32
+    names = [type(t).__name__ for t in data.train_transforms().transforms]
+    assert names == ["RandomResizedCrop", "RandomHorizontalFlip", "ToImage", "ToDtype", "Normalize"]
+    names = [type(t).__name__ for t in data.test_transforms().transforms]
+    assert names == ["Resize", "CenterCrop", "ToImage", "ToDtype", "Normalize"]
+
+
+def test_denormalize_inverts_normalization():
+    x = torch.rand(2, 3, 4, 4)
+    mean = torch.tensor(data.IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(data.IMAGENET_STD).view(3, 1, 1)
+    normalized = (x - mean) / std
+    assert torch.allclose(data.denormalize(normalized), x, atol=1e-6)
+    assert torch.allclose(data.denormalize(normalized[0]), x[0], atol=1e-6)
+    out = data.denormalize(torch.full((3, 2, 2), 10.0))
+    assert out.max() == 1.0
+    with pytest.raises(ValueError, match="alto"):
+        data.denormalize(torch.zeros(1, 4, 4))
+
+
+def test_hotdog_loaders_use_the_extracted_folder(tmp_path):
+    from course_utils import paths
+
+    _dataset(paths.data_dir() / "hotdog", n_train=2, n_test=1)  # ya "descargado": no hace falta red
+    train, test = data.hotdog_loaders(batch_size=2, device="cpu", num_workers=0, size=16)
+    x, y = next(iter(train))
+    assert x.shape == (2, 3, 16, 16)
+    assert Path(test.dataset.root) == paths.data_dir() / "hotdog" / "test"

@@ -36,3 +36,72 @@ def test_pretrain_command_writes_to_out(tmp_path, capsys):
     assert main(["pretrain", "--out", str(out), "--n-per-class", "1", "--epochs", "1", "--quiet"]) == 0
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["config"]["n_per_class"] == 1 and meta["sha256"] in capsys.readouterr().out
+
+
+def real_photo_folder(root):
+    """Carpeta train/test con recortes JPEG de tamaños variados de una foto real (la que trae matplotlib)."""
+    from pathlib import Path
+
+    import matplotlib
+    from PIL import Image
+
+    photo = Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB")
+    width, height = photo.size
+    boxes = {"cara": (130, 60, 400, 330), "uniforme": (0, 350, width, height)}
+    for split, count in (("train", 4), ("test", 2)):
+        for label, (left, top, right, bottom) in boxes.items():
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for i in range(count):
+                crop = photo.crop((left + 7 * i, top + 5 * i, right - 3 * i, bottom - 4 * i))
+                crop.resize((crop.width // (i + 1), crop.height // (i + 1))).save(folder / f"{i}.jpg", quality=90)
+    return root
+
+
+def test_finetune_from_scratch_on_real_photos_writes_checkpoint_and_history(tmp_path, capsys):
+    data = real_photo_folder(tmp_path / "fotos")
+    out = tmp_path / "run"
+    args = ["finetune", "--data", str(data), "--weights", "none", "--epochs", "1", "--size", "64",
+            "--batch-size", "4", "--workers", "0", "--device", "cpu", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "cara, uniforme" in printed and "Exactitud final en prueba" in printed
+    history = json.loads((out / "history.json").read_text())
+    assert history["epoch"] == [1] and 0.0 <= history["test_acc"][0] <= 1.0
+    assert (out / "checkpoint.pt").is_file()
+    # Nunca sobrescribe un entrenamiento anterior sin --resume.
+    before = (out / "checkpoint.pt").read_bytes()
+    assert main(args) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (out / "checkpoint.pt").read_bytes() == before
+
+
+def test_finetune_resume_continues_the_history(tmp_path, capsys):
+    from course_utils import offline
+
+    data = offline.export_image_folder(tmp_path / "mini", "similar", n_train=2, n_test=1)
+    out = tmp_path / "run"
+    base = ["finetune", "--data", str(data), "--weights", "mini", "--batch-size", "8", "--workers", "0",
+            "--device", "cpu", "--out", str(out), "--quiet"]
+    assert main(base + ["--epochs", "1"]) == 0
+    assert main(base + ["--epochs", "2", "--resume"]) == 0
+    assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2]
+
+
+def test_finetune_missing_folder_has_clear_message(tmp_path, capsys):
+    assert main(["finetune", "--data", str(tmp_path / "nada"), "--weights", "none", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "train" in err and "Traceback" not in err
+
+
+def test_check_data_lists_bad_files_and_exit_codes(tmp_path, capsys):
+    data = real_photo_folder(tmp_path / "fotos")
+    assert main(["check-data", str(data)]) == 0
+    (data / "train" / "cara" / "rota.jpg").write_bytes(b"")
+    (data / "test" / "cara" / "texto.jpg").write_text("no soy una imagen")
+    assert main(["check-data", str(data)]) == 0  # se puede usar: los archivos malos se saltan
+    out = capsys.readouterr().out
+    assert "rota.jpg" in out and "texto.jpg" in out
+    for path in (data / "train" / "uniforme").iterdir():
+        path.unlink()
+    assert main(["check-data", str(data)]) == 1

@@ -150,6 +150,31 @@ def cmd_check_data(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# badges
+# --------------------------------------------------------------------------------------
+
+
+def cmd_badges(args: argparse.Namespace) -> int:
+    """Reescribe (o comprueba) el botón de Colab y la celda de preparación de cada cuaderno."""
+    from pathlib import Path
+
+    from course_utils import colab
+    from course_utils.paths import project_root
+
+    root = Path(args.root) if args.root else project_root()
+    if root is None or not (root / "notebooks").is_dir():
+        raise FileNotFoundError("No encuentro la carpeta notebooks/: ejecuta la orden desde la raíz del repositorio o usa --root.")
+    problems = colab.sync_all(root, check=args.check)
+    for problem in problems:
+        _print(problem)
+    if args.check:
+        _print("Todo coincide con " + colab.REPOSITORY + "@" + colab.BRANCH if not problems else "Corrígelo con: python -m course_utils badges")
+        return 1 if problems else 0
+    _print(f"{len(problems)} corrección(es) aplicadas con {colab.REPOSITORY}@{colab.BRANCH}.")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
 # Analizador de argumentos
 # --------------------------------------------------------------------------------------
 
@@ -205,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continúa desde el punto de control de --out")
     p.add_argument("--quiet", action="store_true", help="sin barras de progreso")
     p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("badges", help="reescribe los botones de Colab de los cuadernos desde colab.REPOSITORY")
+    p.add_argument("--check", action="store_true", help="solo comprobar; sale con 1 si algo no coincide")
+    p.add_argument("--root", default=None, help="raíz del repositorio (por defecto, la de este paquete)")
+    p.set_defaults(func=cmd_badges)
 
     p = sub.add_parser("check-data", help="revisa una carpeta de imágenes y lista las que no sirven")
     p.add_argument("path", help="carpeta con train/<clase>/ y test/<clase>/")

@@ -254,6 +254,11 @@ def make_loaders(
             f"Las clases de train ({', '.join(train_set.classes)}) y de test ({', '.join(test_set.classes)}) "
             "no coinciden. Crea las mismas subcarpetas en las dos."
         )
+    if len(train_set.classes) < 2:
+        raise ValueError(
+            f"{root / 'train'} solo tiene la clase {', '.join(train_set.classes)}: para clasificar hacen falta "
+            "al menos 2 clases. Añade otra subcarpeta de clase en train/ y en test/."
+        )
     kwargs = loader_kwargs(device, num_workers)
     generator = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(

@@ -448,7 +448,19 @@ def fit(
 
 
 def _check_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
-    """Comprueba en el primer lote que las etiquetas caben en la salida del modelo."""
+    """Comprueba en el primer lote la forma de las imágenes y que las etiquetas caben en la salida."""
+    first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if first_conv is not None and (x.dim() != 4 or x.shape[1] != first_conv.in_channels):
+        raise ValueError(
+            f"El lote de imágenes tiene forma {tuple(x.shape)} y el modelo espera (lote, "
+            f"{first_conv.in_channels}, alto, ancho). Convierte las imágenes a RGB y usa una "
+            "transformación que termine en ToImage/ToDtype (tensor de 3 canales)."
+        )
+    if y.dim() != 1 or y.dtype not in (torch.int64, torch.int32):
+        raise ValueError(
+            f"Las etiquetas deben ser un vector de enteros (índices de clase), no forma {tuple(y.shape)} "
+            f"y tipo {y.dtype}."
+        )
     head = getattr(model, "fc", None)
     if isinstance(head, nn.Linear):
         top = int(y.max().item())

@@ -174,3 +174,16 @@ def test_predict_batches_returns_aligned_tensors():
     out = training.predict_batches(Tiny(), test)
     assert out["y_true"].shape == out["y_pred"].shape == (40,)
     assert torch.allclose(out["probs"].sum(1), torch.ones(40))
+
+
+def test_fit_rejects_images_of_the_wrong_shape():
+    model = GlyphNet(2)
+    gray = DataLoader(TensorDataset(torch.randn(4, 1, 32, 32), torch.zeros(4, dtype=torch.long)), batch_size=2)
+    with pytest.raises(ValueError, match="RGB"):
+        fit(model, gray, epochs=1, quiet=True)
+    flat = DataLoader(TensorDataset(torch.randn(4, 32, 32), torch.zeros(4, dtype=torch.long)), batch_size=2)
+    with pytest.raises(ValueError, match="forma"):
+        fit(model, flat, epochs=1, quiet=True)
+    one_hot = DataLoader(TensorDataset(torch.randn(4, 3, 32, 32), torch.zeros(4, 2)), batch_size=2)
+    with pytest.raises(ValueError, match="enteros"):
+        fit(model, one_hot, epochs=1, quiet=True)

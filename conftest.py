@@ -9,4 +9,5 @@ import os
 
 os.environ["COURSE_UTILS_OFFLINE"] = "1"
 os.environ["COURSE_UTILS_QUIET"] = "1"
-os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+# Los núcleos de los cuadernos dibujan en línea aunque la CI exporte otro backend.
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"

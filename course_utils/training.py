@@ -199,11 +199,15 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast(device_type="cuda", dtype=dtype) if dtype is not None else nullcontext()
 
 
-def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+def _to_device(
+    x: torch.Tensor, device: torch.device, channels_last: bool, batch_transform: Callable | None = None
+) -> torch.Tensor:
     # MPS no admite float64: todo en float32. non_blocking solapa la copia con el cálculo en CUDA.
     if x.dtype == torch.float64:
         x = x.float()
     x = x.to(device, non_blocking=device.type == "cuda")
+    if batch_transform is not None:  # aumento por lotes en el propio dispositivo
+        x = batch_transform(x)
     if channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
@@ -216,9 +220,14 @@ def evaluate(
     device: torch.device | str | None = None,
     loss_fn: Callable | None = None,
     amp: bool = True,
+    batch_transform: Callable | None = None,
 ) -> dict[str, float]:
-    """Exactitud (y pérdida media) de ``model`` sobre ``loader``: ``{"acc", "loss", "n"}``."""
+    """Exactitud (y pérdida media) de ``model`` sobre ``loader``: ``{"acc", "loss", "n"}``.
+
+    ``batch_transform`` (opcional) se aplica a cada lote ya en el dispositivo, en modo evaluación.
+    """
     device = get_device(device)
+    batch_transform = _prepare_batch_transform(batch_transform, device, training=False)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     was_training = model.training
     model.eval()
@@ -227,7 +236,8 @@ def evaluate(
     loss_sum = torch.zeros((), device=device)
     n = 0
     for x, y in loader:
-        x, y = _to_device(x, device, channels_last), y.to(device, non_blocking=device.type == "cuda")
+        x = _to_device(x, device, channels_last, batch_transform)
+        y = y.to(device, non_blocking=device.type == "cuda")
         with _autocast(device, amp):
             logits = model(x)
         loss_sum += loss_fn(logits.float(), y) * y.numel()
@@ -239,18 +249,30 @@ def evaluate(
     return {"acc": correct.item() / n, "loss": loss_sum.item() / n, "n": n}
 
 
+def _prepare_batch_transform(transform: Callable | None, device: torch.device, training: bool) -> Callable | None:
+    """Lleva un ``nn.Module`` de aumento al dispositivo y lo pone en modo entrenamiento o evaluación."""
+    if isinstance(transform, nn.Module):
+        transform.to(device).train(training)
+    return transform
+
+
 @torch.no_grad()
 def predict_batches(
-    model: nn.Module, loader: Iterable, device: torch.device | str | None = None, amp: bool = True
+    model: nn.Module,
+    loader: Iterable,
+    device: torch.device | str | None = None,
+    amp: bool = True,
+    batch_transform: Callable | None = None,
 ) -> dict[str, torch.Tensor]:
     """Predicciones sobre todo un cargador: ``{"y_true", "y_pred", "probs"}`` (en CPU)."""
     device = get_device(device)
+    batch_transform = _prepare_batch_transform(batch_transform, device, training=False)
     was_training = model.training
     model.eval()
     y_true, probs = [], []
     for x, y in loader:
         with _autocast(device, amp):
-            logits = model(_to_device(x, device, device.type == "cuda"))
+            logits = model(_to_device(x, device, device.type == "cuda", batch_transform))
         probs.append(logits.float().softmax(dim=1).cpu())
         y_true.append(y.cpu())
     set_train_mode(model, was_training)
@@ -338,6 +360,7 @@ def fit(
     quiet: bool | None = None,
     log_every: int = 20,
     history: History | None = None,
+    batch_transform: Callable | None = None,
 ) -> History:
     """Entrena ``model`` y devuelve un ``History`` con una fila por época.
 
@@ -348,6 +371,8 @@ def fit(
     - ``checkpoint_path``: guarda un punto de control completo al final de cada época;
       con ``resume=True`` continúa desde él hasta completar ``epochs`` épocas en total.
     - ``quiet``: sin barras de progreso (por defecto en la CI).
+    - ``batch_transform``: transformación de cada lote ya en el dispositivo (p. ej.
+      ``fastdata.DeviceAugment``: aumento en la GPU); en evaluación se usa en modo ``eval``.
     - ``log_every``: cada cuántos lotes se sincroniza con el dispositivo para actualizar
       la barra y comprobar que la pérdida es finita (sincronizar en cada lote frena la GPU).
 
@@ -384,6 +409,7 @@ def fit(
     for epoch in range(start_epoch, epochs + 1):
         # --- Fase 1: modo entrenamiento (las BatchNorm congeladas siguen en evaluación) ---
         set_train_mode(model, True)
+        _prepare_batch_transform(batch_transform, device, training=True)
         started = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
@@ -391,7 +417,7 @@ def fit(
         bar = tqdm(train_loader, desc=f"época {epoch}/{epochs}", leave=False, disable=quiet)
         for step, (x, y) in enumerate(bar, start=1):
             # --- Fase 2: copiar el lote al dispositivo (asíncrono si la memoria está fijada) ---
-            x = _to_device(x, device, channels_last)
+            x = _to_device(x, device, channels_last, batch_transform)
             y = y.to(device, non_blocking=device.type == "cuda")
             if seen == 0 and epoch == start_epoch:
                 _check_batch(model, x, y)
@@ -423,7 +449,9 @@ def fit(
         if scheduler is not None:
             scheduler.step()
         # --- Fase 6: evaluación en el conjunto de prueba ---
-        test_acc = evaluate(model, test_loader, device, loss_fn, amp)["acc"] if test_loader is not None else None
+        test_acc = (
+            evaluate(model, test_loader, device, loss_fn, amp, batch_transform)["acc"] if test_loader is not None else None
+        )
         # --- Fase 7: anotar el historial y guardar el punto de control ---
         history.append(
             epoch=epoch,

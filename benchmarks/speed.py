@@ -1,0 +1,359 @@
+"""Banco de pruebas de velocidad: ``d2l.train_ch13`` frente a ``course_utils.fit`` en el mismo trabajo.
+
+Uso:
+    python benchmarks/speed.py --small            # CPU: ~200 imágenes, minutos
+    python benchmarks/speed.py                    # tamaño de hotdog (2000/800 imágenes); mejor con GPU
+    python benchmarks/speed.py --small --skip-notebooks --json resultados.json
+
+En UNA ejecución y en el mismo dispositivo, con el mismo modelo (ResNet-18, pesos al azar: la
+velocidad no depende de ellos), los mismos datos (un ImageFolder de JPEG generados con la forma
+de hotdog: 2 clases, tamaños y proporciones variados), el mismo tamaño de lote y las mismas
+épocas, mide de principio a fin (carga de datos incluida):
+
+1. ``d2l.train_ch13`` con la receta de d2l (ImageFolder + transformaciones PIL en el proceso
+   principal, como en el capítulo de hotdog);
+2. ``fit`` con la misma canalización de datos que d2l (para separar el bucle de los datos);
+3. ``fit`` con la canalización rápida de ``course_utils.fastdata`` (decodificar una vez,
+   aumento por lotes en el dispositivo; AMP y channels_last en GPU);
+4. extracción de características con las características en caché frente a pasar la red
+   congelada en cada época (misma cabeza, 10 épocas);
+5. el tiempo de cada cuaderno en modo sin conexión (con ``--skip-notebooks`` no);
+6. la memoria máxima (RSS; en GPU también la máxima reservada por PyTorch) y los FLOP/s
+   conseguidos como fracción del pico de multiplicación de matrices medido en la misma ejecución.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --------------------------------------------------------------------------------------
+# Datos
+# --------------------------------------------------------------------------------------
+
+
+def make_dataset(root: Path, n_train: int, n_test: int, seed: int = 0) -> Path:
+    """JPEG de tamaños y proporciones variados en ``train/`` y ``test/`` con 2 clases (como hotdog)."""
+    from PIL import Image
+
+    marker = root / f".done-{n_train}-{n_test}-{seed}"
+    if marker.exists():
+        return root
+    rng = np.random.default_rng(seed)
+    for split, count in (("train", n_train), ("test", n_test)):
+        for i in range(count):
+            label = ("hotdog", "not-hotdog")[i % 2]
+            width, height = int(rng.integers(180, 640)), int(rng.integers(160, 520))
+            # Fondo suave + manchas de color: algo que un JPEG comprime como una foto.
+            base = rng.integers(0, 256, size=(height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8)
+            image = Image.fromarray(base).resize((width, height), Image.BICUBIC)
+            pixels = np.asarray(image, dtype=np.int16) + rng.integers(-12, 12, size=(height, width, 3))
+            if label == "hotdog":  # una franja horizontal «de salchicha»: hay algo que aprender
+                top = int(rng.integers(height // 4, height // 2))
+                pixels[top : top + height // 6, width // 8 : -width // 8] = (200, 80, 40)
+            folder = root / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / f"{i:05d}.jpg", quality=90)
+    marker.touch()
+    return root
+
+
+def d2l_loaders(root: Path, batch_size: int):
+    """Los cargadores del capítulo de hotdog de d2l (transformaciones PIL, sin procesos hijos)."""
+    import torchvision
+    from torchvision import transforms
+
+    normalize = transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    train_augs = transforms.Compose([transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip(),
+                                     transforms.ToTensor(), normalize])
+    test_augs = transforms.Compose([transforms.Resize([256, 256]), transforms.CenterCrop(224),
+                                    transforms.ToTensor(), normalize])
+    train = torch.utils.data.DataLoader(torchvision.datasets.ImageFolder(root / "train", transform=train_augs),
+                                        batch_size=batch_size, shuffle=True)
+    test = torch.utils.data.DataLoader(torchvision.datasets.ImageFolder(root / "test", transform=test_augs),
+                                       batch_size=batch_size)
+    return train, test
+
+
+def new_resnet(seed: int) -> nn.Module:
+    from course_utils.models import resnet18
+
+    torch.manual_seed(seed)
+    return resnet18(num_classes=2, weights=None)
+
+
+# --------------------------------------------------------------------------------------
+# Mediciones
+# --------------------------------------------------------------------------------------
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def run_d2l(root: Path, device: torch.device, batch_size: int, epochs: int, lr: float) -> dict:
+    import d2l.torch as d2l
+
+    started = time.perf_counter()
+    train, test = d2l_loaders(root, batch_size)
+    net = new_resnet(0)
+    loss = nn.CrossEntropyLoss(reduction="none")
+    trainer = torch.optim.SGD(net.parameters(), lr=lr / batch_size, weight_decay=0.001)
+    with contextlib.redirect_stdout(io.StringIO()):  # d2l dibuja y escribe en cada época
+        d2l.train_ch13(net, train, test, loss, trainer, epochs, devices=[device])
+    sync(device)
+    seconds = time.perf_counter() - started
+    from course_utils.training import evaluate
+
+    acc = evaluate(net, test, device)["acc"]
+    return {"seconds": seconds, "images_per_s": len(train.dataset) * epochs / seconds, "test_acc": acc}
+
+
+def run_fit_classic(root: Path, device: torch.device, batch_size: int, epochs: int, lr: float) -> dict:
+    from course_utils.training import fit
+
+    started = time.perf_counter()
+    train, test = d2l_loaders(root, batch_size)
+    net = new_resnet(0)
+    history = fit(net, train, test, epochs=epochs, lr=lr, device=device, quiet=True)
+    sync(device)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "images_per_s": len(train.dataset) * epochs / seconds,
+            "test_acc": history.last["test_acc"]}
+
+
+def run_fit_fast(root: Path, device: torch.device, batch_size: int, epochs: int, lr: float, cache_size: int) -> dict:
+    from course_utils.fastdata import DeviceAugment, TensorBatches, decode_folder
+    from course_utils.training import fit
+
+    started = time.perf_counter()
+    images, labels, _ = decode_folder(root / "train", cache_size)
+    test_images, test_labels, _ = decode_folder(root / "test", cache_size)
+    pin = device.type == "cuda"
+    train = TensorBatches(images, labels, batch_size, shuffle=True, pin_memory=pin)
+    test = TensorBatches(test_images, test_labels, batch_size, pin_memory=pin)
+    augment = DeviceAugment(224, cache_size)
+    net = new_resnet(0)
+    history = fit(net, train, test, epochs=epochs, lr=lr, device=device, batch_transform=augment, quiet=True)
+    sync(device)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "images_per_s": len(labels) * epochs / seconds, "test_acc": history.last["test_acc"],
+            "train_images_per_s_last_epoch": history.last["images_per_s"]}
+
+
+def run_features(root: Path, device: torch.device, batch_size: int, epochs: int = 10) -> dict:
+    """Cabeza lineal sobre la ResNet-18 congelada: red congelada en cada época frente a características en caché."""
+    from course_utils.data import make_loaders, test_transforms
+    from course_utils.models import freeze
+    from course_utils.training import fit
+
+    tf = test_transforms(224)
+    train, test = make_loaders(root, batch_size, device=device, train_transform=tf, test_transform=tf, num_workers=0)
+
+    started = time.perf_counter()
+    naive = freeze(new_resnet(1))
+    naive_history = fit(naive, train, test, epochs=epochs, lr=0.01, device=device, quiet=True)
+    sync(device)
+    naive_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    model = new_resnet(1)
+    head = model.fc
+    model.fc = nn.Identity()
+    model.to(device).eval()
+
+    @torch.no_grad()
+    def features(loader):
+        feats, labels = [], []
+        for x, y in loader:
+            feats.append(model(x.to(device)).float())
+            labels.append(y.to(device))
+        return torch.cat(feats), torch.cat(labels)
+
+    train_x, train_y = features(train)
+    test_x, test_y = features(test)
+
+    class Head(nn.Module):
+        def __init__(self, fc):
+            super().__init__()
+            self.fc = fc
+
+        def forward(self, x):
+            return self.fc(x)
+
+    g = torch.Generator(device="cpu").manual_seed(0)
+    train_cached = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(train_x.cpu(), train_y.cpu()),
+                                               batch_size=batch_size, shuffle=True, generator=g)
+    test_cached = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(test_x.cpu(), test_y.cpu()),
+                                              batch_size=batch_size)
+    cached_history = fit(Head(head), train_cached, test_cached, epochs=epochs, lr=0.01, device=device, quiet=True)
+    sync(device)
+    cached_seconds = time.perf_counter() - started
+    return {"naive_seconds": naive_seconds, "cached_seconds": cached_seconds,
+            "speedup": naive_seconds / cached_seconds,
+            "naive_test_acc": naive_history.last["test_acc"], "cached_test_acc": cached_history.last["test_acc"]}
+
+
+def training_flops_per_image() -> float:
+    """FLOP de una pasada hacia delante y hacia atrás de ResNet-18 a 224x224, contados por PyTorch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = new_resnet(0)
+    x = torch.randn(2, 3, 224, 224)
+    with FlopCounterMode(display=False) as counter:
+        net(x).sum().backward()
+    return counter.get_total_flops() / 2
+
+
+def matmul_peak(device: torch.device) -> dict:
+    """FLOP/s de una multiplicación de matrices grande (fp32 en CPU; bf16 y fp32 en GPU)."""
+    n = 2048 if device.type == "cpu" else 8192
+    dtypes = [torch.float32] if device.type != "cuda" else [torch.bfloat16, torch.float32]
+    result = {}
+    for dtype in dtypes:
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        for _ in range(2):
+            a @ b
+        sync(device)
+        repeats = 5 if device.type == "cpu" else 50
+        started = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        sync(device)
+        result[str(dtype).replace("torch.", "")] = 2 * n**3 * repeats / (time.perf_counter() - started)
+    return result
+
+
+def time_notebooks() -> dict:
+    """Segundos de cada cuaderno en modo sin conexión (ejecutados como en la CI)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    os.environ["COURSE_UTILS_OFFLINE"] = "1"
+    os.environ["COURSE_UTILS_QUIET"] = "1"
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    times = {}
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        started = time.perf_counter()
+        NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+        times[path.name] = time.perf_counter() - started
+        print(f"  {path.name}: {times[path.name]:.1f} s", flush=True)
+    return times
+
+
+def peak_rss_gb() -> dict:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+    return {"this_process": own, "largest_child": children}
+
+
+# --------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="d2l.train_ch13 frente a course_utils.fit en el mismo trabajo.")
+    parser.add_argument("--small", action="store_true", help="conjunto pequeño para CPU (200/80 imágenes, lote 32)")
+    parser.add_argument("--device", default=None, help="cuda, mps o cpu (por defecto, el mejor disponible)")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--data", default="/tmp/course_utils_bench", help="carpeta de los JPEG generados")
+    parser.add_argument("--skip-notebooks", action="store_true")
+    parser.add_argument("--json", default=None, help="guardar los resultados en este archivo JSON")
+    args = parser.parse_args()
+
+    from course_utils.env import get_device
+
+    device = get_device(args.device)
+    n_train, n_test = (200, 80) if args.small else (2000, 800)
+    batch_size = args.batch_size or (32 if args.small else 128)
+    epochs = args.epochs or (1 if args.small else 2)
+    lr = 0.05  # con la pérdida media; d2l recibe lr / batch_size porque suma la pérdida del lote
+    root = make_dataset(Path(args.data) / f"{n_train}-{n_test}", n_train, n_test)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    info = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": platform.processor() or platform.machine(),
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else str(device),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "command": "python benchmarks/speed.py " + " ".join(sys.argv[1:]),
+        "images": {"train": n_train, "test": n_test}, "batch_size": batch_size, "epochs": epochs,
+    }
+    print(json.dumps(info, indent=1), flush=True)
+    results: dict = {"info": info}
+    # Una época corta de calentamiento (carga de bibliotecas, cuDNN) que no se mide.
+    run_fit_classic(make_dataset(Path(args.data) / "warmup", 16, 8), device, 8, 1, lr)
+
+    results["d2l_train_ch13"] = run_d2l(root, device, batch_size, epochs, lr)
+    print("d2l.train_ch13:", results["d2l_train_ch13"], flush=True)
+    results["fit_same_loaders"] = run_fit_classic(root, device, batch_size, epochs, lr)
+    print("fit (cargadores de d2l):", results["fit_same_loaders"], flush=True)
+    results["fit_fast"] = run_fit_fast(root, device, batch_size, epochs, lr, cache_size=256)
+    print("fit (fastdata):", results["fit_fast"], flush=True)
+    d2l_speed = results["d2l_train_ch13"]["images_per_s"]
+    results["ratio_fit_fast_vs_d2l"] = results["fit_fast"]["images_per_s"] / d2l_speed
+    results["ratio_fit_same_loaders_vs_d2l"] = results["fit_same_loaders"]["images_per_s"] / d2l_speed
+
+    flops = training_flops_per_image()
+    peak = matmul_peak(device)
+    best_peak = max(peak.values())
+    results["flops"] = {
+        "training_flop_per_image": flops,
+        "matmul_peak_flop_s": peak,
+        "fit_fast_flop_s": flops * results["fit_fast"]["images_per_s"],
+        "fraction_of_peak": flops * results["fit_fast"]["images_per_s"] / best_peak,
+        "d2l_fraction_of_peak": flops * d2l_speed / best_peak,
+    }
+    results["feature_extraction"] = run_features(root, device, batch_size)
+    print("extracción de características:", results["feature_extraction"], flush=True)
+    if not args.skip_notebooks:
+        print("cuadernos (modo sin conexión):", flush=True)
+        results["notebooks_seconds"] = time_notebooks()
+    results["peak_rss_gb"] = peak_rss_gb()
+    if device.type == "cuda":
+        results["cuda_max_allocated_gb"] = torch.cuda.max_memory_allocated() / 1024**3
+
+    print("\n== Resumen ==")
+    print(f"d2l.train_ch13:          {d2l_speed:8.1f} imágenes/s")
+    print(f"fit (cargadores de d2l): {results['fit_same_loaders']['images_per_s']:8.1f} imágenes/s "
+          f"(x{results['ratio_fit_same_loaders_vs_d2l']:.2f})")
+    print(f"fit (fastdata):          {results['fit_fast']['images_per_s']:8.1f} imágenes/s "
+          f"(x{results['ratio_fit_fast_vs_d2l']:.2f})")
+    fe = results["feature_extraction"]
+    print(f"características en caché: x{fe['speedup']:.1f} más rápido "
+          f"(exactitud {fe['cached_test_acc']:.3f} frente a {fe['naive_test_acc']:.3f})")
+    print(f"FLOP/s de fit: {results['flops']['fit_fast_flop_s'] / 1e9:.1f} GFLOP/s = "
+          f"{results['flops']['fraction_of_peak']:.1%} del pico medido de matmul")
+    if "notebooks_seconds" in results:
+        total = sum(results["notebooks_seconds"].values())
+        print(f"cuadernos: {total:.0f} s en total, el más lento {max(results['notebooks_seconds'].values()):.0f} s")
+    print(f"memoria máxima (RSS): {results['peak_rss_gb']['this_process']:.2f} GB; "
+          f"núcleo más grande: {results['peak_rss_gb']['largest_child']:.2f} GB")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

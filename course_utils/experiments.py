@@ -1,0 +1,772 @@
+"""Experimentos honestos: varias semillas, una validación separada del entrenamiento y resúmenes.
+
+Una comparación de recetas (fine-tuning, extracción de características, desde cero,
+congelar las primeras ``k`` etapas) solo es justa si:
+
+1. todas usan **la misma arquitectura y el mismo presupuesto** (épocas, lotes, optimizador,
+   datos) → ``Budget`` y ``build``;
+2. cualquier elección (la tasa de aprendizaje, el número de épocas) se hace mirando una
+   **validación** separada del conjunto de entrenamiento, nunca el de prueba → ``Splits``,
+   ``search_lr``;
+3. cada receta se repite con **varias semillas** y se informa media ± desviación típica →
+   ``run_seeds``, ``compare``, ``summarize``.
+
+Los datos se describen con ``Splits``: un *pool* de imágenes de entrenamiento, qué índices
+se entrenan y cuáles se reservan para validar, y el conjunto de prueba. Se construyen con
+``offline_splits`` (glifos en memoria, rapidísimo), ``folder_splits`` (una carpeta
+``train/`` + ``test/`` como *hotdog*) o ``mode_splits`` (elige según el modo del cuaderno).
+
+Los modelos salen de cualquier objeto con ``pretrained_model(k)`` y ``scratch_model(k)``
+(por ejemplo, el ``CourseMode`` de ``course.choose_mode()``).
+
+Las semillas cambian la inicialización de la cabeza (y de toda la red desde cero) y el
+orden de los lotes; las imágenes son siempre las mismas. La dispersión medida es, por
+tanto, la del entrenamiento, no la de elegir otras imágenes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+
+from course_utils.env import get_device, loader_kwargs, seed_everything
+from course_utils.models import freeze, param_groups, stages
+from course_utils.training import History, evaluate, fit
+
+__all__ = [
+    "Budget",
+    "FEATURE_EXTRACTION",
+    "FINETUNE",
+    "LRSearch",
+    "ModelSource",
+    "RECIPES",
+    "Recipe",
+    "SCRATCH",
+    "Splits",
+    "Summary",
+    "build",
+    "compare",
+    "final_values",
+    "fmt",
+    "folder_splits",
+    "frozen",
+    "gap_by_size",
+    "get_recipe",
+    "mean_std",
+    "mode_splits",
+    "offline_splits",
+    "paired_advantages",
+    "plot_lr_search",
+    "plot_size_sweep",
+    "run",
+    "run_seeds",
+    "search_lr",
+    "size_sweep",
+    "stratified_split",
+    "summarize",
+    "take_per_class",
+]
+
+
+# --------------------------------------------------------------------------------------
+# Recetas y presupuesto
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Una forma de entrenar la misma red.
+
+    - ``pretrained``: parte de los pesos preentrenados (``True``) o al azar (``False``);
+    - ``frozen_stages``: cuántas etapas, desde la entrada, quedan congeladas (``0``: ninguna;
+      ``None``: todas salvo la cabeza, es decir, extracción de características);
+    - ``body_lr_mult``: la tasa del cuerpo es ``lr * body_lr_mult``; la cabeza usa ``lr``;
+    - ``label``: nombre en español para tablas y gráficas.
+    """
+
+    name: str
+    pretrained: bool
+    frozen_stages: int | None
+    body_lr_mult: float
+    label: str
+
+
+FINETUNE = Recipe("finetune", True, 0, 0.1, "fine-tuning")
+FEATURE_EXTRACTION = Recipe("feature_extraction", True, None, 1.0, "extracción de características")
+SCRATCH = Recipe("scratch", False, 0, 1.0, "desde cero")
+#: Las tres recetas básicas, por nombre.
+RECIPES: dict[str, Recipe] = {r.name: r for r in (FINETUNE, FEATURE_EXTRACTION, SCRATCH)}
+
+
+def frozen(k: int, body_lr_mult: float = 0.1) -> Recipe:
+    """Fine-tuning con las ``k`` primeras etapas congeladas (``freeze2`` congela 2 etapas)."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise ValueError(f"k debe ser un entero >= 0 (etapas congeladas), no {k!r}.")
+    if k == 0:
+        return replace(FINETUNE, body_lr_mult=body_lr_mult)
+    return Recipe(f"freeze{k}", True, k, body_lr_mult, f"congelar {k} etapa{'s' if k > 1 else ''}")
+
+
+def get_recipe(recipe: str | Recipe) -> Recipe:
+    """Acepta una ``Recipe`` o su nombre: ``finetune``, ``feature_extraction``, ``scratch``, ``freezeK``."""
+    if isinstance(recipe, Recipe):
+        return recipe
+    if isinstance(recipe, str):
+        if recipe in RECIPES:
+            return RECIPES[recipe]
+        if recipe.startswith("freeze") and recipe[6:].isdigit():
+            return frozen(int(recipe[6:]))
+    raise ValueError(
+        f"Receta desconocida {recipe!r}. Usa una de: {', '.join(RECIPES)} o freezeK "
+        "(por ejemplo freeze2), o crea una Recipe."
+    )
+
+
+def _label(name: str) -> str:
+    """Nombre en español de una receta conocida (o el propio nombre)."""
+    try:
+        return get_recipe(name).label
+    except ValueError:
+        return name
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Presupuesto común a todas las recetas de una comparación.
+
+    La tasa de aprendizaje no está aquí: se elige por receta en la validación (``search_lr``).
+    """
+
+    epochs: int = 6
+    batch_size: int = 16
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+
+    def __post_init__(self) -> None:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs debe ser un entero >= 1, no {self.epochs!r}.")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size debe ser un entero >= 1, no {self.batch_size!r}.")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer debe ser 'adam' o 'sgd', no {self.optimizer!r}.")
+
+
+class ModelSource(Protocol):
+    """Cualquier objeto que fabrique la red preentrenada y la misma red al azar (p. ej. ``CourseMode``)."""
+
+    def pretrained_model(self, num_classes: int) -> nn.Module: ...
+
+    def scratch_model(self, num_classes: int) -> nn.Module: ...
+
+
+def build(
+    recipe: str | Recipe, models: ModelSource, num_classes: int, lr: float, budget: Budget = Budget()
+) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """Modelo y optimizador de una receta: misma red y mismo optimizador para todas.
+
+    La cabeza aprende con ``lr``; el cuerpo entrenable, con ``lr * recipe.body_lr_mult``.
+    """
+    recipe = get_recipe(recipe)
+    if not lr > 0:
+        raise ValueError(f"La tasa de aprendizaje debe ser > 0, no {lr!r}. Prueba con 1e-3.")
+    model = models.pretrained_model(num_classes) if recipe.pretrained else models.scratch_model(num_classes)
+    n_stages = len(stages(model))
+    if recipe.frozen_stages is None:
+        freeze(model)
+    elif not 0 <= recipe.frozen_stages < n_stages:
+        raise ValueError(
+            f"La receta {recipe.name} congela {recipe.frozen_stages} etapas, pero el modelo tiene {n_stages} "
+            f"(la última es la cabeza). Usa un número entre 0 y {n_stages - 1}."
+        )
+    elif recipe.frozen_stages > 0:
+        freeze(model, until=recipe.frozen_stages - 1)
+    groups = param_groups(model, lr * recipe.body_lr_mult, head_lr_mult=1.0 / recipe.body_lr_mult,
+                          weight_decay=budget.weight_decay)
+    for group in groups:
+        if group["name"] == "cabeza":
+            group["lr"] = lr  # exacta, sin el redondeo de lr * m / m
+    if budget.optimizer == "sgd":
+        optimizer: torch.optim.Optimizer = torch.optim.SGD(groups, momentum=budget.momentum)
+    else:
+        optimizer = torch.optim.Adam(groups)
+    return model, optimizer
+
+
+# --------------------------------------------------------------------------------------
+# Datos: entrenamiento, validación y prueba
+# --------------------------------------------------------------------------------------
+
+
+def _labels_list(labels: Any) -> list[int]:
+    if hasattr(labels, "tolist"):
+        labels = labels.tolist()
+    return [int(v) for v in labels]
+
+
+def take_per_class(labels: Sequence[int] | torch.Tensor, n: int, among: Sequence[int] | None = None) -> list[int]:
+    """Índices de las ``n`` primeras imágenes de cada clase (en el orden de ``among`` o del conjunto).
+
+    Como se toman las primeras, los subconjuntos están anidados: las 5 de ``n=5`` están
+    entre las 10 de ``n=10``. Devuelve los índices ordenados.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n debe ser un entero >= 1 (imágenes por clase), no {n!r}.")
+    labels = _labels_list(labels)
+    order = list(range(len(labels))) if among is None else [int(i) for i in among]
+    chosen: dict[int, list[int]] = {}
+    for index in order:
+        chosen.setdefault(labels[index], [])
+        if len(chosen[labels[index]]) < n:
+            chosen[labels[index]].append(index)
+    short = {label: len(items) for label, items in chosen.items() if len(items) < n}
+    if short:
+        detail = ", ".join(f"clase {label}: {count}" for label, count in sorted(short.items()))
+        raise ValueError(
+            f"No hay {n} imágenes de cada clase ({detail}). Pide menos imágenes por clase o usa más datos."
+        )
+    return sorted(i for items in chosen.values() for i in items)
+
+
+def stratified_split(
+    labels: Sequence[int] | torch.Tensor, val_per_class: int, seed: int = 0, among: Sequence[int] | None = None
+) -> tuple[list[int], list[int]]:
+    """Separa ``val_per_class`` imágenes de cada clase, al azar (con ``seed``), para validar.
+
+    Devuelve ``(train_idx, val_idx)``, disjuntos y ordenados. Cada clase debe conservar al
+    menos una imagen de entrenamiento.
+    """
+    if isinstance(val_per_class, bool) or not isinstance(val_per_class, int) or val_per_class < 0:
+        raise ValueError(f"val_per_class debe ser un entero >= 0, no {val_per_class!r}.")
+    labels = _labels_list(labels)
+    pool = list(range(len(labels))) if among is None else sorted(int(i) for i in among)
+    if val_per_class == 0:
+        return pool, []
+    by_class: dict[int, list[int]] = {}
+    for index in pool:
+        by_class.setdefault(labels[index], []).append(index)
+    generator = torch.Generator().manual_seed(seed)
+    train: list[int] = []
+    val: list[int] = []
+    for label in sorted(by_class):
+        items = by_class[label]
+        if len(items) <= val_per_class:
+            raise ValueError(
+                f"La clase {label} tiene {len(items)} imágenes de entrenamiento y se piden {val_per_class} "
+                "para validar: no quedaría ninguna para entrenar. Baja val_per_class."
+            )
+        perm = torch.randperm(len(items), generator=generator).tolist()
+        val.extend(items[i] for i in perm[:val_per_class])
+        train.extend(items[i] for i in perm[val_per_class:])
+    return sorted(train), sorted(val)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Entrenamiento, validación y prueba de una tarea.
+
+    ``pool`` tiene todas las imágenes de entrenamiento con la transformación de entrenamiento y
+    ``pool_eval`` las mismas con la de evaluación (la validación no lleva aumento de datos).
+    ``train_idx`` y ``val_idx`` son índices disjuntos de ``pool``; ``test`` es aparte.
+    """
+
+    pool: Dataset
+    pool_eval: Dataset
+    labels: tuple[int, ...]
+    train_idx: tuple[int, ...]
+    val_idx: tuple[int, ...]
+    test: Dataset
+    classes: tuple[str, ...]
+    in_memory: bool = False
+
+    def __post_init__(self) -> None:
+        overlap = set(self.train_idx) & set(self.val_idx)
+        if overlap:
+            raise ValueError(f"Entrenamiento y validación comparten {len(overlap)} imágenes: deben ser disjuntos.")
+        if not self.train_idx:
+            raise ValueError("No hay imágenes de entrenamiento. Revisa los datos o baja val_per_class.")
+
+    @property
+    def train(self) -> Dataset:
+        return Subset(self.pool, list(self.train_idx))
+
+    @property
+    def val(self) -> Dataset | None:
+        return Subset(self.pool_eval, list(self.val_idx)) if self.val_idx else None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def counts(self) -> dict[str, int]:
+        """Número de imágenes de cada parte: ``{"train", "val", "test"}``."""
+        return {"train": len(self.train_idx), "val": len(self.val_idx), "test": len(self.test)}  # type: ignore
+
+    def per_class(self, n: int) -> Splits:
+        """Las mismas partes, pero entrenando solo con las ``n`` primeras imágenes de cada clase."""
+        return replace(self, train_idx=tuple(take_per_class(self.labels, n, among=self.train_idx)))
+
+    def merged(self) -> Splits:
+        """Vuelve a juntar la validación con el entrenamiento (para el entrenamiento final)."""
+        return replace(self, train_idx=tuple(sorted(self.train_idx + self.val_idx)), val_idx=())
+
+    def loaders(
+        self,
+        batch_size: int,
+        seed: int = 0,
+        on: str = "test",
+        device: torch.device | str | None = None,
+        num_workers: int | None = None,
+    ) -> tuple[DataLoader, DataLoader]:
+        """Cargadores ``(entrenamiento, evaluación)``; ``on`` elige ``"val"`` o ``"test"`` para evaluar.
+
+        El barajado depende solo de ``seed``. Los datos en memoria se cargan sin procesos hijos.
+        """
+        if on not in ("val", "test"):
+            raise ValueError(f"on debe ser 'val' o 'test', no {on!r}.")
+        if on == "val" and not self.val_idx:
+            raise ValueError(
+                "Estos datos no tienen validación. Sepárala con val_per_class > 0 al crearlos "
+                "(nunca elijas hiperparámetros mirando la prueba)."
+            )
+        kwargs = {"num_workers": 0} if self.in_memory else loader_kwargs(device, num_workers)
+        generator = torch.Generator().manual_seed(seed)
+        train = DataLoader(self.train, batch_size=batch_size, shuffle=True, generator=generator, **kwargs)
+        eval_set = self.val if on == "val" else self.test
+        evaluation = DataLoader(eval_set, batch_size=max(batch_size, 256 if self.in_memory else batch_size),
+                                shuffle=False, **kwargs)
+        return train, evaluation
+
+
+def offline_splits(
+    task: str = "similar",
+    n_train: int = 20,
+    n_test: int = 50,
+    val_per_class: int = 0,
+    data_seed: int = 0,
+    split_seed: int = 0,
+) -> Splits:
+    """Tarea del dominio de glifos como tensores en memoria (mucho más rápido que una carpeta).
+
+    ``n_train`` imágenes por clase de entrenamiento, de las que ``val_per_class`` se reservan
+    para validar, y ``n_test`` por clase de prueba. Sin aumento de datos. Las ``k`` primeras
+    imágenes por clase de ``n_train`` son las mismas que las de ``n_train=k``.
+    """
+    from course_utils import offline
+
+    x, y = offline.generate(task, n_train, "train", data_seed)
+    x_test, y_test = offline.generate(task, n_test, "test", data_seed)
+    pool = TensorDataset(offline.normalize(x), y)
+    train_idx, val_idx = stratified_split(y, val_per_class, split_seed)
+    return Splits(pool, pool, tuple(y.tolist()), tuple(train_idx), tuple(val_idx),
+                  TensorDataset(offline.normalize(x_test), y_test), tuple(offline.class_names(task)), in_memory=True)
+
+
+def folder_splits(
+    root: Any,
+    train_transform: Any,
+    test_transform: Any,
+    n_train_per_class: int | None = None,
+    val_per_class: int = 0,
+    n_test_per_class: int | None = None,
+    seed: int = 0,
+) -> Splits:
+    """Carpeta ``train/<clase>/`` + ``test/<clase>/`` (como *hotdog*) partida en entrenamiento, validación y prueba.
+
+    La validación sale de ``train/`` (al azar con ``seed``, ``val_per_class`` por clase) y se lee
+    con ``test_transform``. ``n_train_per_class`` y ``n_test_per_class`` limitan cuántas
+    imágenes por clase se usan (``None``: todas).
+    """
+    from pathlib import Path
+
+    from course_utils.data import ImageFolderSafe
+
+    root = Path(root).expanduser()
+    for split in ("train", "test"):
+        if not (root / split).is_dir():
+            raise FileNotFoundError(f"Falta la carpeta {root / split}: se esperan train/<clase>/ y test/<clase>/.")
+    pool = ImageFolderSafe(root / "train", transform=train_transform)
+    pool_eval = ImageFolderSafe(root / "train", transform=test_transform)
+    test = ImageFolderSafe(root / "test", transform=test_transform)
+    if pool.classes != test.classes:
+        raise ValueError(
+            f"Las clases de train ({', '.join(pool.classes)}) y de test ({', '.join(test.classes)}) no coinciden. "
+            "Crea las mismas subcarpetas en las dos."
+        )
+    labels = [int(t) for t in pool.targets]
+    among = take_per_class(labels, n_train_per_class) if n_train_per_class is not None else None
+    train_idx, val_idx = stratified_split(labels, val_per_class, seed, among=among)
+    test_set: Dataset = test
+    if n_test_per_class is not None:
+        test_set = Subset(test, take_per_class(test.targets, n_test_per_class))
+    return Splits(pool, pool_eval, tuple(labels), tuple(train_idx), tuple(val_idx), test_set, tuple(pool.classes))
+
+
+def mode_splits(
+    mode: Any,
+    n_train_per_class: int | None = None,
+    val_per_class: int = 0,
+    n_test_per_class: int | None = None,
+    seed: int = 0,
+) -> Splits:
+    """Los datos del modo del cuaderno: dígitos en memoria (sin conexión) o la carpeta del modo (completo).
+
+    Sin conexión, ``n_train_per_class`` y ``n_test_per_class`` valen por defecto lo mismo que
+    la carpeta del modo (20 y 50); en el modo completo, ``None`` significa todas las imágenes.
+    """
+    if getattr(mode, "offline", False):
+        from course_utils.course import MINI_TEST_PER_CLASS, MINI_TRAIN_PER_CLASS
+
+        return offline_splits("similar", n_train_per_class or MINI_TRAIN_PER_CLASS,
+                              n_test_per_class or MINI_TEST_PER_CLASS, val_per_class, split_seed=seed)
+    train_tf, test_tf = mode.transforms()
+    return folder_splits(mode.data_root, train_tf, test_tf, n_train_per_class, val_per_class, n_test_per_class, seed)
+
+
+# --------------------------------------------------------------------------------------
+# Ejecuciones
+# --------------------------------------------------------------------------------------
+
+
+def run(
+    recipe: str | Recipe,
+    data: Splits,
+    models: ModelSource,
+    budget: Budget,
+    lr: float,
+    seed: int = 0,
+    on: str = "test",
+    curve: bool = True,
+    device: torch.device | str | None = None,
+    quiet: bool | None = True,
+) -> History:
+    """Entrena una receta con una semilla y devuelve su historial.
+
+    La columna ``test_acc`` del historial es la exactitud en el conjunto elegido con ``on``
+    (``"val"`` o ``"test"``). Con ``curve=False`` solo se evalúa tras la última época (más
+    rápido; las demás épocas quedan con ``None``).
+    """
+    device = get_device(device)
+    seed_everything(seed)
+    model, optimizer = build(recipe, models, data.num_classes, lr, budget)
+    train_loader, eval_loader = data.loaders(budget.batch_size, seed=seed, on=on, device=device)
+    history = fit(model, train_loader, eval_loader if curve else None, epochs=budget.epochs,
+                  optimizer=optimizer, device=device, quiet=quiet)
+    if not curve:
+        history.epochs[-1]["test_acc"] = evaluate(model, eval_loader, device)["acc"]
+    return history
+
+
+def run_seeds(
+    recipe: str | Recipe,
+    data: Splits,
+    models: ModelSource,
+    budget: Budget,
+    lr: float,
+    seeds: Sequence[int] = (0, 1, 2),
+    **kwargs: Any,
+) -> list[History]:
+    """La misma receta con varias semillas: una ``History`` por semilla, en el orden de ``seeds``."""
+    if not seeds:
+        raise ValueError("Pasa al menos una semilla, por ejemplo seeds=(0, 1, 2).")
+    return [run(recipe, data, models, budget, lr, seed=seed, **kwargs) for seed in seeds]
+
+
+def _lr_for(lrs: float | Mapping[str, float], name: str) -> float:
+    if isinstance(lrs, Mapping):
+        if name not in lrs:
+            raise ValueError(f"Falta la tasa de aprendizaje de la receta {name!r} (hay: {', '.join(lrs)}).")
+        return float(lrs[name])
+    return float(lrs)
+
+
+def compare(
+    recipes: Sequence[str | Recipe],
+    data: Splits,
+    models: ModelSource,
+    budget: Budget,
+    lrs: float | Mapping[str, float],
+    seeds: Sequence[int] = (0, 1, 2),
+    **kwargs: Any,
+) -> dict[str, list[History]]:
+    """Varias recetas con el mismo presupuesto y las mismas semillas: ``{nombre: [History por semilla]}``.
+
+    ``lrs`` es una tasa común o un ``dict`` con la de cada receta (p. ej. ``LRSearch.best``).
+    """
+    result = {}
+    for recipe in recipes:
+        recipe = get_recipe(recipe)
+        result[recipe.name] = run_seeds(recipe, data, models, budget, _lr_for(lrs, recipe.name), seeds, **kwargs)
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# Elección de la tasa de aprendizaje en validación
+# --------------------------------------------------------------------------------------
+
+
+def _score(curve: Sequence[float]) -> tuple[float, float]:
+    """Puntuación de una curva de validación: media de las 2 últimas épocas y, para desempatar, de todas."""
+    tail = list(curve[-2:])
+    return (sum(tail) / len(tail), sum(curve) / len(curve))
+
+
+@dataclass
+class LRSearch:
+    """Resultado de ``search_lr``: historiales y puntuaciones de validación por receta y tasa."""
+
+    histories: dict[str, dict[float, History]]
+    scores: dict[str, dict[float, float]]
+    best: dict[str, float]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Una fila por receta y tasa: ``{"recipe", "lr", "val_acc", "chosen"}``."""
+        return [
+            {"recipe": name, "lr": lr, "val_acc": score, "chosen": lr == self.best[name]}
+            for name, by_lr in self.scores.items() for lr, score in by_lr.items()
+        ]
+
+
+def search_lr(
+    recipes: Sequence[str | Recipe],
+    grid: Sequence[float] | Mapping[str, Sequence[float]],
+    data: Splits,
+    models: ModelSource,
+    budget: Budget,
+    seed: int = 0,
+    **kwargs: Any,
+) -> LRSearch:
+    """Prueba cada tasa de ``grid`` con cada receta y elige, **en validación**, la mejor.
+
+    Se entrena con ``data.train`` y se mide en ``data.val`` (nunca en la prueba). La puntuación
+    es la exactitud de validación media de las 2 últimas épocas; si empatan, gana la que
+    aprendió antes (media de todas las épocas) y, si siguen empatadas, la primera del ``grid``.
+    """
+    if not data.val_idx:
+        raise ValueError(
+            "search_lr necesita una validación: crea los datos con val_per_class > 0. "
+            "Elegir la tasa mirando la prueba daría una estimación optimista."
+        )
+    histories: dict[str, dict[float, History]] = {}
+    scores: dict[str, dict[float, float]] = {}
+    best: dict[str, float] = {}
+    for recipe in recipes:
+        recipe = get_recipe(recipe)
+        values = grid[recipe.name] if isinstance(grid, Mapping) else grid
+        if not values:
+            raise ValueError(f"La rejilla de tasas de {recipe.name!r} está vacía.")
+        histories[recipe.name] = {}
+        ranked = []
+        for lr in values:
+            history = run(recipe, data, models, budget, float(lr), seed=seed, on="val", **kwargs)
+            histories[recipe.name][float(lr)] = history
+            ranked.append((_score(history.column("test_acc")), float(lr)))
+        scores[recipe.name] = {lr: score[0] for score, lr in ranked}
+        best[recipe.name] = max(ranked, key=lambda item: item[0])[1]  # max devuelve el primero si hay empate
+    return LRSearch(histories, scores, best)
+
+
+def plot_lr_search(search: LRSearch, title: str | None = None):
+    """Un panel por receta con la exactitud de validación de cada tasa; la elegida, en trazo grueso."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    names = list(search.histories)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), layout="constrained",
+                             sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for lr, history in search.histories[name].items():
+            chosen = lr == search.best[name]
+            ax.plot(history.column("epoch"), history.column("test_acc"), marker="o", lw=2.5 if chosen else 1,
+                    alpha=1.0 if chosen else 0.6, label=f"lr={lr:g}" + (" (elegida)" if chosen else ""))
+        ax.set_title(_label(name))
+        ax.set_xlabel("época")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    axes[0][0].set_ylabel("exactitud de validación")
+    fig.suptitle(title or "Elección de la tasa de aprendizaje (validación, una semilla)")
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# Resúmenes
+# --------------------------------------------------------------------------------------
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Media y desviación típica muestral (``ddof=1``; 0 si hay un solo valor)."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("No hay valores que resumir: pasa al menos una ejecución.")
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def fmt(mean: float, std: float, digits: int = 2) -> str:
+    """``0.97 ± 0.01``."""
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _curves(runs: Sequence[Any], metric: str) -> list[list[float]]:
+    if isinstance(runs, History) or not isinstance(runs, Sequence) or not runs:
+        raise ValueError("Pasa una lista no vacía de ejecuciones (una History por semilla).")
+    curves = []
+    for run_ in runs:
+        curve = run_.column(metric) if isinstance(run_, History) else [float(v) for v in run_]
+        curves.append(curve)
+    if len({len(c) for c in curves}) > 1:
+        raise ValueError("Las ejecuciones tienen distinto número de épocas: usa el mismo presupuesto en todas.")
+    return curves
+
+
+def final_values(runs: Sequence[Any], metric: str = "test_acc") -> list[float]:
+    """El valor de la última época de cada ejecución."""
+    values = [c[-1] for c in _curves(runs, metric)]
+    if any(v is None for v in values):
+        raise ValueError(f"Alguna ejecución no tiene {metric!r} en la última época.")
+    return [float(v) for v in values]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Media y desviación típica, época a época, de varias semillas."""
+
+    mean: list[float]
+    std: list[float]
+    n: int
+
+    @property
+    def start(self) -> tuple[float, float]:
+        """(media, desviación) tras la primera época."""
+        return self.mean[0], self.std[0]
+
+    @property
+    def final(self) -> tuple[float, float]:
+        """(media, desviación) tras la última época."""
+        return self.mean[-1], self.std[-1]
+
+
+def summarize(runs: Sequence[Any], metric: str = "test_acc") -> Summary:
+    """Resume varias ejecuciones (``History`` o listas de números) época a época."""
+    curves = _curves(runs, metric)
+    if any(v is None for c in curves for v in c):
+        raise ValueError(f"Faltan valores de {metric!r} en alguna época: entrena con curve=True para resumir curvas.")
+    stats = [mean_std(column) for column in zip(*curves)]
+    return Summary([m for m, _ in stats], [s for _, s in stats], len(curves))
+
+
+def paired_advantages(
+    runs: Sequence[Any], baseline_runs: Sequence[Any], metric: str = "test_acc"
+) -> dict[str, list[float]]:
+    """Las tres ventajas (inicio, pendiente, asíntota) semilla a semilla: ``runs[i]`` frente a ``baseline_runs[i]``.
+
+    Ver ``plots.transfer_advantages``. Devuelve ``{"start": [...], "slope": [...], "asymptote": [...]}``.
+    """
+    from course_utils.plots import transfer_advantages
+
+    a, b = _curves(runs, metric), _curves(baseline_runs, metric)
+    if len(a) != len(b):
+        raise ValueError(f"Hay {len(a)} ejecuciones y {len(b)} de referencia: empareja las mismas semillas.")
+    per_seed = [transfer_advantages(x, y) for x, y in zip(a, b)]
+    return {key: [adv[key] for adv in per_seed] for key in ("start", "slope", "asymptote")}
+
+
+# --------------------------------------------------------------------------------------
+# Cómo cambia la ventaja con el número de imágenes
+# --------------------------------------------------------------------------------------
+
+
+def size_sweep(
+    sizes: Sequence[int],
+    recipes: Sequence[str | Recipe],
+    data: Splits,
+    models: ModelSource,
+    budget: Budget,
+    lrs: float | Mapping[str, float],
+    seeds: Sequence[int] = (0, 1, 2),
+    known: Mapping[int, Mapping[str, list[History]]] | None = None,
+    curve: bool = False,
+    **kwargs: Any,
+) -> dict[int, dict[str, list[History]]]:
+    """``compare`` con ``n`` imágenes de entrenamiento por clase, para cada ``n`` de ``sizes``.
+
+    Los subconjuntos están anidados (``data.per_class(n)``). ``known`` permite reutilizar
+    ejecuciones ya hechas con el mismo presupuesto y las mismas semillas (``{n: {receta: runs}}``).
+    Devuelve ``{n: {receta: [History por semilla]}}``.
+    """
+    known = known or {}
+    result: dict[int, dict[str, list[History]]] = {}
+    for n in sizes:
+        result[n] = {}
+        for recipe in recipes:
+            recipe = get_recipe(recipe)
+            if recipe.name in known.get(n, {}):
+                result[n][recipe.name] = list(known[n][recipe.name])
+                continue
+            result[n][recipe.name] = run_seeds(recipe, data.per_class(n), models, budget,
+                                               _lr_for(lrs, recipe.name), seeds, curve=curve, **kwargs)
+    return result
+
+
+def gap_by_size(
+    sweep: Mapping[int, Mapping[str, Sequence[Any]]], recipe: str = "finetune", baseline: str = "scratch",
+    metric: str = "test_acc",
+) -> dict[int, tuple[float, float]]:
+    """Diferencia final ``recipe - baseline`` para cada ``n``, emparejando semillas: ``{n: (media, desv)}``."""
+    result = {}
+    for n, by_recipe in sweep.items():
+        a, b = final_values(by_recipe[recipe], metric), final_values(by_recipe[baseline], metric)
+        if len(a) != len(b):
+            raise ValueError(f"Con n={n} hay {len(a)} ejecuciones de {recipe} y {len(b)} de {baseline}.")
+        result[n] = mean_std([x - y for x, y in zip(a, b)])
+    return result
+
+
+def plot_size_sweep(
+    sweep: Mapping[int, Mapping[str, Sequence[Any]]],
+    recipe: str = "finetune",
+    baseline: str = "scratch",
+    labels: Mapping[str, str] | None = None,
+    title: str | None = None,
+):
+    """Dos paneles frente a las imágenes por clase: exactitud final de cada receta y diferencia entre dos.
+
+    Los puntos son la media de las semillas y las barras, ± una desviación típica.
+    """
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(sweep)
+    names = list(next(iter(sweep.values())))
+    labels = {**{n: _label(n) for n in names}, **(labels or {})}
+    fig, (ax_acc, ax_gap) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    for name in names:
+        stats = [mean_std(final_values(sweep[n][name])) for n in sizes]
+        ax_acc.errorbar(sizes, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=4,
+                        label=labels[name])
+    gaps = gap_by_size(sweep, recipe, baseline)
+    ax_gap.errorbar(sizes, [gaps[n][0] for n in sizes], yerr=[gaps[n][1] for n in sizes], marker="o",
+                    capsize=4, color="tab:purple")
+    ax_gap.axhline(0, color="gray", lw=0.8)
+    ax_acc.set_ylabel("exactitud de prueba final")
+    ax_acc.set_title("Exactitud final de cada receta")
+    ax_acc.legend(fontsize="small")
+    ax_gap.set_ylabel("diferencia de exactitud")
+    ax_gap.set_title(f"Ventaja de {labels[recipe]} sobre {labels[baseline]}")
+    for ax in (ax_acc, ax_gap):
+        ax.set_xscale("log")
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("imágenes de entrenamiento por clase")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig

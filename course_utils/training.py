@@ -424,6 +424,8 @@ def fit(
             # --- Fase 3: pasada hacia delante y pérdida (precisión mixta solo en CUDA) ---
             with _autocast(device, amp):
                 logits = model(x)
+                if seen == 0 and epoch == start_epoch:
+                    _check_outputs(logits, y, train_loader)
                 loss = loss_fn(logits.float(), y)
             # --- Fase 4: pasada hacia atrás y paso del optimizador ---
             optimizer.zero_grad(set_to_none=True)
@@ -489,14 +491,30 @@ def _check_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
             f"Las etiquetas deben ser un vector de enteros (índices de clase), no forma {tuple(y.shape)} "
             f"y tipo {y.dtype}."
         )
-    head = getattr(model, "fc", None)
-    if isinstance(head, nn.Linear):
-        top = int(y.max().item())
-        if top >= head.out_features:
-            raise ValueError(
-                f"Los datos tienen al menos {top + 1} clases pero el modelo solo {head.out_features} salidas. "
-                f"Usa replace_head(model, num_classes) con el número de clases de tus datos."
-            )
+
+
+def _check_outputs(logits: torch.Tensor, y: torch.Tensor, loader: Any) -> None:
+    """Comprueba en el primer lote que el número de salidas del modelo coincide con las clases de los datos.
+
+    Se mira la forma de la salida (vale para cualquier cabeza, no solo ``fc``) y, si el
+    conjunto declara sus clases (``ImageFolder``), también que no sobren salidas.
+    """
+    if logits.dim() != 2:
+        return  # otras tareas (segmentación, etc.): la pérdida decide
+    outputs = logits.shape[1]
+    top = int(y.max().item()) if y.numel() else -1
+    if top >= outputs:
+        raise ValueError(
+            f"Los datos tienen al menos {top + 1} clases pero el modelo solo {outputs} salidas. "
+            f"Usa replace_head(model, num_classes) con el número de clases de tus datos."
+        )
+    classes = getattr(getattr(loader, "dataset", None), "classes", None)
+    if isinstance(classes, (list, tuple)) and classes and len(classes) != outputs:
+        raise ValueError(
+            f"El conjunto tiene {len(classes)} clases ({', '.join(map(str, classes[:5]))}"
+            f"{', ...' if len(classes) > 5 else ''}) pero el modelo da {outputs} salidas. "
+            f"Usa replace_head(model, {len(classes)}) para que coincidan."
+        )
 
 
 def _check_finite(

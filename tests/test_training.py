@@ -79,6 +79,26 @@ def test_fit_rejects_labels_beyond_the_head():
         fit(Tiny(2), DataLoader(TensorDataset(x, y), batch_size=4), epochs=1, quiet=True)
 
 
+class NamedClasses(TensorDataset):
+    """Como ImageFolder: declara sus clases."""
+
+    def __init__(self, x, y, classes):
+        super().__init__(x, y)
+        self.classes = classes
+
+
+def test_fit_rejects_a_head_with_more_outputs_than_the_data_classes():
+    x, y = torch.randn(8, 3, 2, 2), torch.arange(8) % 2
+    data = DataLoader(NamedClasses(x, y, ["gato", "perro"]), batch_size=4)
+    model = Tiny(5)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"2 clases .*gato.*5 salidas.*replace_head\(model, 2\)"):
+        fit(model, data, epochs=1, quiet=True)
+    # Se detecta antes del primer paso del optimizador: el modelo no cambió.
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    fit(Tiny(2), data, epochs=1, quiet=True)  # con la cabeza correcta entrena
+
+
 def test_fit_rejects_empty_loader():
     empty = DataLoader(TensorDataset(torch.empty(0, 3, 2, 2), torch.empty(0, dtype=torch.long)), batch_size=4)
     with pytest.raises(ValueError, match="vacío"):

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.env import amp_dtype, get_device
+from course_utils.env import amp_dtype, check_amp, get_device
 from course_utils.models import set_train_mode
 
 #: Columnas del historial, una fila por época.
@@ -194,9 +194,14 @@ def load_checkpoint(
 # --------------------------------------------------------------------------------------
 
 
-def _autocast(device: torch.device, enabled: bool):
-    dtype = amp_dtype(device) if enabled else None
-    return torch.autocast(device_type="cuda", dtype=dtype) if dtype is not None else nullcontext()
+def _autocast(device: torch.device, amp: bool | str):
+    dtype = amp_dtype(device, amp)
+    return torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def _default_channels_last(device: torch.device, amp: bool | str) -> bool:
+    """``channels_last`` acelera las convoluciones en CUDA y en CPU con bf16 (oneDNN); no en MPS ni en CPU float32."""
+    return device.type == "cuda" or (device.type == "cpu" and amp_dtype(device, amp) is not None)
 
 
 def _to_device(
@@ -219,19 +224,21 @@ def evaluate(
     loader: Iterable,
     device: torch.device | str | None = None,
     loss_fn: Callable | None = None,
-    amp: bool = True,
+    amp: bool | str = True,
     batch_transform: Callable | None = None,
 ) -> dict[str, float]:
     """Exactitud (y pérdida media) de ``model`` sobre ``loader``: ``{"acc", "loss", "n"}``.
 
     ``batch_transform`` (opcional) se aplica a cada lote ya en el dispositivo, en modo evaluación.
+    ``amp`` como en ``fit``.
     """
     device = get_device(device)
+    check_amp(amp)
     batch_transform = _prepare_batch_transform(batch_transform, device, training=False)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     was_training = model.training
     model.eval()
-    channels_last = device.type == "cuda"
+    channels_last = _default_channels_last(device, amp)
     correct = torch.zeros((), device=device)
     loss_sum = torch.zeros((), device=device)
     n = 0
@@ -353,7 +360,7 @@ def fit(
     loss_fn: Callable | None = None,
     scheduler: Any | None = None,
     device: torch.device | str | None = None,
-    amp: bool = True,
+    amp: bool | str = True,
     channels_last: bool | None = None,
     checkpoint_path: str | os.PathLike | None = None,
     resume: bool = False,
@@ -366,8 +373,10 @@ def fit(
 
     - ``optimizer``: si no se da, SGD con momento 0.9 y ``lr`` sobre los parámetros entrenables.
     - ``scheduler``: opcional; se llama ``scheduler.step()`` una vez por época.
-    - ``amp``: precisión mixta en CUDA (bf16, o fp16 con ``GradScaler``); sin efecto en CPU/MPS.
-    - ``channels_last``: por defecto activado en CUDA, donde acelera las convoluciones.
+    - ``amp``: ``True`` (por defecto), precisión mixta en CUDA (bf16, o fp16 con ``GradScaler``) y
+      float32 en CPU/MPS; ``"bf16"``, bf16 también en CPU si la CPU lo calcula de forma nativa
+      (AVX512-BF16/AMX: unas 2 veces más rápido en ResNet-18); ``False``, siempre float32.
+    - ``channels_last``: por defecto activado en CUDA y en CPU con bf16, donde acelera las convoluciones.
     - ``checkpoint_path``: guarda un punto de control completo al final de cada época;
       con ``resume=True`` continúa desde él hasta completar ``epochs`` épocas en total.
     - ``quiet``: sin barras de progreso (por defecto en la CI).
@@ -384,11 +393,12 @@ def fit(
         raise ValueError(f"La tasa de aprendizaje debe ser > 0, no {lr!r}. Prueba con 0.01 o 0.001.")
     if log_every < 1:
         raise ValueError(f"log_every debe ser >= 1, no {log_every!r}.")
+    check_amp(amp)
     from tqdm.auto import tqdm
 
     device = get_device(device)
     quiet = quiet_default() if quiet is None else quiet
-    channels_last = device.type == "cuda" if channels_last is None else channels_last
+    channels_last = _default_channels_last(device, amp) if channels_last is None else channels_last
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     model.to(device)
     if channels_last:
@@ -398,7 +408,7 @@ def fit(
         if not trainable:
             raise ValueError("No hay parámetros entrenables: descongela alguna capa antes de entrenar.")
         optimizer = torch.optim.SGD(trainable, lr=lr, momentum=0.9)
-    dtype = amp_dtype(device) if amp else None
+    dtype = amp_dtype(device, amp)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
 
     history = history if history is not None else History()

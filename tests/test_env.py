@@ -72,3 +72,19 @@ def test_describe_environment_has_versions():
     info = env.describe_environment()
     assert info["torch"] == torch.__version__
     assert info["device"] in {"cpu", "cuda", "mps"}
+
+
+def test_amp_bf16_on_cpu_only_where_the_cpu_computes_bf16(monkeypatch):
+    monkeypatch.setattr(env, "cpu_supports_bf16", lambda: False)
+    assert env.amp_dtype(torch.device("cpu"), "bf16") is None  # sin soporte nativo: float32
+    monkeypatch.setattr(env, "cpu_supports_bf16", lambda: True)
+    assert env.amp_dtype(torch.device("cpu"), "bf16") == torch.bfloat16
+    assert env.amp_dtype(torch.device("cpu"), True) is None  # por defecto, la CPU sigue en float32
+    assert env.amp_dtype(torch.device("mps"), "bf16") is None
+
+
+def test_bad_amp_value_is_explained_in_spanish():
+    with pytest.raises(ValueError, match="'bf16'"):
+        env.check_amp("fp8")
+    with pytest.raises(ValueError, match="amp debe ser"):
+        env.amp_dtype(torch.device("cpu"), 1.5)

@@ -207,3 +207,19 @@ def test_fit_rejects_images_of_the_wrong_shape():
     one_hot = DataLoader(TensorDataset(torch.randn(4, 3, 32, 32), torch.zeros(4, 2)), batch_size=2)
     with pytest.raises(ValueError, match="enteros"):
         fit(model, one_hot, epochs=1, quiet=True)
+
+
+def test_fit_with_bf16_on_cpu_computes_in_bf16_and_still_learns(monkeypatch):
+    from course_utils import env
+
+    monkeypatch.setattr(env, "cpu_supports_bf16", lambda: True)
+    train, test = separable_loaders()
+    model = Tiny()
+    seen_dtypes = []
+    model.fc.register_forward_hook(lambda module, args, out: seen_dtypes.append(out.dtype))
+    history = fit(model, train, test, epochs=3, lr=0.1, amp="bf16", device="cpu", quiet=True)
+    assert torch.bfloat16 in seen_dtypes  # el autocast de CPU estaba activo
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # los pesos siguen en float32
+    assert history.last["test_acc"] > 0.9
+    with pytest.raises(ValueError, match="amp debe ser"):
+        fit(Tiny(), train, epochs=1, amp="fp8", quiet=True)

@@ -1,6 +1,6 @@
 """Línea de órdenes del curso: ``python -m course_utils <orden>``.
 
-Órdenes: ``doctor``, ``download``, ``pretrain``, ``compare``, ``finetune`` y ``check-data``.
+Órdenes: ``doctor``, ``download``, ``pretrain``, ``compare``, ``scenarios``, ``finetune`` y ``check-data``.
 Los errores previstos (datos mal colocados, sin conexión, argumentos fuera de
 rango) se muestran como un mensaje en español, sin traza, con código de salida 2.
 """
@@ -116,6 +116,32 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# scenarios
+# --------------------------------------------------------------------------------------
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    """Las cuatro recetas en los cuatro escenarios (tamaño x parecido) del dominio sin conexión."""
+    from course_utils.transfer_study import LABELS, StudyConfig, run_scenarios
+
+    seeds = tuple(args.seeds) if args.seeds else StudyConfig().seeds
+    config = StudyConfig(small=args.small, large=args.large, n_test=args.n_test, epochs=args.epochs,
+                         seeds=seeds, finder_iters=args.finder_iters)
+    result = run_scenarios(config, device="cpu")
+    if args.json:
+        _print(json.dumps(result, ensure_ascii=False))
+        return 0
+    _print(f"Escenarios: {config.small} y {config.large} imágenes por clase, {config.epochs} épocas, "
+           f"semillas {', '.join(map(str, config.seeds))}")
+    for key, cell in result["cells"].items():
+        accs = ", ".join(f"{LABELS[name]} {acc:.3f}" for name, acc in cell["accuracy"].items())
+        _print(f"{key:<20} gana {LABELS[cell['winner']]:<32} fuentes: {LABELS[cell['recommended']]} → {cell['verdict']}")
+        _print(f"{'':<20} {accs}")
+    _print(f"tiempo total: {result['seconds']:.1f} s")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
 # finetune
 # --------------------------------------------------------------------------------------
 
@@ -182,8 +208,9 @@ def cmd_badges(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from course_utils.compare import CompareConfig
     from course_utils.offline import PretrainConfig
+    from course_utils.transfer_study import StudyConfig
 
-    offline_defaults, compare_defaults = PretrainConfig(), CompareConfig()
+    offline_defaults, compare_defaults, study_defaults = PretrainConfig(), CompareConfig(), StudyConfig()
     parser = argparse.ArgumentParser(
         prog="python -m course_utils",
         description="Herramientas del curso de aprendizaje por transferencia y fine-tuning.",
@@ -215,6 +242,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=compare_defaults.seed)
     p.add_argument("--json", action="store_true", help="imprime un único objeto JSON")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("scenarios", help="las cuatro recetas en los cuatro escenarios (tamaño x parecido), sin conexión")
+    p.add_argument("--json", action="store_true", help="imprime un único objeto JSON con la tabla 2x2")
+    # Opciones ocultas: un estudio diminuto para las pruebas (las cifras del curso usan los valores por defecto).
+    p.add_argument("--small", type=int, default=study_defaults.small, help=argparse.SUPPRESS)
+    p.add_argument("--large", type=int, default=study_defaults.large, help=argparse.SUPPRESS)
+    p.add_argument("--n-test", type=int, default=study_defaults.n_test, help=argparse.SUPPRESS)
+    p.add_argument("--epochs", type=int, default=study_defaults.epochs, help=argparse.SUPPRESS)
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--finder-iters", type=int, default=study_defaults.finder_iters, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_scenarios)
 
     p = sub.add_parser("finetune", help="ajusta un modelo a tu carpeta train/<clase>/ y test/<clase>/")
     p.add_argument("--data", required=True, help="carpeta con train/ y test/")

@@ -19,6 +19,27 @@ def test_compare_json_prints_one_object_with_the_three_recipes(capsys):
     assert all(len(result[k]) == 2 for k in ("finetune", "feature_extraction", "scratch"))
 
 
+def test_scenarios_json_prints_the_2x2_grid(capsys):
+    # Un estudio diminuto (opciones ocultas): 1 y 2 imágenes por clase, 1 época, 1 semilla.
+    args = ["scenarios", "--json", "--small", "1", "--large", "2", "--n-test", "1", "--epochs", "1", "--seeds", "0",
+            "--finder-iters", "5"]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["cells"]) == {"pequeño/parecido", "pequeño/diferente", "grande/parecido", "grande/diferente"}
+    for cell in result["cells"].values():
+        assert set(cell["accuracy"]) == {"scratch", "finetune", "feature_extraction", "truncated"}
+        assert cell["winner"] in cell["accuracy"] and isinstance(cell["held"], bool)
+        assert cell["verdict"] in ("sí", "empate", "no")
+    assert result["cells"]["grande/diferente"]["recommended"] == "scratch"
+    assert result["config"]["seeds"] == [0] and result["seconds"] >= 0
+
+
+def test_scenarios_rejects_a_bad_configuration(capsys):
+    assert main(["scenarios", "--small", "5", "--large", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "large" in err and "Traceback" not in err
+
+
 def test_compare_rejects_unknown_data(capsys):
     assert main(["compare", "--data", "imagenet"]) == 2
     assert "mini" in capsys.readouterr().err

@@ -1,0 +1,178 @@
+import copy
+import json
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from course_utils import offline
+from course_utils import transfer_study as ts
+from course_utils.models import replace_head, stage_names
+from course_utils.scenarios import SIMILARITIES, SIZES, SOURCE_RECIPES, recommend
+
+
+class TinyModels:
+    """GlyphNet estrecha «preentrenada» (fija) y la misma al azar: entrena en milisegundos."""
+
+    def __init__(self):
+        torch.manual_seed(123)
+        self.base = offline.GlyphNet(5, widths=(4, 4, 4))
+
+    def pretrained_model(self, num_classes):
+        return replace_head(copy.deepcopy(self.base), num_classes)
+
+    def scratch_model(self, num_classes):
+        return offline.GlyphNet(num_classes, widths=(4, 4, 4))
+
+
+TINY = ts.StudyConfig(small=2, large=3, n_test=2, epochs=2, batch_size=8, seeds=(0, 1), hidden=8, finder_iters=6)
+
+
+@pytest.fixture(scope="module")
+def tiny_grid():
+    targets = ts.make_targets(TINY)
+    return ts.run_grid(TINY, targets, TinyModels(), device="cpu"), targets
+
+
+def test_source_recipes_cover_the_four_scenarios_with_known_recipes():
+    assert set(SOURCE_RECIPES) == {(size, sim) for size in SIZES for sim in SIMILARITIES}
+    assert set(SOURCE_RECIPES.values()) == set(ts.RECIPES)  # cada receta es la recomendada en un escenario
+    assert SOURCE_RECIPES["grande", "diferente"] == "scratch"
+    assert SOURCE_RECIPES["pequeño", "parecido"] == "feature_extraction"
+    assert recommend("pequeño", "parecido").recipe == "extracción de características"  # la API anterior sigue igual
+
+
+def test_grid_runs_every_recipe_in_every_cell_with_the_same_seeds(tiny_grid):
+    grid, _ = tiny_grid
+    assert set(grid.cells) == {(size, sim) for size in SIZES for sim in SIMILARITIES}
+    for (size, sim), cell in grid.cells.items():
+        assert cell.n_per_class == {"pequeño": 2, "grande": 3}[size]
+        assert set(cell.accs) == set(ts.RECIPES) and all(len(v) == 2 for v in cell.accs.values())
+        assert all(0.0 <= a <= 1.0 for v in cell.accs.values() for a in v)
+        assert all(lr > 0 for lr in cell.lrs.values())
+        assert cell.recommended == SOURCE_RECIPES[size, sim]
+    payload = json.loads(json.dumps(grid.to_dict(), ensure_ascii=False))
+    cell = payload["cells"]["grande/diferente"]
+    assert set(cell) >= {"accuracy", "winner", "recommended", "held", "verdict", "lr", "per_seed"}
+    assert payload["config"]["seeds"] == [0, 1]
+
+
+def test_grid_is_deterministic():
+    config = ts.StudyConfig(small=1, large=2, n_test=1, epochs=1, batch_size=8, seeds=(0,), hidden=8, finder_iters=5)
+    first = ts.run_grid(config, ts.make_targets(config), TinyModels(), device="cpu", recipes=("finetune", "truncated",
+                                                                                              "feature_extraction",
+                                                                                              "scratch"))
+    second = ts.run_grid(config, ts.make_targets(config), TinyModels(), device="cpu")
+    assert {k: c.accs for k, c in first.cells.items()} == {k: c.accs for k, c in second.cells.items()}
+    assert {k: c.lrs for k, c in first.cells.items()} == {k: c.lrs for k, c in second.cells.items()}
+
+
+def cell(accs, recommended="feature_extraction", tie=0.02):
+    return ts.CellResult("pequeño", "parecido", 10, {k: 1e-3 for k in accs}, accs, recommended, tie)
+
+
+def test_verdict_distinguishes_win_tie_and_loss():
+    win = cell({"feature_extraction": [0.9, 0.92], "finetune": [0.85, 0.9], "scratch": [0.1, 0.1]})
+    assert win.winner == "feature_extraction" and win.verdict == "sí" and win.held and win.gap == 0
+    tie = cell({"feature_extraction": [0.90, 0.90], "finetune": [0.91, 0.91], "scratch": [0.1, 0.1]})
+    assert tie.winner == "finetune" and tie.verdict == "empate" and tie.held
+    assert tie.gap == pytest.approx(0.01)
+    loss = cell({"feature_extraction": [0.80, 0.82], "finetune": [0.95, 0.97], "scratch": [0.1, 0.1]})
+    assert loss.verdict == "no" and not loss.held and loss.gap == pytest.approx(0.15)
+    assert loss.winner_every_seed
+    # Una ventaja media de 5 puntos con semillas que se contradicen es ruido, no una victoria.
+    noisy = cell({"feature_extraction": [0.95, 0.80, 0.95], "finetune": [0.90, 0.98, 0.97]})
+    assert noisy.gap == pytest.approx(0.05) and noisy.noise > 0.05 and noisy.verdict == "empate"
+    mixed = cell({"feature_extraction": [0.99, 0.70], "finetune": [0.90, 0.90]})
+    assert mixed.winner == "finetune" and not mixed.winner_every_seed  # gana en media, no en cada semilla
+
+
+def test_table_names_each_winner_and_verdict(tiny_grid):
+    grid, _ = tiny_grid
+    text = grid.table()
+    for c in grid.cells.values():
+        assert ts.LABELS[c.winner] in text and c.verdict in text
+    fig = ts.plot_grid(grid)
+    assert len(fig.axes) == 4 and "fuentes" in fig.axes[0].get_title()
+    plt.close(fig)
+
+
+def test_transferability_goes_from_no_stage_to_all_stages(tiny_grid):
+    grid, targets = tiny_grid
+    curves = ts.transferability(grid, targets, "pequeño", TinyModels(), device="cpu")
+    assert set(curves) == set(SIMILARITIES)
+    for sim, curve in curves.items():
+        assert sorted(curve) == [0, 1, 2, 3]  # GlyphNet: 3 etapas en el cuerpo
+        assert curve[0] == grid.cell("pequeño", sim).accs["finetune"]
+        assert curve[3] == grid.cell("pequeño", sim).accs["feature_extraction"]
+    fig = ts.plot_transferability(curves, stage_names(offline.GlyphNet(2)))
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels[0] == "ninguna" and labels[-1] == "hasta layer3"
+    plt.close(fig)
+
+
+def test_strategy_plans_share_the_epoch_budget():
+    names = ["layer1", "layer2", "layer3", "fc"]
+    for strategy in ts.STRATEGIES:
+        assert sum(phase.epochs for phase in ts.strategy_plan(strategy, names, 4)) == 4
+    (single,) = ts.strategy_plan("single_stage", names, 4)
+    assert single.last_frozen == -1 and single.multipliers == {"layer1": 0.1, "layer2": 0.1, "layer3": 0.1, "fc": 1.0}
+    two = ts.strategy_plan("two_stage", names, 5)
+    assert [(p.epochs, p.last_frozen, p.lr_factor) for p in two] == [(2, None, None), (3, -1, 0.01)]
+    gradual = ts.strategy_plan("discriminative", names, 5)
+    assert [p.last_frozen for p in gradual] == [None, 1, 0, -1]  # cabeza, +layer3, +layer2, todo
+    assert [p.epochs for p in gradual] == [1, 1, 1, 2]
+    mult = gradual[0].multipliers
+    assert mult["layer1"] == pytest.approx(0.01) and mult["layer1"] < mult["layer2"] < mult["layer3"] < mult["fc"] == 1
+    with pytest.raises(ValueError, match="al menos 4 épocas"):
+        ts.strategy_plan("discriminative", names, 3)
+    with pytest.raises(ValueError, match="Estrategia desconocida"):
+        ts.strategy_plan("lora", names, 4)
+
+
+def test_two_stage_keeps_the_body_fixed_in_the_first_phase(monkeypatch):
+    config = ts.StudyConfig(small=2, large=3, n_test=2, epochs=2, batch_size=8, seeds=(0,), finder_iters=5)
+    data = ts.make_targets(config)["parecido"].cell(2)
+    models = TinyModels()
+    seen = []
+    real_fit = ts.fit
+
+    def spy_fit(model, *args, optimizer, **kwargs):
+        trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+        seen.append((trainable, [g["lr"] for g in optimizer.param_groups]))
+        return real_fit(model, *args, optimizer=optimizer, **kwargs)
+
+    monkeypatch.setattr(ts, "fit", spy_fit)
+    acc, lrs = ts.run_strategy("two_stage", data, models, config, seed=0, lrs=[0.5, 0.01], device="cpu")
+    assert lrs == [0.5, 0.01] and 0 <= acc <= 1
+    (first, first_lrs), (second, second_lrs) = seen
+    assert first == {"fc.weight", "fc.bias"} and first_lrs == [0.5]
+    assert any(name.startswith("layer1") for name in second) and set(second_lrs) == {0.01}
+    with pytest.raises(ValueError, match="fases"):
+        ts.run_strategy("two_stage", data, models, config, seed=0, lrs=[0.5], device="cpu")
+
+
+def test_strategies_run_with_finder_rates_and_reuse_known_results():
+    config = ts.StudyConfig(small=2, large=3, n_test=2, epochs=4, batch_size=8, seeds=(0,), finder_iters=5)
+    data = ts.make_targets(config)["parecido"].cell(2)
+    result = ts.run_strategies(data, config, TinyModels(), device="cpu", known={"single_stage": ([0.1], [0.5])})
+    assert set(result.accs) == set(ts.STRATEGIES) and result.accs["single_stage"] == [0.5]
+    assert all(len(v) == 1 and 0 <= v[0] <= 1 for v in result.accs.values())
+    assert len(result.lrs["two_stage"]) == 2 and len(result.lrs["discriminative"]) == 4
+    assert all(lr > 0 for lrs in result.lrs.values() for lr in lrs)
+    first, second = result.lrs["two_stage"]
+    assert second == pytest.approx(float(f"{first / 100:.2g}"))  # Keras: la segunda etapa, 100 veces más lenta
+    fig = ts.plot_strategies({"parecido": result})
+    assert "exactitud" in fig.axes[0].get_ylabel()
+    plt.close(fig)
+
+
+def test_bad_configuration_gives_spanish_errors():
+    with pytest.raises(ValueError, match="large"):
+        ts.StudyConfig(small=10, large=10)
+    with pytest.raises(ValueError, match="seeds"):
+        ts.StudyConfig(seeds=())
+    with pytest.raises(ValueError, match="epochs"):
+        ts.StudyConfig(epochs=0)
+    with pytest.raises(ValueError, match="Recetas desconocidas"):
+        ts.run_grid(TINY, {}, TinyModels(), recipes=("lora",))

@@ -2,27 +2,39 @@
 
 - ``TransformDataset`` aplica una transformación a cada ejemplo de otro conjunto,
   con parámetros al azar distintos por imagen (aplicar ``v2`` a un lote entero
-  usaría el mismo giro para todas).
-- ``augmentation_gallery`` devuelve una transformación de cada tipo para enseñarlas.
-- ``augmentation_explorer`` es el explorador con deslizadores de los cuadernos.
-- Audio: ``synth_melody``, ``change_speed``, ``change_pitch`` y ``add_noise``.
+  usaría el mismo giro para todas). La etiqueta no se toca.
+- ``sample_photo`` y ``example_photo``: una foto real para enseñar las transformaciones
+  (la que trae matplotlib, o una de *hotdog* en el modo completo).
+- ``augmentation_gallery`` y ``gallery_figure``: una transformación de cada familia, dibujada.
+- ``explorer_transform`` y ``augmentation_explorer``: el explorador con deslizadores.
+- ``mild_augmentation``, ``train_with_gap`` y ``plot_gap``: el experimento de sobreajuste.
+- Audio: ``synth_melody``, ``change_speed``, ``change_pitch``, ``add_noise``, ``snr_db``,
+  ``dominant_frequency``, ``spectrogram`` y ``plot_spectrograms``.
+
+Nada se ejecuta al importar el módulo.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 SAMPLE_RATE = 16_000
+#: Foto de ejemplo que viaja con matplotlib (retrato de Grace Hopper, dominio público).
+SAMPLE_PHOTO = "grace_hopper.jpg"
 
 
 class TransformDataset(Dataset):
     """Envuelve un conjunto ``(x, y)`` y aplica ``transform`` a cada ``x``; la etiqueta no cambia."""
 
     def __init__(self, dataset: Dataset, transform: Callable):
+        if not callable(transform):
+            raise ValueError("transform debe ser una función o una transformación de torchvision (algo que se pueda llamar).")
         self.dataset = dataset
         self.transform = transform
 
@@ -39,12 +51,63 @@ class GaussianNoise(torch.nn.Module):
 
     def __init__(self, std: float = 0.05):
         super().__init__()
-        if std < 0:
-            raise ValueError(f"std debe ser >= 0, no {std!r}.")
+        if not std >= 0:
+            raise ValueError(f"std debe ser >= 0 (0 = sin ruido), no {std!r}.")
         self.std = std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x + torch.randn_like(x) * self.std).clamp(0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------
+# Fotos de ejemplo
+# --------------------------------------------------------------------------------------
+
+
+def _load_square(path: Path, size: int) -> torch.Tensor:
+    """Imagen → tensor 3 x size x size en [0, 1] (recorte central cuadrado y cambio de tamaño)."""
+    from torchvision.transforms.v2 import functional as F
+
+    from course_utils.images import load_rgb
+
+    image = F.to_image(load_rgb(path))
+    side = min(image.shape[-2:])
+    image = F.center_crop(image, [side, side])
+    image = F.resize(image, [size, size], antialias=True)
+    return F.to_dtype(image, torch.float32, scale=True)
+
+
+def sample_photo(size: int = 160) -> torch.Tensor:
+    """La foto que trae matplotlib (Grace Hopper) como tensor 3 x size x size en [0, 1]."""
+    import matplotlib
+
+    if not isinstance(size, int) or size < 8:
+        raise ValueError(f"size debe ser un entero >= 8 (píxeles de lado), no {size!r}.")
+    path = Path(matplotlib.get_data_path()) / "sample_data" / SAMPLE_PHOTO
+    if not path.is_file():
+        raise FileNotFoundError(f"No se encuentra {path}: reinstala matplotlib (pip install --force-reinstall matplotlib).")
+    return _load_square(path, size)
+
+
+def example_photo(mode: Any = None, size: int = 160) -> tuple[torch.Tensor, str]:
+    """Foto real para las demostraciones: ``(imagen, descripción)``.
+
+    En el modo completo, la primera imagen de ``train/hotdog``; si no (o sin ``mode``), la
+    foto que trae matplotlib.
+    """
+    folder = None if mode is None or getattr(mode, "offline", True) else Path(mode.data_root) / "train" / "hotdog"
+    if folder is not None and folder.is_dir():
+        from course_utils.images import has_image_extension, is_hidden
+
+        files = sorted(p for p in folder.iterdir() if has_image_extension(p) and not is_hidden(p.name))
+        if files:
+            return _load_square(files[0], size), f"hotdog: {files[0].name}"
+    return sample_photo(size), "Grace Hopper (foto de dominio público que trae matplotlib)"
+
+
+# --------------------------------------------------------------------------------------
+# Galería y explorador
+# --------------------------------------------------------------------------------------
 
 
 def augmentation_gallery(size: int) -> dict[str, Callable]:
@@ -61,50 +124,204 @@ def augmentation_gallery(size: int) -> dict[str, Callable]:
     }
 
 
-def explorer_transform(rotation: float, translate: float, zoom: float, flip: bool, brightness: float, noise: float):
-    """Transformación determinista con los valores de los deslizadores (para el explorador)."""
+def _show(ax, image: torch.Tensor, title: str | None = None) -> None:
+    ax.imshow(image.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy())
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def gallery_figure(image: torch.Tensor, transforms: Mapping[str, Callable], samples: int = 4, seed: int = 0,
+                   title: str | None = None):
+    """Una fila por transformación: la imagen original y ``samples`` versiones al azar (con ``seed``)."""
+    import matplotlib.pyplot as plt
+
+    if not transforms:
+        raise ValueError("Pasa al menos una transformación, por ejemplo augmentation_gallery(160).")
+    if not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples debe ser un entero >= 1, no {samples!r}.")
+    torch.manual_seed(seed)
+    fig, axes = plt.subplots(len(transforms), samples + 1, figsize=(1.35 * (samples + 1), 1.4 * len(transforms)),
+                             squeeze=False, layout="constrained")
+    for row, (name, transform) in zip(axes, transforms.items()):
+        _show(row[0], image, "original")
+        row[0].set_ylabel(name, fontsize=9)
+        for k, ax in enumerate(row[1:], start=1):
+            _show(ax, transform(image), f"versión {k}")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def explorer_transform(rotation: float = 0.0, translate: float = 0.0, zoom: float = 1.0, flip: bool = False,
+                       brightness: float = 1.0, noise: float = 0.0, seed: int = 0) -> Callable:
+    """Transformación determinista con los valores de los deslizadores del explorador.
+
+    ``rotation`` en grados, ``translate`` en fracción del lado (hacia la derecha y abajo),
+    ``zoom`` > 0 (1 = igual), ``brightness`` >= 0 (1 = igual) y ``noise`` >= 0 (desviación
+    del ruido, siempre el mismo con la misma ``seed``). Con los valores por defecto devuelve
+    la imagen tal cual.
+    """
     from torchvision.transforms.v2 import functional as F
 
+    if not zoom > 0:
+        raise ValueError(f"zoom debe ser > 0 (1 = tamaño original), no {zoom!r}.")
+    if not brightness >= 0:
+        raise ValueError(f"brightness debe ser >= 0 (1 = brillo original), no {brightness!r}.")
+    if not noise >= 0:
+        raise ValueError(f"noise debe ser >= 0 (0 = sin ruido), no {noise!r}.")
+
     def apply(image: torch.Tensor) -> torch.Tensor:
-        height, width = image.shape[-2:]
-        out = F.affine(image, angle=rotation, translate=[translate * width, translate * height], scale=zoom, shear=[0.0])
+        out = image
+        if rotation or translate or zoom != 1:
+            height, width = image.shape[-2:]
+            out = F.affine(out, angle=float(rotation), translate=[translate * width, translate * height],
+                           scale=float(zoom), shear=[0.0, 0.0], interpolation=F.InterpolationMode.BILINEAR)
         if flip:
             out = F.horizontal_flip(out)
-        out = F.adjust_brightness(out, brightness)
+        if brightness != 1:
+            out = F.adjust_brightness(out, brightness)
         if noise > 0:
-            generator = torch.Generator().manual_seed(0)
+            generator = torch.Generator().manual_seed(seed)
             out = (out + torch.randn(out.shape, generator=generator) * noise).clamp(0, 1)
         return out
 
     return apply
 
 
-def augmentation_explorer(image: torch.Tensor):
-    """Explorador con deslizadores sobre ``image`` (tensor 3xHxW en [0, 1]).
+#: Deslizadores del explorador: nombre → (descripción, mínimo, máximo, paso, valor inicial).
+EXPLORER_SLIDERS = {
+    "rotation": ("giro (°)", -45.0, 45.0, 5.0, 0.0),
+    "translate": ("traslación", -0.3, 0.3, 0.05, 0.0),
+    "zoom": ("zoom", 0.5, 2.0, 0.1, 1.0),
+    "brightness": ("brillo", 0.2, 2.0, 0.1, 1.0),
+    "noise": ("ruido", 0.0, 0.3, 0.02, 0.0),
+}
 
-    Usa ``interactive`` y controles que existen igual en ipywidgets 7 y 8.
+
+def explorer_figure(image: torch.Tensor, title: str = "aumentada", **params: Any):
+    """Original y versión transformada con ``explorer_transform(**params)``, lado a lado."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(4.4, 2.4), layout="constrained")
+    _show(axes[0], image, "original")
+    _show(axes[1], explorer_transform(**params)(image), title)
+    return fig
+
+
+def augmentation_explorer(images: torch.Tensor | Mapping[str, torch.Tensor]):
+    """Explorador con deslizadores: devuelve un ``VBox`` (controles arriba, figura abajo).
+
+    ``images`` es un tensor 3xHxW en [0, 1] o un ``dict`` ``{nombre: tensor}`` (se elige con
+    un desplegable). Solo usa controles que existen igual en ipywidgets 7 y 8.
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    def show(rotation=0.0, translate=0.0, zoom=1.0, flip=False, brightness=1.0, noise=0.0):
-        out = explorer_transform(rotation, translate, zoom, flip, brightness, noise)(image)
-        fig, axes = plt.subplots(1, 2, figsize=(6, 3))
-        for ax, img, title in zip(axes, (image, out), ("original", "aumentada")):
-            ax.imshow(img.permute(1, 2, 0).numpy())
-            ax.set_title(title)
-            ax.axis("off")
+    if isinstance(images, torch.Tensor):
+        images = {"imagen": images}
+    if not images:
+        raise ValueError("Pasa al menos una imagen (tensor 3 x alto x ancho en [0, 1]).")
+    for name, image in images.items():
+        if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] != 3:
+            raise ValueError(f"La imagen {name!r} debe ser un tensor de forma (3, alto, ancho) con valores en [0, 1].")
+    controls: dict[str, widgets.Widget] = {"image": widgets.Dropdown(options=list(images), description="imagen")}
+    for key, (label, low, high, step, value) in EXPLORER_SLIDERS.items():
+        controls[key] = widgets.FloatSlider(value=value, min=low, max=high, step=step, description=label)
+    controls["flip"] = widgets.Checkbox(value=False, description="volteo horizontal")
+    output = widgets.Output()
+
+    def draw(image: str, **params: Any) -> None:
+        explorer_figure(images[image], **params)
         plt.show()
 
-    return widgets.interactive(
-        show,
-        rotation=widgets.FloatSlider(0.0, min=-45, max=45, step=5, description="giro (°)"),
-        translate=widgets.FloatSlider(0.0, min=-0.3, max=0.3, step=0.05, description="traslación"),
-        zoom=widgets.FloatSlider(1.0, min=0.5, max=2.0, step=0.1, description="zoom"),
-        flip=widgets.Checkbox(False, description="volteo"),
-        brightness=widgets.FloatSlider(1.0, min=0.2, max=2.0, step=0.1, description="brillo"),
-        noise=widgets.FloatSlider(0.0, min=0.0, max=0.3, step=0.02, description="ruido"),
-    )
+    widgets.interactive_output(draw, controls)
+    sliders = [controls[key] for key in EXPLORER_SLIDERS]
+    box = widgets.VBox([widgets.HBox([controls["image"], controls["flip"]]),
+                        widgets.HBox([widgets.VBox(sliders[:3]), widgets.VBox(sliders[3:])]), output])
+    return box
+
+
+# --------------------------------------------------------------------------------------
+# Experimento: sobreajuste con y sin aumento
+# --------------------------------------------------------------------------------------
+
+
+def mild_augmentation(degrees: float = 10.0, translate: float = 0.1, scale: float = 0.1, color: float = 0.3,
+                      noise: float = 0.03):
+    """Aumento suave que conserva la etiqueta de dígitos y letras: sin volteos ni giros grandes.
+
+    Giro de ±``degrees`` grados, traslación de ±``translate`` del lado, zoom de 1 ± ``scale``,
+    brillo y contraste de 1 ± ``color`` y ruido gaussiano de desviación ``noise``.
+    Trabaja sobre tensores 3xHxW en [0, 1].
+    """
+    from torchvision.transforms import v2
+
+    if not 0 <= degrees <= 30:
+        raise ValueError(f"degrees debe estar entre 0 y 30: giros mayores cambian algunos dígitos (6 y 9). Recibido: {degrees!r}.")
+    if not (0 <= translate < 0.5 and 0 <= scale < 1 and 0 <= color < 1):
+        raise ValueError("translate debe estar en [0, 0.5), y scale y color en [0, 1). Prueba con los valores por defecto.")
+    return v2.Compose([
+        v2.RandomAffine(degrees=degrees, translate=(translate, translate), scale=(1 - scale, 1 + scale)),
+        v2.ColorJitter(brightness=color, contrast=color),
+        GaussianNoise(noise),
+    ])
+
+
+def train_with_gap(model: torch.nn.Module, train_loader, clean_train_loader, test_loader, *, epochs: int,
+                   optimizer: torch.optim.Optimizer, device: Any = None) -> dict[str, list[float]]:
+    """Entrena con ``fit`` época a época y mide, tras cada una, la exactitud en entrenamiento y en prueba.
+
+    La de entrenamiento se mide en ``clean_train_loader``: las mismas imágenes **sin aumento**,
+    para comparar con y sin aumento en igualdad de condiciones. Devuelve columnas por época:
+    ``epoch``, ``train_acc``, ``test_acc`` y ``gap`` (entrenamiento − prueba).
+    """
+    from course_utils.training import History, evaluate, fit
+
+    history = History()
+    train_acc = []
+    for epoch in range(1, epochs + 1):
+        fit(model, train_loader, test_loader, epochs=epoch, optimizer=optimizer, device=device, history=history)
+        train_acc.append(evaluate(model, clean_train_loader, device)["acc"])
+    test_acc = history.column("test_acc")
+    return {"epoch": list(range(1, epochs + 1)), "train_acc": train_acc, "test_acc": test_acc,
+            "gap": [a - b for a, b in zip(train_acc, test_acc)]}
+
+
+def plot_gap(runs: Mapping[str, Sequence[Mapping[str, Sequence[float]]]], title: str | None = None):
+    """Dos paneles: exactitud de entrenamiento y de prueba (medias), y la brecha (media ± desviación).
+
+    ``runs`` es ``{nombre: [resultado de train_with_gap por semilla]}``.
+    """
+    import matplotlib.pyplot as plt
+
+    if not runs or not all(runs.values()):
+        raise ValueError("Pasa un dict {nombre: [resultados de train_with_gap]} con al menos una ejecución por nombre.")
+    fig, (ax_acc, ax_gap) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    for name, results in runs.items():
+        epochs = np.asarray(results[0]["epoch"])
+        train = np.mean([r["train_acc"] for r in results], axis=0)
+        test = np.mean([r["test_acc"] for r in results], axis=0)
+        gaps = np.asarray([r["gap"] for r in results])
+        (line,) = ax_acc.plot(epochs, train, "--", marker="o", ms=3, label=f"{name}: entrenamiento")
+        ax_acc.plot(epochs, test, "-", marker="o", ms=3, color=line.get_color(), label=f"{name}: prueba")
+        ax_gap.plot(epochs, gaps.mean(axis=0), marker="o", ms=3, color=line.get_color(), label=name)
+        if len(gaps) > 1:
+            std = gaps.std(axis=0, ddof=1)
+            ax_gap.fill_between(epochs, gaps.mean(axis=0) - std, gaps.mean(axis=0) + std, color=line.get_color(),
+                                alpha=0.2, lw=0)
+    ax_acc.set_title("Exactitud (media de las semillas)")
+    ax_acc.set_ylabel("exactitud")
+    ax_gap.set_title("Brecha entrenamiento − prueba (media ± desv.)")
+    ax_gap.set_ylabel("brecha")
+    for ax in (ax_acc, ax_gap):
+        ax.set_xlabel("época")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
 
 
 # --------------------------------------------------------------------------------------
@@ -112,11 +329,21 @@ def augmentation_explorer(image: torch.Tensor):
 # --------------------------------------------------------------------------------------
 
 
+def _check_wave(wave: np.ndarray) -> np.ndarray:
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim != 1 or len(wave) < 2:
+        raise ValueError(f"Se esperaba un sonido mono: un vector de al menos 2 muestras, no forma {wave.shape}.")
+    return wave
+
+
 def synth_melody(notes: tuple[float, ...] = (262.0, 330.0, 392.0, 523.0), note_seconds: float = 0.35,
                  sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Una melodía corta sintetizada (notas en Hz con armónicos y envolvente), en float32 [-1, 1]."""
-    if not notes or note_seconds <= 0:
-        raise ValueError("Hace falta al menos una nota y una duración > 0.")
+    if not notes or not note_seconds > 0:
+        raise ValueError("Hace falta al menos una nota y una duración por nota > 0 (en segundos).")
+    if any(not 0 < f < sample_rate / 6 for f in notes):
+        raise ValueError(f"Las notas deben estar entre 0 y {sample_rate / 6:.0f} Hz (con sus armónicos caben en "
+                         f"{sample_rate} muestras por segundo). Baja las notas o sube sample_rate.")
     t = np.arange(int(note_seconds * sample_rate)) / sample_rate
     envelope = np.minimum(1.0, t / 0.02) * np.exp(-3.0 * t)
     pieces = []
@@ -129,52 +356,119 @@ def synth_melody(notes: tuple[float, ...] = (262.0, 330.0, 392.0, 523.0), note_s
 
 def _resample(wave: np.ndarray, factor: float) -> np.ndarray:
     """Remuestrea por interpolación lineal: ``factor`` > 1 acorta (más rápido y más agudo)."""
-    if factor <= 0:
-        raise ValueError(f"El factor debe ser > 0, no {factor!r}.")
+    if not 0.25 <= factor <= 4:
+        raise ValueError(f"El factor debe estar entre 0.25 y 4 (1 = sin cambio), no {factor!r}.")
     positions = np.arange(0, len(wave) - 1, factor)
     return np.interp(positions, np.arange(len(wave)), wave).astype(np.float32)
 
 
 def change_speed(wave: np.ndarray, factor: float) -> np.ndarray:
     """Cambia la velocidad como una cinta: ``factor`` 1.25 dura un 20 % menos y suena más agudo."""
-    return _resample(wave, factor)
+    return _resample(_check_wave(wave), factor)
 
 
 def change_pitch(wave: np.ndarray, semitones: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Cambia el tono sin cambiar la duración (remuestreo + estiramiento por ventanas solapadas)."""
-    factor = 2.0 ** (semitones / 12.0)
-    shifted = _resample(wave, factor)  # más agudo pero más corto
+    """Cambia el tono ``semitones`` semitonos (12 = una octava) sin cambiar la duración.
+
+    Remuestrea (más agudo y más corto) y vuelve a estirar hasta la duración original con
+    ventanas solapadas, que alargan sin cambiar el tono.
+    """
+    wave = _check_wave(wave)
+    if not -24 <= semitones <= 24:
+        raise ValueError(f"semitones debe estar entre -24 y 24 (dos octavas), no {semitones!r}.")
+    shifted = _resample(wave, 2.0 ** (semitones / 12.0))
     return _stretch(shifted, len(wave), sample_rate)
 
 
 def _stretch(wave: np.ndarray, target_length: int, sample_rate: int) -> np.ndarray:
-    """Estira ``wave`` hasta ``target_length`` muestras con solapamiento y suma (OLA) sin cambiar el tono."""
-    window = int(0.04 * sample_rate)
-    hop_out = window // 2
-    n_frames = max(1, (target_length - window) // hop_out + 1)
-    hop_in = (len(wave) - window) / max(1, n_frames - 1)
+    """Estira ``wave`` hasta ``target_length`` muestras sin cambiar el tono (WSOLA).
+
+    Copia ventanas de 40 ms solapadas a la mitad; cada una se desplaza hasta ±10 ms para que
+    encaje en fase con la anterior (si no, el solape crea batidos que desafinan).
+    """
+    window = min(int(0.04 * sample_rate), len(wave))
+    hop, tolerance = max(1, window // 2), int(0.01 * sample_rate)
+    n_frames = max(1, -(-(target_length - window) // hop) + 1)
+    advance = (len(wave) - window) / max(1, (n_frames - 1) * hop)  # muestras de entrada por muestra de salida
     taper = np.hanning(window).astype(np.float32)
-    out = np.zeros(target_length + window, dtype=np.float32)
+    padded = np.pad(wave, (0, window + hop))
+    out = np.zeros((n_frames - 1) * hop + window, dtype=np.float32)
     norm = np.zeros_like(out)
+    start = 0
     for i in range(n_frames):
-        start = int(round(i * hop_in))
-        frame = wave[start : start + window]
-        frame = np.pad(frame, (0, window - len(frame)))
-        out[i * hop_out : i * hop_out + window] += frame * taper
-        norm[i * hop_out : i * hop_out + window] += taper
+        if i > 0:
+            template = padded[start + hop : start + hop + window]  # continuación natural de la ventana anterior
+            nominal = int(round(i * hop * advance))
+            low, high = max(0, nominal - tolerance), max(0, min(len(wave) - window, nominal + tolerance))
+            low = min(low, high)
+            scores = np.correlate(padded[low : high + window], template, mode="valid")
+            start = low + int(np.argmax(scores))
+        out[i * hop : i * hop + window] += padded[start : start + window] * taper
+        norm[i * hop : i * hop + window] += taper
     out = out / np.maximum(norm, 1e-3)
-    return out[:target_length]
+    return np.pad(out, (0, max(0, target_length - len(out))))[:target_length].astype(np.float32)
 
 
 def add_noise(wave: np.ndarray, snr_db: float = 20.0, seed: int = 0) -> np.ndarray:
-    """Añade ruido blanco con la relación señal/ruido ``snr_db`` (en decibelios)."""
+    """Añade ruido blanco con la relación señal/ruido ``snr_db`` (en decibelios; más alta = menos ruido)."""
+    wave = _check_wave(wave)
+    if not -10 <= snr_db <= 80:
+        raise ValueError(f"snr_db debe estar entre -10 y 80 dB (20 dB es un ruido claro pero suave), no {snr_db!r}.")
     rng = np.random.default_rng(seed)
     power = float(np.mean(wave**2))
     noise = rng.standard_normal(len(wave)).astype(np.float32) * np.sqrt(power / 10 ** (snr_db / 10))
     return np.clip(wave + noise, -1.0, 1.0).astype(np.float32)
 
 
+def snr_db(clean: np.ndarray, noisy: np.ndarray) -> float:
+    """Relación señal/ruido medida (dB) entre un sonido y su versión con ruido."""
+    clean, noisy = _check_wave(clean), _check_wave(noisy)
+    if clean.shape != noisy.shape:
+        raise ValueError(f"Los dos sonidos deben tener la misma longitud ({len(clean)} y {len(noisy)} muestras).")
+    noise_power = float(np.mean((noisy - clean) ** 2))
+    return float(10 * np.log10(np.mean(clean**2) / max(noise_power, 1e-20)))
+
+
 def dominant_frequency(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
     """Frecuencia (Hz) con más energía del espectro: sirve para comprobar un cambio de tono."""
+    wave = _check_wave(wave)
     spectrum = np.abs(np.fft.rfft(wave * np.hanning(len(wave))))
     return float(np.fft.rfftfreq(len(wave), 1.0 / sample_rate)[np.argmax(spectrum)])
+
+
+def spectrogram(wave: np.ndarray, sample_rate: int = SAMPLE_RATE, window: int = 512,
+                hop: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Espectrograma en dB: ``(tiempos en s, frecuencias en Hz, potencia)`` con forma (frecuencias, tiempos)."""
+    wave = _check_wave(wave)
+    if not (isinstance(window, int) and isinstance(hop, int) and 0 < hop <= window <= len(wave)):
+        raise ValueError(f"Hace falta 0 < hop <= window <= {len(wave)} (muestras del sonido); recibido window={window!r}, hop={hop!r}.")
+    starts = np.arange(0, len(wave) - window + 1, hop)
+    frames = np.stack([wave[s : s + window] for s in starts]) * np.hanning(window)
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    db = 10 * np.log10(power.T + 1e-10)
+    return (starts + window / 2) / sample_rate, np.fft.rfftfreq(window, 1.0 / sample_rate), db
+
+
+def plot_spectrograms(waves: Mapping[str, np.ndarray], sample_rate: int = SAMPLE_RATE, max_freq: float = 3000.0,
+                      title: str | None = None):
+    """Un espectrograma por sonido, con los mismos ejes para poder compararlos."""
+    import matplotlib.pyplot as plt
+
+    if not waves:
+        raise ValueError("Pasa un dict {nombre: sonido} con al menos un sonido.")
+    longest = max(len(w) for w in waves.values()) / sample_rate
+    fig, axes = plt.subplots(1, len(waves), figsize=(3.4 * len(waves), 3.2), sharey=True, squeeze=False,
+                             layout="constrained")
+    for ax, (name, wave) in zip(axes[0], waves.items()):
+        times, freqs, db = spectrogram(wave, sample_rate)
+        keep = freqs <= max_freq
+        mesh = ax.pcolormesh(times, freqs[keep], db[keep], shading="auto", vmin=db.max() - 70, vmax=db.max(),
+                             cmap="magma")
+        ax.set_xlim(0, longest)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("tiempo (s)")
+    axes[0][0].set_ylabel("frecuencia (Hz)")
+    fig.colorbar(mesh, ax=axes[0].tolist(), label="potencia (dB)")
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -1,0 +1,191 @@
+"""Aumento de datos: cada transformación hace lo que dice, conserva la etiqueta y falla con mensajes claros."""
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_utils import augment, offline
+
+RATE = 8_000
+
+
+def tiny_images(n=4, size=12):
+    torch.manual_seed(0)
+    return torch.rand(n, 3, size, size)
+
+
+# --------------------------------------------------------------------------------------
+# Imágenes
+# --------------------------------------------------------------------------------------
+
+
+def test_transform_dataset_changes_the_image_but_keeps_the_label():
+    x, y = tiny_images(), torch.tensor([3, 1, 4, 1])
+    data = augment.TransformDataset(TensorDataset(x, y), lambda image: 1 - image)
+    assert len(data) == 4
+    for i in range(4):
+        image, label = data[i]
+        assert label == y[i]
+        assert torch.allclose(image, 1 - x[i])
+
+
+def test_transform_dataset_draws_new_parameters_for_each_read():
+    x, y = tiny_images(1, 16), torch.tensor([0])
+    data = augment.TransformDataset(TensorDataset(x, y), augment.mild_augmentation())
+    torch.manual_seed(0)
+    first, second = data[0][0], data[0][0]
+    assert first.shape == x[0].shape and not torch.equal(first, second)
+
+
+def test_transform_dataset_rejects_something_that_is_not_callable():
+    with pytest.raises(ValueError, match="transform"):
+        augment.TransformDataset(TensorDataset(tiny_images(), torch.zeros(4)), "volteo")
+
+
+def test_gallery_flip_really_mirrors_and_the_others_keep_the_shape():
+    image = tiny_images(1, 16)[0]
+    gallery = augment.augmentation_gallery(16)
+    assert torch.equal(gallery["volteo horizontal"](image), image.flip(-1))
+    torch.manual_seed(0)
+    for name, transform in gallery.items():
+        out = transform(image)
+        assert out.shape == image.shape, name
+        assert 0 <= out.min() and out.max() <= 1, name
+        if name != "volteo horizontal":  # las aleatorias cambian la imagen (al menos una de tres veces)
+            assert any(not torch.equal(transform(image), image) for _ in range(3)), name
+
+
+def test_gaussian_noise_has_the_requested_deviation():
+    grey = torch.full((3, 64, 64), 0.5)
+    torch.manual_seed(0)
+    noisy = augment.GaussianNoise(0.1)(grey)
+    assert abs(float((noisy - grey).std()) - 0.1) < 0.01
+    with pytest.raises(ValueError, match="std"):
+        augment.GaussianNoise(-0.1)
+
+
+def test_explorer_transform_with_neutral_values_is_the_identity():
+    image = tiny_images(1, 16)[0]
+    assert torch.equal(augment.explorer_transform()(image), image)
+    assert torch.equal(augment.explorer_transform(flip=True)(image), image.flip(-1))
+    shifted = augment.explorer_transform(translate=0.25)(image)
+    assert torch.allclose(shifted[..., 4:, 4:], image[..., :-4, :-4], atol=1e-5)  # 16 · 0.25 = 4 píxeles a la derecha y abajo
+    noisy = augment.explorer_transform(noise=0.1)
+    assert torch.equal(noisy(image), noisy(image))  # mismo ruido cada vez: el explorador no parpadea
+
+
+@pytest.mark.parametrize("kwargs", [{"zoom": 0}, {"brightness": -1}, {"noise": -0.1}])
+def test_explorer_transform_rejects_bad_values_in_spanish(kwargs):
+    with pytest.raises(ValueError, match="debe ser"):
+        augment.explorer_transform(**kwargs)
+
+
+def test_explorer_widget_builds_with_the_expected_controls(monkeypatch):
+    widgets = pytest.importorskip("ipywidgets")
+    calls = []
+    monkeypatch.setattr(augment, "explorer_figure", lambda image, **params: calls.append((image, params)))
+    images = {"a": torch.zeros(3, 8, 8), "b": torch.ones(3, 8, 8)}
+    box = augment.augmentation_explorer(images)
+    assert isinstance(box, widgets.VBox)
+    controls = {}
+    stack = list(box.children)
+    while stack:
+        child = stack.pop()
+        stack.extend(getattr(child, "children", ()))
+        if hasattr(child, "description") and child.description:
+            controls[child.description] = child
+    assert {"imagen", "giro (°)", "traslación", "zoom", "brillo", "ruido", "volteo horizontal"} <= set(controls)
+    assert isinstance(box.children[-1], widgets.Output)
+    controls["giro (°)"].value = 15.0
+    controls["imagen"].value = "b"
+    image, params = calls[-1]
+    assert torch.equal(image, images["b"]) and params["rotation"] == 15.0 and params["flip"] is False
+    with pytest.raises(ValueError, match="forma"):
+        augment.augmentation_explorer(torch.zeros(8, 8))
+
+
+def test_mild_augmentation_rejects_rotations_that_change_digits():
+    with pytest.raises(ValueError, match="6 y 9"):
+        augment.mild_augmentation(degrees=180)
+
+
+def test_sample_photo_is_a_real_square_photo():
+    photo = augment.sample_photo(size=32)
+    assert photo.shape == (3, 32, 32) and photo.dtype == torch.float32
+    assert 0 <= photo.min() and photo.max() <= 1 and photo.std() > 0.1
+    image, description = augment.example_photo(None, size=32)
+    assert torch.equal(image, photo) and "matplotlib" in description
+    with pytest.raises(ValueError, match="size"):
+        augment.sample_photo(size=2)
+
+
+def test_train_with_gap_measures_clean_train_and_test_each_epoch():
+    x, y = offline.generate("similar", 2, "train", 0)
+    data = DataLoader(TensorDataset(offline.normalize(x), y), batch_size=10)
+    model = offline.GlyphNet(10, widths=(4, 8, 8))
+    result = augment.train_with_gap(model, data, data, data, epochs=2,
+                                    optimizer=torch.optim.Adam(model.parameters(), lr=1e-2), device="cpu")
+    assert result["epoch"] == [1, 2]
+    assert result["train_acc"] == result["test_acc"]  # mismo cargador en los dos papeles
+    assert result["gap"] == [0.0, 0.0]
+    fig = augment.plot_gap({"sin aumento": [result], "con aumento": [result, result]})
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "brecha"
+
+
+# --------------------------------------------------------------------------------------
+# Audio
+# --------------------------------------------------------------------------------------
+
+
+def tone(freq=440.0, seconds=0.5):
+    return augment.synth_melody((freq,), note_seconds=seconds, sample_rate=RATE)
+
+
+def test_pitch_shift_changes_the_dominant_frequency_by_the_right_ratio_and_keeps_the_length():
+    wave = tone(440.0)
+    assert abs(augment.dominant_frequency(wave, RATE) - 440) < 5
+    for semitones in (12, 4, -5):
+        shifted = augment.change_pitch(wave, semitones, RATE)
+        assert len(shifted) == len(wave)
+        ratio = augment.dominant_frequency(shifted, RATE) / 440
+        assert abs(ratio - 2 ** (semitones / 12)) < 0.02, semitones
+
+
+def test_speed_change_changes_length_and_pitch_together():
+    wave = tone(440.0)
+    fast = augment.change_speed(wave, 1.25)
+    assert abs(len(fast) - len(wave) / 1.25) <= 1
+    assert abs(augment.dominant_frequency(fast, RATE) / 440 - 1.25) < 0.02
+    slow = augment.change_speed(wave, 0.8)
+    assert abs(len(slow) - len(wave) / 0.8) <= 2
+
+
+def test_added_noise_has_roughly_the_requested_snr_and_is_reproducible():
+    wave = augment.synth_melody(sample_rate=RATE)
+    noisy = augment.add_noise(wave, snr_db=20, seed=1)
+    assert abs(augment.snr_db(wave, noisy) - 20) < 0.5
+    assert np.array_equal(noisy, augment.add_noise(wave, snr_db=20, seed=1))
+    assert not np.array_equal(noisy, augment.add_noise(wave, snr_db=20, seed=2))
+
+
+def test_spectrogram_peaks_at_the_tone_frequency():
+    times, freqs, db = augment.spectrogram(tone(1000.0), RATE, window=256, hop=64)
+    assert db.shape == (len(freqs), len(times))
+    assert abs(freqs[db.mean(axis=1).argmax()] - 1000) <= RATE / 256
+    fig = augment.plot_spectrograms({"tono": tone(1000.0)}, RATE)
+    assert fig.axes[0].get_xlabel() == "tiempo (s)" and fig.axes[0].get_ylabel() == "frecuencia (Hz)"
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda w: augment.change_speed(w, 0), "factor"),
+    (lambda w: augment.change_pitch(w, 48), "semitones"),
+    (lambda w: augment.add_noise(w, snr_db=500), "snr_db"),
+    (lambda w: augment.change_pitch(np.zeros((2, 10)), 2), "mono"),
+    (lambda w: augment.spectrogram(w, RATE, window=10, hop=20), "hop"),
+    (lambda w: augment.synth_melody(()), "nota"),
+    (lambda w: augment.snr_db(w, w[:-1]), "longitud"),
+])
+def test_bad_audio_arguments_raise_spanish_errors(call, words):
+    with pytest.raises(ValueError, match=words):
+        call(tone())

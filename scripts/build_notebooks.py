@@ -80,7 +80,7 @@ def execute(nb, cwd: Path) -> None:
     os.environ["COURSE_UTILS_OFFLINE"] = "1"
     os.environ["COURSE_UTILS_QUIET"] = "1"
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False, resources={"metadata": {"path": str(cwd)}}).execute()
 
 
 def main() -> int:

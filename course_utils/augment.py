@@ -142,7 +142,7 @@ def gallery_figure(image: torch.Tensor, transforms: Mapping[str, Callable], samp
     if not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples debe ser un entero >= 1, no {samples!r}.")
     torch.manual_seed(seed)
-    fig, axes = plt.subplots(len(transforms), samples + 1, figsize=(1.35 * (samples + 1), 1.4 * len(transforms)),
+    fig, axes = plt.subplots(len(transforms), samples + 1, figsize=(1.1 * (samples + 1), 1.2 * len(transforms)),
                              squeeze=False, layout="constrained")
     for row, (name, transform) in zip(axes, transforms.items()):
         _show(row[0], image, "original")
@@ -204,7 +204,7 @@ def explorer_figure(image: torch.Tensor, title: str = "aumentada", **params: Any
     """Original y versión transformada con ``explorer_transform(**params)``, lado a lado."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(4.4, 2.4), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(3.6, 2.1), layout="constrained")
     _show(axes[0], image, "original")
     _show(axes[1], explorer_transform(**params)(image), title)
     return fig

@@ -1,7 +1,5 @@
 import json
 
-import pytest
-
 from course_utils.cli import main
 
 

@@ -1,27 +1,12 @@
-import copy
-
 import matplotlib.pyplot as plt
 import pytest
 import torch
 
 from course_utils import experiments as ex
 from course_utils import offline
-from course_utils.models import replace_head, set_train_mode
+from course_utils.models import set_train_mode
 from course_utils.training import History
-
-
-class TinyModels:
-    """Fuente de modelos diminuta: una GlyphNet estrecha «preentrenada» (fija) y la misma al azar."""
-
-    def __init__(self):
-        torch.manual_seed(123)
-        self.base = offline.GlyphNet(5, widths=(4, 4, 4))
-
-    def pretrained_model(self, num_classes):
-        return replace_head(copy.deepcopy(self.base), num_classes)
-
-    def scratch_model(self, num_classes):
-        return offline.GlyphNet(num_classes, widths=(4, 4, 4))
+from tiny_models import TinyModels
 
 
 class ExplodingDataset(torch.utils.data.Dataset):

@@ -1,28 +1,13 @@
-import copy
 import json
 
 import matplotlib.pyplot as plt
 import pytest
-import torch
 
 from course_utils import offline
 from course_utils import transfer_study as ts
-from course_utils.models import replace_head, stage_names
+from course_utils.models import stage_names
 from course_utils.scenarios import SIMILARITIES, SIZES, SOURCE_RECIPES, recommend
-
-
-class TinyModels:
-    """GlyphNet estrecha «preentrenada» (fija) y la misma al azar: entrena en milisegundos."""
-
-    def __init__(self):
-        torch.manual_seed(123)
-        self.base = offline.GlyphNet(5, widths=(4, 4, 4))
-
-    def pretrained_model(self, num_classes):
-        return replace_head(copy.deepcopy(self.base), num_classes)
-
-    def scratch_model(self, num_classes):
-        return offline.GlyphNet(num_classes, widths=(4, 4, 4))
+from tiny_models import TinyModels
 
 
 TINY = ts.StudyConfig(small=2, large=3, n_test=2, epochs=2, batch_size=8, seeds=(0, 1), hidden=8, finder_iters=6)

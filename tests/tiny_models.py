@@ -1,0 +1,22 @@
+"""Fuente de modelos diminuta para las pruebas de experimentos (se importa desde varias pruebas)."""
+
+import copy
+
+import torch
+
+from course_utils import offline
+from course_utils.models import replace_head
+
+
+class TinyModels:
+    """Una GlyphNet estrecha «preentrenada» (fija) y la misma al azar: entrena en milisegundos."""
+
+    def __init__(self):
+        torch.manual_seed(123)
+        self.base = offline.GlyphNet(5, widths=(4, 4, 4))
+
+    def pretrained_model(self, num_classes):
+        return replace_head(copy.deepcopy(self.base), num_classes)
+
+    def scratch_model(self, num_classes):
+        return offline.GlyphNet(num_classes, widths=(4, 4, 4))

@@ -144,7 +144,7 @@ def extract_features(
     model_or_backbone: nn.Module,
     loader: Iterable,
     device: torch.device | str | None = None,
-    amp: bool = True,
+    amp: bool | str = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pasa todas las imágenes de ``loader`` por el cuerpo congelado **una vez**: ``(características, etiquetas)``.
 
@@ -152,7 +152,8 @@ def extract_features(
       un ``Backbone`` o cualquier módulo que convierta imágenes en vectores.
     - Devuelve tensores en CPU: ``float32`` de forma (N, D) e ``int64`` de forma (N,).
     - Sin sincronizar con el dispositivo en cada lote: los resultados se juntan allí y se
-      copian a la CPU al final. En CUDA se usa precisión mixta (``amp=False`` para float32).
+      copian a la CPU al final. En CUDA se usa precisión mixta (``amp=False`` para float32);
+      ``amp="bf16"`` la usa también en una CPU con bf16 nativo (como en ``training.fit``).
 
     Usa un cargador con las transformaciones de **prueba** (deterministas): si el
     cargador aplica transformaciones aleatorias se avisa, porque la caché guardaría una
@@ -172,17 +173,18 @@ def extract_features(
     body.eval()
     body.to(device)
     on_cuda = device.type == "cuda"
-    dtype = amp_dtype(device) if amp else None
+    dtype = amp_dtype(device, amp)
+    channels_last = on_cuda or dtype is not None  # acelera las convoluciones en CUDA y en CPU con bf16
     feats: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
     try:
         for x, y in loader:
             # MPS no admite float64; en CUDA, copia asíncrona y formato channels_last (convoluciones más rápidas).
             x = (x.float() if x.dtype == torch.float64 else x).to(device, non_blocking=on_cuda)
-            if on_cuda and x.dim() == 4:
+            if channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             if dtype is not None:
-                with torch.autocast(device_type="cuda", dtype=dtype):
+                with torch.autocast(device_type=device.type, dtype=dtype):
                     out = body(x)
             else:
                 out = body(x)

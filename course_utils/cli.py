@@ -1,8 +1,10 @@
 """Línea de órdenes del curso: ``python -m course_utils <orden>``.
 
-Órdenes: ``doctor``, ``download``, ``pretrain``, ``compare``, ``scenarios``, ``finetune`` y ``check-data``.
+Órdenes: ``doctor``, ``download``, ``pretrain``, ``compare``, ``scenarios``, ``finetune``, ``badges`` y
+``check-data``.
 Los errores previstos (datos mal colocados, sin conexión, argumentos fuera de
-rango) se muestran como un mensaje en español, sin traza, con código de salida 2.
+rango, un entrenamiento que diverge) se muestran como un mensaje en español, sin
+traza, con código de salida 2.
 """
 
 from __future__ import annotations
@@ -283,8 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Punto de entrada; devuelve el código de salida."""
     from course_utils.models import WeightsUnavailableError
+    from course_utils.training import TrainingDiverged
 
-    expected: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError, WeightsUnavailableError)
+    # TrainingDiverged (pérdida NaN): su mensaje ya dice qué hacer (bajar --lr) y que el punto de control sigue intacto.
+    expected: tuple[type[BaseException], ...] = (
+        ValueError, FileNotFoundError, FileExistsError, WeightsUnavailableError, TrainingDiverged,
+    )
     try:
         from course_utils.download import DownloadError
 

@@ -4,13 +4,18 @@ Las transformaciones son las de la receta de d2l para hotdog (recorte aleatorio 
 en entrenamiento; redimensionado y recorte central en prueba; normalización de
 ImageNet). ``ImageFolderSafe`` es un ``ImageFolder`` que no convierte en clases las
 carpetas ocultas (``.ipynb_checkpoints``, ``__MACOSX``) y que salta, con un aviso, las
-imágenes que no se pueden leer en lugar de detener la época.
+imágenes que no se pueden leer en lugar de detener la época. ``make_loaders`` salta
+también, con un aviso, las carpetas de clase sin ninguna imagen utilizable.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import tempfile
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +32,9 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ImageFolderSafe",
+    "SkippedClassWarning",
     "SkippedImageWarning",
+    "class_folders",
     "denormalize",
     "hotdog_loaders",
     "make_image_folder",
@@ -45,6 +52,10 @@ _LAYOUT = "<carpeta>/train/<clase>/*.jpg y <carpeta>/test/<clase>/*.jpg"
 
 class SkippedImageWarning(UserWarning):
     """Aviso que se emite (una vez por archivo) al saltar una imagen que no se puede leer."""
+
+
+class SkippedClassWarning(UserWarning):
+    """Aviso que se emite (una vez por carpeta) al saltar una carpeta de clase sin imágenes utilizables."""
 
 
 # --------------------------------------------------------------------------------------
@@ -85,6 +96,12 @@ def denormalize(
 # --------------------------------------------------------------------------------------
 
 
+def _remove_warned_dir(path: str, owner_pid: int) -> None:
+    """Borra la carpeta de marcas de avisos, solo en el proceso que la creó (nunca en un proceso hijo)."""
+    if os.getpid() == owner_pid:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 class ImageFolderSafe(ImageFolder):
     """``ImageFolder`` para carpetas hechas a mano.
 
@@ -93,8 +110,21 @@ class ImageFolderSafe(ImageFolder):
     - Al construirlo se descartan, con un aviso, los archivos vacíos (0 bytes); los que
       no tienen extensión de imagen se ignoran en silencio, como en ``ImageFolder``.
     - Las imágenes se abren con ``images.load_rgb``. Si una no se puede leer, se emite
-      un ``SkippedImageWarning`` (una vez por archivo y proceso), se recuerda su índice
-      en ``bad_indices`` y se devuelve la siguiente válida: la época sigue.
+      un ``SkippedImageWarning``, se recuerda su índice en ``bad_indices`` y se devuelve
+      la siguiente válida: la época sigue. El aviso sale **una sola vez por archivo** para
+      este conjunto, aunque lo lean varios procesos del ``DataLoader`` y en varias épocas:
+      el primer proceso que encuentra el archivo deja una marca en una carpeta temporal
+      propia del conjunto (que viaja con él al serializarlo) y los demás ya no avisan.
+      En el conjunto de prueba esa imagen de repuesto cuenta en la exactitud (suele ser
+      otra foto de la misma clase, la siguiente de la carpeta); ``check-data`` lista las
+      dañadas para borrarlas.
+    - Una carpeta de clase sin ninguna imagen utilizable es un ``FileNotFoundError``,
+      salvo con ``skip_empty_classes=True``: entonces se salta con un ``SkippedClassWarning``
+      que la nombra (y se quita de ``classes``).
+    - ``classes`` (opcional) fija las clases y su orden (los índices), p. ej. las de
+      ``train`` para el conjunto de prueba; cada una debe tener su carpeta. Las que no
+      tienen imágenes utilizables se conservan en ``classes`` y se anotan en
+      ``empty_classes``.
     - Se puede serializar con pickle (``DataLoader`` con procesos, también con *spawn*).
     """
 
@@ -106,20 +136,40 @@ class ImageFolderSafe(ImageFolder):
         loader: Callable[[str], Any] = load_rgb,
         is_valid_file: Callable[[str], bool] | None = None,
         allow_empty: bool = False,
+        *,
+        classes: Sequence[str] | None = None,
+        skip_empty_classes: bool = False,
     ) -> None:
         root = Path(root).expanduser()
         if not root.is_dir():
             raise FileNotFoundError(f"No existe la carpeta {root}. La estructura esperada es {_LAYOUT}.")
+        self._wanted_classes = list(classes) if classes is not None else None
+        check_classes = skip_empty_classes or classes is not None
         super().__init__(
             root, transform=transform, target_transform=target_transform, loader=loader,
-            is_valid_file=is_valid_file or has_image_extension, allow_empty=allow_empty,
+            is_valid_file=is_valid_file or has_image_extension, allow_empty=allow_empty or check_classes,
         )
         self.bad_indices: set[int] = set()
+        self.empty_classes: list[str] = []
+        if check_classes:
+            self._drop_unusable_classes(skip_empty_classes)
+        # Marcas de «ya avisado» compartidas por todas las copias del conjunto (procesos del
+        # DataLoader, épocas). La carpeta la borra solo el proceso que crea el conjunto.
+        self._warned_dir = tempfile.mkdtemp(prefix="course_utils-avisos-")
+        weakref.finalize(self, _remove_warned_dir, self._warned_dir, os.getpid())
 
     def find_classes(self, directory: str | os.PathLike) -> tuple[list[str], dict[str, int]]:
-        """Subcarpetas no ocultas de ``directory``, en orden alfabético."""
-        with os.scandir(directory) as entries:
-            classes = sorted(e.name for e in entries if e.is_dir() and not is_hidden(e.name))
+        """Subcarpetas no ocultas de ``directory``, en orden alfabético (o las clases pedidas en ``classes``)."""
+        wanted = getattr(self, "_wanted_classes", None)
+        if wanted is not None:
+            missing = [name for name in wanted if not (Path(directory) / name).is_dir()]
+            if missing:
+                raise FileNotFoundError(
+                    f"Faltan las carpetas de clase {', '.join(missing)} en {directory}. "
+                    f"Crea las mismas subcarpetas de clase en train/ y en test/ ({_LAYOUT})."
+                )
+            return list(wanted), {name: i for i, name in enumerate(wanted)}
+        classes = class_folders(directory)
         if not classes:
             raise FileNotFoundError(
                 f"No hay subcarpetas de clases en {directory}. Crea una subcarpeta por clase ({_LAYOUT})."
@@ -171,9 +221,69 @@ class ImageFolderSafe(ImageFolder):
             )
         return samples
 
+    def _has_readable_image(self, indices: list[int]) -> bool:
+        """``True`` si alguna de esas muestras se puede abrir (se para en la primera que sí)."""
+        for i in indices:
+            try:
+                self.loader(self.samples[i][0])
+            except BadImageError:
+                continue
+            return True
+        return False
+
+    def _drop_unusable_classes(self, skip: bool) -> None:
+        """Localiza las clases sin ninguna imagen que se pueda abrir; las quita (``skip``) o las anota."""
+        by_class: dict[int, list[int]] = {idx: [] for idx in range(len(self.classes))}
+        for i, (_, target) in enumerate(self.samples):
+            by_class[target].append(i)
+        empty = [name for idx, name in enumerate(self.classes) if not self._has_readable_image(by_class[idx])]
+        if not empty:
+            return
+        if skip:
+            for name in empty:
+                warnings.warn(
+                    f"Se omite la clase '{name}': la carpeta {Path(self.root) / name} no tiene ninguna imagen "
+                    "utilizable, así que esa clase no se entrena ni se mide. Añade imágenes a la carpeta o bórrala "
+                    f"(revísala con: python -m course_utils check-data {self._dataset_root()}).",
+                    SkippedClassWarning,
+                    stacklevel=3,
+                )
+            keep = [name for name in self.classes if name not in empty]
+            if not keep:
+                raise FileNotFoundError(
+                    f"Ninguna carpeta de clase de {self.root} tiene imágenes utilizables. Añade imágenes "
+                    f"(revisa con: python -m course_utils check-data {self._dataset_root()})."
+                )
+            new_index = {name: i for i, name in enumerate(keep)}
+            old_names = self.classes
+            self.samples = [(path, new_index[old_names[t]]) for path, t in self.samples if old_names[t] in new_index]
+            self.classes, self.class_to_idx = keep, new_index
+        else:
+            # Se conservan las clases (los índices no cambian); sus archivos, todos dañados, no se usan.
+            unusable = {self.class_to_idx[name] for name in empty}
+            self.samples = [(path, t) for path, t in self.samples if t not in unusable]
+        self.imgs = self.samples
+        self.targets = [t for _, t in self.samples]
+        self.empty_classes = empty
+
     def _dataset_root(self) -> Path:
         root = Path(self.root)
         return root.parent if root.name in ("train", "test") else root
+
+    def _first_to_warn(self, path: str) -> bool:
+        """``True`` solo para la primera copia del conjunto (en cualquier proceso) que avisa de ``path``."""
+        folder = getattr(self, "_warned_dir", None)
+        if folder is None:
+            return True
+        marker = os.path.join(folder, hashlib.sha256(os.fsencode(path)).hexdigest()[:32])
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            return False
+        except OSError:
+            return True  # sin carpeta de marcas (p. ej. un conjunto guardado con pickle): aviso por proceso
+        os.close(fd)
+        return True
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         n = len(self.samples)
@@ -189,12 +299,13 @@ class ImageFolderSafe(ImageFolder):
                 sample = self.loader(path)
             except BadImageError as exc:
                 self.bad_indices.add(i)
-                warnings.warn(
-                    f"Se omite la imagen {path}: {exc.reason}. Se usa otra en su lugar; revisa la carpeta con "
-                    f"python -m course_utils check-data {self._dataset_root()}",
-                    SkippedImageWarning,
-                    stacklevel=2,
-                )
+                if self._first_to_warn(path):
+                    warnings.warn(
+                        f"Se omite la imagen {path}: {exc.reason}. Se usa otra en su lugar; revisa la carpeta con "
+                        f"python -m course_utils check-data {self._dataset_root()}",
+                        SkippedImageWarning,
+                        stacklevel=2,
+                    )
                 continue
             if self.transform is not None:
                 sample = self.transform(sample)
@@ -205,6 +316,12 @@ class ImageFolderSafe(ImageFolder):
             f"Ninguna de las {n} imágenes de {self.root} se puede leer. Revisa la carpeta con "
             f"python -m course_utils check-data {self._dataset_root()}"
         )
+
+
+def class_folders(directory: str | os.PathLike) -> list[str]:
+    """Nombres de las subcarpetas de clase de ``directory`` (no ocultas), en orden alfabético."""
+    with os.scandir(directory) as entries:
+        return sorted(e.name for e in entries if e.is_dir() and not is_hidden(e.name))
 
 
 def make_image_folder(root: str | os.PathLike, transform: Callable | None = None) -> ImageFolderSafe:
@@ -230,9 +347,17 @@ def make_loaders(
 ) -> tuple[DataLoader, DataLoader]:
     """Cargadores de entrenamiento (barajado con semilla) y de prueba (en orden) para ``root``.
 
-    ``root`` debe tener ``train/<clase>/`` y ``test/<clase>/`` con las mismas clases. El
-    orden de barajado depende solo de ``seed`` (un ``torch.Generator`` propio). Sin
-    transformaciones propias se usan ``train_transforms(size)`` y ``test_transforms(size)``.
+    ``root`` debe tener ``train/<clase>/`` y ``test/<clase>/`` con las mismas subcarpetas
+    de clase. El orden de barajado depende solo de ``seed`` (un ``torch.Generator``
+    propio). Sin transformaciones propias se usan ``train_transforms(size)`` y
+    ``test_transforms(size)``.
+
+    Una carpeta de clase de ``train/`` sin ninguna imagen utilizable se salta con un
+    ``SkippedClassWarning`` que la nombra, y esa clase se quita también de la prueba (los
+    índices de clase de las dos partes coinciden siempre). Una clase con imágenes en
+    ``train/`` pero ninguna en ``test/`` se entrena, con un aviso de que no se medirá.
+    Hacen falta al menos 2 clases con imágenes en ``train/`` y alguna imagen en ``test/``.
+    Para saberlo se abre una imagen de cada clase (la primera que se pueda leer).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size debe ser un entero >= 1, no {batch_size!r}. Prueba con 32.")
@@ -243,21 +368,38 @@ def make_loaders(
                 f"Falta la carpeta {root / split}. La estructura esperada es {_LAYOUT} "
                 "(las mismas subcarpetas de clase en las dos)."
             )
+    train_names, test_names = class_folders(root / "train"), class_folders(root / "test")
+    if train_names != test_names:
+        only_train = ", ".join(sorted(set(train_names) - set(test_names))) or "ninguna"
+        only_test = ", ".join(sorted(set(test_names) - set(train_names))) or "ninguna"
+        raise ValueError(
+            f"Las clases de train ({', '.join(train_names)}) y de test ({', '.join(test_names)}) no coinciden "
+            f"(solo en train: {only_train}; solo en test: {only_test}). Crea las mismas subcarpetas en las dos "
+            "(¿hay alguna mal escrita?)."
+        )
     if train_transform is None:
         train_transform = train_transforms(size)
     if test_transform is None:
         test_transform = test_transforms(size, resize=round(size * 256 / 224))
-    train_set = ImageFolderSafe(root / "train", transform=train_transform)
-    test_set = ImageFolderSafe(root / "test", transform=test_transform)
-    if train_set.classes != test_set.classes:
-        raise ValueError(
-            f"Las clases de train ({', '.join(train_set.classes)}) y de test ({', '.join(test_set.classes)}) "
-            "no coinciden. Crea las mismas subcarpetas en las dos."
-        )
+    train_set = ImageFolderSafe(root / "train", transform=train_transform, skip_empty_classes=True)
     if len(train_set.classes) < 2:
         raise ValueError(
-            f"{root / 'train'} solo tiene la clase {', '.join(train_set.classes)}: para clasificar hacen falta "
-            "al menos 2 clases. Añade otra subcarpeta de clase en train/ y en test/."
+            f"{root / 'train'} solo tiene imágenes utilizables de la clase {', '.join(train_set.classes)}: para "
+            "clasificar hacen falta al menos 2 clases. Añade otra subcarpeta de clase con imágenes en train/ "
+            "y en test/."
+        )
+    test_set = ImageFolderSafe(root / "test", transform=test_transform, classes=train_set.classes)
+    for name in test_set.empty_classes:
+        warnings.warn(
+            f"La clase '{name}' no tiene ninguna imagen utilizable en {root / 'test' / name}: se entrena, pero no "
+            "se medirá en la prueba. Añade imágenes de prueba a esa carpeta para medirla.",
+            SkippedClassWarning,
+            stacklevel=2,
+        )
+    if len(test_set) == 0:
+        raise ValueError(
+            f"{root / 'test'} no tiene ninguna imagen utilizable de las clases que se entrenan, así que no se "
+            "puede medir la exactitud. Añade imágenes de prueba en cada subcarpeta de test/."
         )
     kwargs = loader_kwargs(device, num_workers)
     generator = torch.Generator().manual_seed(seed)

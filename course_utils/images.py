@@ -178,9 +178,12 @@ class DatasetReport:
     - ``splits``: ``{"train": {"clase": nº de imágenes válidas}, "test": {...}}``; con una sola
       carpeta de clases la clave es ``"."``.
     - ``bad_files``: ``[(ruta, motivo)]`` de las imágenes que no se pueden leer.
-    - ``empty_classes``: carpetas de clase sin ninguna imagen válida.
+    - ``empty_classes``: carpetas de clase sin ninguna imagen válida. No impiden entrenar:
+      los cargadores del curso las saltan con un aviso (una clase vacía en ``train/`` no se
+      entrena ni se mide; una vacía solo en ``test/`` se entrena pero no se mide).
     - ``ignored``: carpetas ocultas y archivos que no son imágenes, que no se usan.
-    - ``problems``: lo que impide entrenar (faltan carpetas, menos de 2 clases, clases distintas...).
+    - ``problems``: lo que impide entrenar (faltan carpetas, menos de 2 clases con imágenes,
+      subcarpetas de clase distintas en train y test, ninguna imagen de prueba...).
     """
 
     root: Path
@@ -194,10 +197,11 @@ class DatasetReport:
     def usable(self) -> bool:
         """``True`` si se puede entrenar con la carpeta.
 
-        Las imágenes dañadas no lo impiden (los cargadores del curso las saltan con un
-        aviso), pero sí una clase vacía, menos de 2 clases o clases distintas en train y test.
+        Las imágenes dañadas y las carpetas de clase vacías no lo impiden (los cargadores
+        del curso las saltan con un aviso), pero sí tener menos de 2 clases con imágenes o
+        subcarpetas de clase distintas en train y test.
         """
-        return not self.problems and not self.empty_classes
+        return not self.problems
 
     @property
     def classes(self) -> dict[str, list[str]]:
@@ -217,8 +221,10 @@ class DatasetReport:
             lines.append(f"Imágenes que no se pueden usar ({len(self.bad_files)}); bórralas o reemplázalas:")
             lines.extend(f"  {path}: {reason}" for path, reason in self.bad_files)
         if self.empty_classes:
-            lines.append("Carpetas de clase sin ninguna imagen válida; añade imágenes o bórralas:")
-            lines.extend(f"  {path}" for path in self.empty_classes)
+            lines.append(
+                "Carpetas de clase sin ninguna imagen válida (se ignoran al entrenar); añade imágenes o bórralas:"
+            )
+            lines.extend(f"  {path}{self._empty_note(path)}" for path in self.empty_classes)
         if self.ignored:
             lines.append(f"Se ignoran {len(self.ignored)} elemento(s) ocultos o que no son imágenes:")
             lines.extend(f"  {path}" for path in self.ignored)
@@ -226,11 +232,22 @@ class DatasetReport:
             lines.append("Problemas que impiden entrenar:")
             lines.extend(f"  - {problem}" for problem in self.problems)
         if self.usable:
-            note = " (las imágenes dañadas se saltarán con un aviso)" if self.bad_files else ""
+            skipped = [what for what, found in (("las imágenes dañadas", self.bad_files),
+                                                ("las clases vacías", self.empty_classes)) if found]
+            note = f" ({' y '.join(skipped)} se saltarán con un aviso)" if skipped else ""
             lines.append(f"Resultado: la carpeta se puede usar para entrenar{note}.")
         else:
             lines.append("Resultado: la carpeta NO se puede usar todavía; corrige lo indicado arriba.")
         return "\n".join(lines)
+
+    def _empty_note(self, path: Path) -> str:
+        """Qué pasa al entrenar con una carpeta de clase vacía."""
+        split = path.parent.name
+        if split == "test" and self.splits.get("train", {}).get(path.name):
+            return " (la clase se entrena, pero no se medirá en la prueba)"
+        if split in ("train", "test"):
+            return " (esa clase no se entrena ni se mide)"
+        return " (esa clase no se usa)"
 
 
 def _check_split(folder: Path, split: str, report: DatasetReport) -> None:
@@ -256,11 +273,16 @@ def _check_split(folder: Path, split: str, report: DatasetReport) -> None:
         if good == 0:
             report.empty_classes.append(entry)
     report.splits[split] = counts
-    label = "la carpeta" if split == "." else f"{split}/"
-    if len(counts) < 2:
+
+
+def _need_two_classes(folder: Path, split: str, report: DatasetReport) -> None:
+    """Problema si ``split`` tiene menos de 2 clases con imágenes (las vacías se saltan al entrenar)."""
+    usable = [name for name, count in report.splits[split].items() if count > 0]
+    if len(usable) < 2:
+        label = "la carpeta" if split == "." else f"{split}/"
         report.problems.append(
-            f"{label} tiene {len(counts)} clase(s) y hacen falta al menos 2: crea una subcarpeta por clase "
-            f"dentro de {folder}."
+            f"{label} tiene {len(usable)} clase(s) con imágenes válidas y hacen falta al menos 2 para clasificar: "
+            f"crea una subcarpeta por clase dentro de {folder} y pon imágenes en cada una."
         )
 
 
@@ -279,6 +301,7 @@ def check_dataset(root: str | os.PathLike) -> DatasetReport:
     present = [split for split in _SPLITS if (root / split).is_dir()]
     if not present:
         _check_split(root, ".", report)
+        _need_two_classes(root, ".", report)
         return report
     for split in _SPLITS:
         if split in present:
@@ -288,6 +311,8 @@ def check_dataset(root: str | os.PathLike) -> DatasetReport:
                 f"Falta la carpeta {root / split}. La estructura esperada es "
                 f"{root}/train/<clase>/ y {root}/test/<clase>/."
             )
+    if "train" in present:
+        _need_two_classes(root / "train", "train", report)
     if len(present) == 2:
         train, test = (set(report.splits[s]) for s in _SPLITS)
         if train != test:
@@ -296,5 +321,10 @@ def check_dataset(root: str | os.PathLike) -> DatasetReport:
             report.problems.append(
                 f"train/ y test/ no tienen las mismas clases (solo en train: {only_train}; "
                 f"solo en test: {only_test}). Crea las mismas subcarpetas en las dos."
+            )
+        elif not any(report.splits["test"][name] for name, count in report.splits["train"].items() if count):
+            report.problems.append(
+                f"test/ no tiene ninguna imagen válida de las clases que se entrenan, así que no se podrá medir "
+                f"la exactitud: pon imágenes de prueba en las subcarpetas de {root / 'test'}."
             )
     return report

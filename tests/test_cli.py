@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from course_utils.cli import main
 
 
@@ -105,6 +107,10 @@ def test_finetune_resume_continues_the_history(tmp_path, capsys):
     assert main(base + ["--epochs", "1"]) == 0
     assert main(base + ["--epochs", "2", "--resume"]) == 0
     assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2]
+    # Al continuar con otra --lr (por ejemplo, tras divergir), manda la nueva, no la guardada.
+    assert main(base + ["--epochs", "3", "--resume", "--lr", "1e-5"]) == 0
+    lrs = json.loads((out / "history.json").read_text())["lr"]
+    assert lrs[1] == pytest.approx(2e-4 * 10) and lrs[2] == pytest.approx(1e-5 * 10)  # la de la cabeza
 
 
 def test_finetune_missing_folder_has_clear_message(tmp_path, capsys):

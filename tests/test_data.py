@@ -167,3 +167,123 @@ def test_hotdog_loaders_use_the_extracted_folder(tmp_path):
     x, y = next(iter(train))
     assert x.shape == (2, 3, 16, 16)
     assert Path(test.dataset.root) == paths.data_dir() / "hotdog" / "test"
+
+
+# --------------------------------------------------------------------------------------
+# Un aviso por archivo aunque lo lean varios procesos
+# --------------------------------------------------------------------------------------
+
+
+def _folder_with_one_bad_file(root: Path) -> Path:
+    _img(root / "cat" / "a.png")
+    _img(root / "cat" / "b.png")
+    _img(root / "dog" / "c.png")
+    (root / "dog" / "rota.jpg").write_text("no soy una imagen")
+    return root
+
+
+def test_copies_of_the_dataset_warn_once_per_bad_file(tmp_path):
+    # Cada proceso del DataLoader recibe su copia (pickle con spawn, memoria copiada con fork):
+    # solo la primera copia que encuentra el archivo dañado avisa.
+    ds = data.ImageFolderSafe(_folder_with_one_bad_file(tmp_path / "train"))
+    bad = [Path(p).name for p, _ in ds.samples].index("rota.jpg")
+    worker_a, worker_b = pickle.loads(pickle.dumps(ds)), pickle.loads(pickle.dumps(ds))
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for copy in (worker_a, worker_b, ds, pickle.loads(pickle.dumps(ds))):
+            assert copy[bad][1] == 0  # la siguiente válida (vuelve al principio)
+    messages = _skipped(record)
+    assert len(messages) == 1 and "rota.jpg" in messages[0]
+    assert worker_b.bad_indices == {bad}  # cada copia la salta sin volver a avisar
+
+
+def test_one_warning_per_bad_file_with_worker_processes_over_two_epochs(tmp_path, capfd):
+    import os
+
+    ds = data.ImageFolderSafe(_folder_with_one_bad_file(tmp_path / "train"), transform=data.test_transforms(8, 8))
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2)  # procesos nuevos en cada época
+
+    def to_stderr(message, category, filename, lineno, file=None, line=None):
+        os.write(2, f"{category.__name__}: {message}\n".encode())  # visible desde los procesos hijos
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = to_stderr
+        for _epoch in range(2):
+            assert sum(len(y) for _, y in loader) == len(ds)
+    err = capfd.readouterr().err
+    assert err.count("rota.jpg") == 1, err
+
+
+def test_warning_marks_are_removed_with_the_dataset(tmp_path):
+    import gc
+
+    ds = data.ImageFolderSafe(_folder_with_one_bad_file(tmp_path / "train"))
+    marks = Path(ds._warned_dir)
+    clone = pickle.loads(pickle.dumps(ds))
+    del clone
+    gc.collect()
+    assert marks.is_dir()  # una copia (un proceso hijo) nunca borra la carpeta compartida
+    del ds
+    gc.collect()
+    assert not marks.exists()
+
+
+# --------------------------------------------------------------------------------------
+# Carpetas de clase vacías
+# --------------------------------------------------------------------------------------
+
+
+def _skipped_classes(record) -> list[str]:
+    return [str(w.message) for w in record if issubclass(w.category, data.SkippedClassWarning)]
+
+
+def test_make_loaders_skips_an_empty_class_folder_in_both_splits(tmp_path):
+    root = _dataset(tmp_path / "ds", n_train=2, n_test=1)
+    (root / "train" / "ant").mkdir()  # vacía (ant va antes que cat: los índices cambian)
+    (root / "train" / "ant" / "rota.jpg").write_text("no soy una imagen")
+    (root / "train" / "ant" / "vacia.jpg").write_bytes(b"")
+    _img(root / "test" / "ant" / "0.png")  # en test sí tiene imágenes: tampoco se usan
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        train, test = data.make_loaders(root, batch_size=4, device="cpu", num_workers=0, size=8)
+    skipped = _skipped_classes(record)
+    assert len(skipped) == 1 and str(root / "train" / "ant") in skipped[0] and "no se entrena" in skipped[0]
+    assert train.dataset.classes == test.dataset.classes == ["cat", "dog"]
+    assert train.dataset.class_to_idx == test.dataset.class_to_idx == {"cat": 0, "dog": 1}
+    assert sorted(torch.cat([y for _, y in train]).tolist()) == [0, 0, 1, 1]
+    assert torch.cat([y for _, y in test]).tolist() == [0, 1]
+    assert all("ant" not in path for path, _ in train.dataset.samples + test.dataset.samples)
+
+
+def test_make_loaders_keeps_a_class_without_test_images_and_says_so(tmp_path):
+    root = _dataset(tmp_path / "ds", n_train=2, n_test=1)
+    _img(root / "train" / "emu" / "0.png")
+    (root / "test" / "emu").mkdir()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        train, test = data.make_loaders(root, batch_size=4, device="cpu", num_workers=0, size=8)
+    skipped = _skipped_classes(record)
+    assert len(skipped) == 1 and "'emu'" in skipped[0] and "no se medirá" in skipped[0]
+    assert train.dataset.classes == test.dataset.classes == ["cat", "dog", "emu"]
+    assert test.dataset.empty_classes == ["emu"] and len(test.dataset) == 2
+
+
+def test_make_loaders_still_refuses_missing_folders_and_too_few_classes(tmp_path):
+    root = _dataset(tmp_path / "ds", n_train=2, n_test=1)
+    (root / "train" / "emu").mkdir()  # vacía y sin carpeta en test: ¿una errata? Sigue siendo un error
+    with pytest.raises(ValueError, match="solo en train: emu"):
+        data.make_loaders(root, device="cpu", num_workers=0)
+    (root / "test" / "emu").mkdir()
+    for path in (root / "train" / "dog").iterdir():
+        path.unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", data.SkippedClassWarning)
+        with pytest.raises(ValueError, match="al menos 2 clases"):
+            data.make_loaders(root, device="cpu", num_workers=0)
+        _img(root / "train" / "dog" / "0.png")
+        for name in ("cat", "dog"):
+            for path in (root / "test" / name).iterdir():
+                path.unlink()
+        with pytest.raises(ValueError, match="no se .*puede medir"):
+            data.make_loaders(root, device="cpu", num_workers=0)

@@ -348,6 +348,51 @@ def test_safe_extract_never_touches_existing_folder(tmp_path):
     assert (dest / "mio.txt").read_text() == "datos del usuario"
 
 
+def _corrupt_member(archive: Path, name: str) -> None:
+    """Cambia un byte de los datos (sin comprimir) de ``name``: su CRC deja de cuadrar."""
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo(name)
+    raw = bytearray(archive.read_bytes())
+    local = info.header_offset
+    name_len = int.from_bytes(raw[local + 26:local + 28], "little")
+    extra_len = int.from_bytes(raw[local + 28:local + 30], "little")
+    start = local + 30 + name_len + extra_len
+    raw[start + 5] ^= 0xFF
+    archive.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("failure", ["crc-incorrecto", "disco-lleno"])
+def test_safe_extract_failing_midway_loses_nothing_and_leaves_no_partial_folder(tmp_path, monkeypatch, failure):
+    data = tmp_path / "data"
+    existing = data / "hotdog" / "train" / "hotdog" / "1.png"  # un conjunto ya extraído al lado
+    existing.parent.mkdir(parents=True)
+    existing.write_bytes(b"datos del usuario")
+    archive = _zip(tmp_path / "toy.zip", {"toy/train/a/1.png": b"primero" * 50, "toy/train/b/2.png": b"segundo" * 50,
+                                          "toy/test/a/3.png": b"tercero"})
+    extracted = []
+    if failure == "crc-incorrecto":
+        _corrupt_member(archive, "toy/train/b/2.png")
+    else:
+        real = zipfile.ZipFile._extract_member
+
+        def fill_the_disk(self, member, targetpath, pwd):
+            if extracted:  # la segunda entrada: la primera ya está escrita en la carpeta temporal
+                assert (Path(targetpath) / "toy" / "train" / "a" / "1.png").is_file()
+                raise OSError(28, "No queda espacio en el dispositivo")
+            extracted.append(member)
+            return real(self, member, targetpath, pwd)
+
+        monkeypatch.setattr(zipfile.ZipFile, "_extract_member", fill_the_disk)
+    with pytest.raises(dl.ArchiveError, match="dañado o no cabe en el disco"):
+        dl.safe_extract_zip(archive, data / "toy", strip_single_root=True)
+    assert failure == "crc-incorrecto" or len(extracted) == 1  # falló de verdad a mitad
+    assert not (data / "toy").exists()  # ni destino a medias...
+    assert sorted(p.name for p in data.iterdir()) == ["hotdog"]  # ...ni carpeta temporal
+    assert existing.read_bytes() == b"datos del usuario"
+    assert sorted(p.relative_to(data).as_posix() for p in data.rglob("*")) == [
+        "hotdog", "hotdog/train", "hotdog/train/hotdog", "hotdog/train/hotdog/1.png"]
+
+
 def test_safe_extract_corrupt_zip(tmp_path):
     archive = tmp_path / "broken.zip"
     archive.write_bytes(b"esto no es un zip")

@@ -208,17 +208,43 @@ def test_dataset_with_problems_lists_every_bad_file(tmp_path):
         assert f"{path}: {reason}" in text_report
 
 
-def test_empty_class_folder_makes_dataset_unusable(tmp_path):
+def test_empty_class_folder_is_listed_but_the_dataset_stays_usable(tmp_path):
     root = _good_dataset(tmp_path / "ds")
     (root / "train" / "bird").mkdir()
     (root / "test" / "bird").mkdir()
     _save(root / "test" / "bird" / "x.jpg", Image.new("RGB", (1, 1)))
     (root / "test" / "bird" / "x.jpg").write_bytes(b"")  # solo un archivo vacío: clase vacía
+    _img(root / "train" / "cat" / "extra.png")
+    for path in (root / "test" / "cat").iterdir():
+        path.unlink()  # cat: con imágenes en train, ninguna en test
     report = images.check_dataset(root)
-    assert report.empty_classes == [root / "train" / "bird", root / "test" / "bird"]
+    assert report.empty_classes == [root / "train" / "bird", root / "test" / "bird", root / "test" / "cat"]
     assert report.splits["train"]["bird"] == 0
+    assert report.problems == [] and report.usable  # se saltan al entrenar, con un aviso
+    text = report.format()
+    assert f"{root / 'train' / 'bird'} (esa clase no se entrena ni se mide)" in text
+    assert f"{root / 'test' / 'cat'} (la clase se entrena, pero no se medirá en la prueba)" in text
+    assert "se ignoran al entrenar" in text and "se puede usar" in text
+
+
+def test_empty_class_folders_leaving_one_class_make_the_dataset_unusable(tmp_path):
+    root = _good_dataset(tmp_path / "ds", classes=("cat", "dog", "bird"))
+    for name in ("dog", "bird"):
+        for path in (root / "train" / name).iterdir():
+            path.write_text("no soy una imagen")  # archivos dañados: cuentan como carpeta vacía
+    report = images.check_dataset(root)
+    assert report.empty_classes == [root / "train" / "bird", root / "train" / "dog"]
     assert not report.usable
-    assert str(root / "train" / "bird") in report.format()
+    assert any("1 clase(s) con imágenes válidas" in p and "al menos 2" in p for p in report.problems)
+
+
+def test_test_split_without_any_image_of_the_trained_classes_is_unusable(tmp_path):
+    root = _good_dataset(tmp_path / "ds")
+    for name in ("cat", "dog"):
+        for path in (root / "test" / name).iterdir():
+            path.unlink()
+    report = images.check_dataset(root)
+    assert not report.usable and any("no se podrá medir" in p for p in report.problems)
 
 
 def test_one_class_dataset_is_not_usable(tmp_path):

@@ -78,9 +78,100 @@ def test_one_class_dataset_gives_a_clear_message(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flag, value, message", [("--lr", "0", "tasa de aprendizaje"), ("--epochs", "0", "epochs"),
-                                                  ("--batch-size", "0", "batch_size")])
+                                                  ("--batch-size", "0", "batch_size"), ("--size", "0", "--size")])
 def test_bad_numbers_on_the_command_line_are_explained(tmp_path, capsys, flag, value, message):
     data = offline.export_image_folder(tmp_path / "datos", "similar", n_train=1, n_test=1)
     args = ["finetune", "--data", str(data), "--weights", "mini", "--workers", "0", "--out", str(tmp_path / "r"), flag, value]
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_finetune_trains_to_the_end_with_an_empty_class_folder_and_bad_files(tmp_path, capsys):
+    from course_utils.data import SkippedClassWarning
+    from course_utils.training import load_checkpoint
+
+    data = offline.export_image_folder(tmp_path / "datos", "similar", n_train=2, n_test=1)
+    bad = add_awkward_files(data / "train" / "3")
+    empty = data / "train" / "vacía"  # solo archivos que no sirven: una clase vacía
+    empty.mkdir()
+    (empty / "foto.jpg").write_text("no soy una imagen")
+    (empty / "cero.jpg").write_bytes(b"")
+    (data / "test" / "vacía").mkdir()
+    for path in (data / "test" / "5").iterdir():
+        path.unlink()  # la clase 5 se entrena pero no tiene imágenes de prueba
+    assert main(["check-data", str(data)]) == 0
+    report = capsys.readouterr().out
+    assert str(empty) in report and "se ignoran al entrenar" in report
+    out = tmp_path / "run"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main(["finetune", "--data", str(data), "--weights", "mini", "--epochs", "2", "--batch-size", "8",
+                     "--workers", "0", "--device", "cpu", "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((out / "history.json").read_text())["epoch"] == [1, 2]
+    classes = [str(w.message) for w in caught if issubclass(w.category, SkippedClassWarning)]
+    assert len(classes) == 2, classes
+    assert sum(str(empty) in message for message in classes) == 1  # un único aviso que nombra la carpeta
+    assert sum("'5'" in message and "no se medirá" in message for message in classes) == 1
+    skipped = [str(w.message) for w in caught if issubclass(w.category, SkippedImageWarning)]
+    for name in bad:
+        assert sum(name in message for message in skipped) == 1, (name, skipped)
+    names = [str(i) for i in range(10)]
+    assert f"Clases: {', '.join(names)}" in capsys.readouterr().out
+    _, extra = load_checkpoint(out / "checkpoint.pt", offline.load_pretrained(10))
+    assert extra["class_names"] == names
+
+
+def _nan_training_images(monkeypatch):
+    """Hace que las imágenes de entrenamiento de ``finetune`` lleguen con NaN (la pérdida diverge)."""
+    from course_utils import finetune
+
+    real = finetune.transforms_for
+
+    def with_nan(weights, size):
+        train, test = real(weights, size)
+        return (lambda image: train(image) * float("nan")), test
+
+    monkeypatch.setattr(finetune, "transforms_for", with_nan)
+
+
+def test_finetune_that_diverges_exits_2_with_advice_and_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
+    from course_utils.training import load_checkpoint
+
+    data = offline.export_image_folder(tmp_path / "datos", "similar", n_train=2, n_test=1)
+    out = tmp_path / "run"
+    base = ["finetune", "--data", str(data), "--weights", "mini", "--batch-size", "8", "--workers", "0",
+            "--device", "cpu", "--out", str(out), "--quiet"]
+    assert main(base + ["--epochs", "1"]) == 0
+    good = (out / "checkpoint.pt").read_bytes()
+    capsys.readouterr()
+    _nan_training_images(monkeypatch)
+    assert main(base + ["--epochs", "3", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "Baja la tasa de aprendizaje" in err and "sigue intacto" in err and "Traceback" not in err
+    assert (out / "checkpoint.pt").read_bytes() == good
+    history, _ = load_checkpoint(out / "checkpoint.pt", offline.load_pretrained(10))
+    assert history.column("epoch") == [1]
+
+    assert main(base[:-3] + ["--out", str(tmp_path / "nuevo"), "--quiet", "--epochs", "1"]) == 2
+    assert "Baja la tasa de aprendizaje" in capsys.readouterr().err
+    assert not (tmp_path / "nuevo" / "checkpoint.pt").exists()
+
+
+def test_bad_arguments_are_refused_before_building_the_model(tmp_path, capsys, monkeypatch):
+    from course_utils import finetune
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("no se debe construir el modelo (ni descargar pesos) con argumentos inválidos")
+
+    monkeypatch.setattr(finetune, "build_model", must_not_run)
+    monkeypatch.setattr(finetune, "resnet18", must_not_run)
+    monkeypatch.setenv("COURSE_UTILS_OFFLINE", "1")
+    data = offline.export_image_folder(tmp_path / "datos", "similar", n_train=1, n_test=1)
+    for flag, value in (("--epochs", "0"), ("--size", "0"), ("--lr", "-1"), ("--lr", "inf")):
+        args = ["finetune", "--data", str(data), "--weights", "imagenet", "--workers", "0", "--out",
+                str(tmp_path / "r"), flag, value]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert flag.strip("-") in err or "tasa de aprendizaje" in err, err
+        assert "Traceback" not in err

@@ -105,6 +105,23 @@ def test_fit_rejects_empty_loader():
         fit(Tiny(), empty, epochs=1, quiet=True)
 
 
+def _note_worker(folder, worker_id):
+    import os
+    from pathlib import Path
+
+    (Path(folder) / f"{os.getpid()}-{worker_id}").touch()
+
+
+def test_fit_starts_the_loader_workers_once_per_epoch(tmp_path):
+    from functools import partial
+
+    x, y = torch.randn(8, 3, 2, 2), torch.randint(0, 2, (8,))
+    loader = DataLoader(TensorDataset(x, y), batch_size=4, num_workers=2,
+                        worker_init_fn=partial(_note_worker, tmp_path))
+    fit(Tiny(), loader, epochs=1, lr=0.01, quiet=True)
+    assert len(list(tmp_path.iterdir())) == 2  # tqdm.auto no debe abrir un segundo iterador (otros 2 procesos)
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     train, test = separable_loaders()
     model = Tiny()
@@ -118,6 +135,50 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert len(info.value.history) == 1
     assert path.read_bytes() == good_bytes
     assert all(torch.equal(good_state[k], v) for k, v in model.state_dict().items())
+
+
+class _NanAfterFirstEpoch:
+    """Cargador que da lotes buenos en la primera época y lotes con NaN en las siguientes."""
+
+    def __init__(self, good, bad):
+        self.good, self.bad, self.epochs = good, bad, 0
+
+    def __iter__(self):
+        self.epochs += 1
+        yield from (self.good if self.epochs == 1 else self.bad)
+
+    def __len__(self):
+        return len(self.good)
+
+
+def test_nan_loss_without_checkpoint_restores_the_model_and_optimizer():
+    import copy
+
+    nan_loader = DataLoader(TensorDataset(torch.full((8, 3, 2, 2), float("nan")), torch.zeros(8, dtype=torch.long)),
+                            batch_size=4)
+    torch.manual_seed(0)
+    model = Tiny()
+    twin = copy.deepcopy(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    twin_optimizer = torch.optim.SGD(twin.parameters(), lr=0.05, momentum=0.9)
+    fit(twin, separable_loaders()[0], epochs=1, optimizer=twin_optimizer, quiet=True)  # la época buena, sin NaN
+    with pytest.raises(TrainingDiverged, match="época 2") as info:
+        fit(model, _NanAfterFirstEpoch(separable_loaders()[0], nan_loader), epochs=3, optimizer=optimizer,
+            quiet=True, log_every=1)
+    assert "volvieron al estado del comienzo de la época 2" in str(info.value)
+    assert len(info.value.history) == 1
+    for key, value in twin.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    momentum = [state["momentum_buffer"] for state in optimizer.state_dict()["state"].values()]
+    twin_momentum = [state["momentum_buffer"] for state in twin_optimizer.state_dict()["state"].values()]
+    assert all(torch.isfinite(m).all() and torch.equal(m, t) for m, t in zip(momentum, twin_momentum))
+
+    # Con una tasa de aprendizaje disparatada diverge en la primera época: vuelve a los pesos iniciales.
+    fresh = Tiny()
+    initial = {k: v.clone() for k, v in fresh.state_dict().items()}
+    with pytest.raises(TrainingDiverged, match="Baja la tasa de aprendizaje"):
+        fit(fresh, separable_loaders()[0], epochs=2, lr=1e30, quiet=True, log_every=1)
+    assert all(torch.equal(initial[k], v) for k, v in fresh.state_dict().items())
 
 
 def test_checkpoint_resume_continues_history(tmp_path):
@@ -143,6 +204,67 @@ def test_load_checkpoint_names_the_mismatch(tmp_path):
     (tmp_path / "broken.pt").write_bytes(b"no es un punto de control")
     with pytest.raises(ValueError, match="dañado"):
         load_checkpoint(tmp_path / "broken.pt", Tiny(2))
+
+
+def test_load_checkpoint_of_another_variant_names_the_difference_and_touches_nothing(tmp_path):
+    from torchvision.models import resnet18, resnet34
+
+    path = save_checkpoint(tmp_path / "r18.pt", resnet18(num_classes=2))
+    target = resnet34(num_classes=2)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(ValueError, match="le faltan .* pesos") as info:
+        load_checkpoint(path, target)
+    assert "layer1.2." in str(info.value) and "resnet34" in str(info.value)
+    assert all(torch.equal(before[k], v) for k, v in target.state_dict().items())
+
+    path = save_checkpoint(tmp_path / "glyph.pt", GlyphNet(2))
+    narrow = GlyphNet(2, widths=(16, 32, 64))
+    before = {k: v.clone() for k, v in narrow.state_dict().items()}
+    with pytest.raises(ValueError, match=r"tiene forma \(32, 3, 3, 3\) en el punto de control y \(16, 3, 3, 3\)"):
+        load_checkpoint(path, narrow)
+    assert all(torch.equal(before[k], v) for k, v in narrow.state_dict().items())
+
+
+def test_load_checkpoint_with_another_optimizer_layout_touches_nothing(tmp_path):
+    model = Tiny()
+    path = save_checkpoint(tmp_path / "c.pt", model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+    other = Tiny()
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    two_groups = torch.optim.SGD([{"params": other.body.parameters()}, {"params": other.fc.parameters()}], lr=0.1)
+    with pytest.raises(ValueError, match="grupos de parámetros"):
+        load_checkpoint(path, other, two_groups)
+    assert all(torch.equal(before[k], v) for k, v in other.state_dict().items())
+
+
+def _leave_a_mark(path):
+    """Se ejecutaría al deserializar si el punto de control se cargara sin weights_only."""
+    from pathlib import Path
+
+    Path(path).write_text("código ejecutado al cargar")
+    return {}
+
+
+class _Trap:
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return _leave_a_mark, (self.path,)
+
+
+def test_load_checkpoint_uses_weights_only_and_runs_no_code(tmp_path, monkeypatch):
+    mark = tmp_path / "marca.txt"
+    path = tmp_path / "trampa.pt"
+    torch.save({"format": 1, "model": Tiny().state_dict(), "extra": _Trap(mark)}, path)
+    with pytest.raises(ValueError, match="no lo creó course_utils"):
+        load_checkpoint(path, Tiny())
+    assert not mark.exists(), "con weights_only=True nunca se ejecuta código del archivo"
+
+    calls = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **kw: calls.append(kw) or real_load(*a, **kw))
+    load_checkpoint(save_checkpoint(tmp_path / "ok.pt", Tiny()), Tiny())
+    assert calls and all(kw.get("weights_only") is True for kw in calls)
 
 
 def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):

@@ -28,20 +28,38 @@ WEIGHTS = ("imagenet", "mini", "none")
 
 @dataclass(frozen=True)
 class Recipe:
-    """Hiperparámetros de cada punto de partida."""
+    """Hiperparámetros de cada punto de partida (``lr`` es la del cuerpo; la cabeza usa ``lr * head_lr_mult``)."""
 
     size: int
     optimizer: str
     lr: float
     head_lr_mult: float
     weight_decay: float
+    momentum: float = 0.0
+    batch_size: int = 32
+
+    def make_optimizer(self, model: torch.nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
+        """Optimizador de la receta con un grupo de parámetros por parte (cuerpo y cabeza nueva).
+
+        Solo recibe los parámetros entrenables: lo congelado con ``models.freeze`` queda fuera.
+        """
+        groups = param_groups(model, lr if lr is not None else self.lr, self.head_lr_mult, self.weight_decay)
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(groups, momentum=self.momentum)
+        return torch.optim.Adam(groups)
 
 
-#: lr con pérdida media por lote: equivale a la receta de d2l, que suma la pérdida del lote (5e-5 x 128).
+#: Receta de d2l para hotdog, con la pérdida **media** del lote. d2l suma la pérdida de las 128
+#: imágenes del lote y usa SGD sin momento con lr 5e-5 (5e-4 desde cero) y weight_decay 1e-3. Con la
+#: media, el mismo paso es lr x 128 y el mismo decaimiento por paso es weight_decay / 128.
+D2L_BATCH = 128
 RECIPES = {
-    "imagenet": Recipe(size=224, optimizer="sgd", lr=5e-3, head_lr_mult=10.0, weight_decay=1e-3),
-    "none": Recipe(size=224, optimizer="sgd", lr=5e-2, head_lr_mult=1.0, weight_decay=1e-3),
-    "mini": Recipe(size=offline.IMAGE_SIZE, optimizer="adam", lr=2e-4, head_lr_mult=10.0, weight_decay=0.0),
+    "imagenet": Recipe(size=224, optimizer="sgd", lr=5e-5 * D2L_BATCH, head_lr_mult=10.0,
+                       weight_decay=1e-3 / D2L_BATCH, batch_size=D2L_BATCH),
+    "none": Recipe(size=224, optimizer="sgd", lr=5e-4 * D2L_BATCH, head_lr_mult=1.0,
+                   weight_decay=1e-3 / D2L_BATCH, batch_size=D2L_BATCH),
+    "mini": Recipe(size=offline.IMAGE_SIZE, optimizer="adam", lr=2e-4, head_lr_mult=10.0, weight_decay=0.0,
+                   batch_size=16),
 }
 
 
@@ -92,10 +110,20 @@ def finetune_folder(
     if weights not in WEIGHTS:
         raise ValueError(f"weights debe ser uno de {', '.join(WEIGHTS)}, no {weights!r}.")
     recipe = RECIPES[weights]
-    size = size or recipe.size
-    lr = lr if lr is not None else recipe.lr
-    if not lr > 0:
-        raise ValueError(f"La tasa de aprendizaje debe ser > 0, no {lr!r}. Prueba con {recipe.lr}.")
+    # Los argumentos se comprueban antes de nada caro (descargar pesos, leer la carpeta).
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs (--epochs) debe ser un entero >= 1, no {epochs!r}. Prueba con 5.")
+    if size is None:
+        size = recipe.size
+    elif isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(
+            f"size (--size, el lado de la imagen en píxeles) debe ser un entero >= 1, no {size!r}. "
+            f"Prueba con {recipe.size}, el de la receta."
+        )
+    lr_given = lr is not None
+    lr = lr if lr_given else recipe.lr
+    if not 0 < lr < float("inf"):
+        raise ValueError(f"La tasa de aprendizaje debe ser > 0 y finita, no {lr!r}. Prueba con {recipe.lr}.")
     out = Path(out) if out is not None else Path("runs") / f"finetune-{weights}-{time.strftime('%Y%m%d-%H%M%S')}"
     checkpoint = out / "checkpoint.pt"
     if checkpoint.exists() and not resume:
@@ -118,14 +146,14 @@ def finetune_folder(
             "Crea las mismas subcarpetas en las dos."
         )
     model = build_model(weights, len(names))
-    groups = param_groups(model, lr, recipe.head_lr_mult, recipe.weight_decay)
-    if recipe.optimizer == "sgd":
-        optimizer = torch.optim.SGD(groups, momentum=0.9)
-    else:
-        optimizer = torch.optim.Adam(groups)
+    optimizer = recipe.make_optimizer(model, lr)
     history = History()
     if resume and checkpoint.is_file():
         history, _ = load_checkpoint(checkpoint, model, optimizer, map_location=device)
+        if lr_given:  # el optimizador guardado trae su tasa: la pedida ahora manda (p. ej., tras divergir)
+            fresh = recipe.make_optimizer(model, lr)
+            for group, new_group in zip(optimizer.param_groups, fresh.param_groups):
+                group["lr"] = new_group["lr"]
     history = fit(
         model, train_loader, test_loader, epochs=epochs, optimizer=optimizer, device=device,
         checkpoint_path=checkpoint, history=history, quiet=quiet,

@@ -270,19 +270,21 @@ def mild_augmentation(degrees: float = 10.0, translate: float = 0.1, scale: floa
 
 
 def train_with_gap(model: torch.nn.Module, train_loader, clean_train_loader, test_loader, *, epochs: int,
-                   optimizer: torch.optim.Optimizer, device: Any = None) -> dict[str, list[float]]:
+                   optimizer: torch.optim.Optimizer, device: Any = None, quiet: bool = True) -> dict[str, list[float]]:
     """Entrena con ``fit`` época a época y mide, tras cada una, la exactitud en entrenamiento y en prueba.
 
     La de entrenamiento se mide en ``clean_train_loader``: las mismas imágenes **sin aumento**,
     para comparar con y sin aumento en igualdad de condiciones. Devuelve columnas por época:
-    ``epoch``, ``train_acc``, ``test_acc`` y ``gap`` (entrenamiento − prueba).
+    ``epoch``, ``train_acc``, ``test_acc`` y ``gap`` (entrenamiento − prueba). Sin barras ni una
+    línea por época (``quiet=False`` para verlas): se suele llamar muchas veces seguidas.
     """
     from course_utils.training import History, evaluate, fit
 
     history = History()
     train_acc = []
     for epoch in range(1, epochs + 1):
-        fit(model, train_loader, test_loader, epochs=epoch, optimizer=optimizer, device=device, history=history)
+        fit(model, train_loader, test_loader, epochs=epoch, optimizer=optimizer, device=device, history=history,
+            quiet=quiet)
         train_acc.append(evaluate(model, clean_train_loader, device)["acc"])
     test_acc = history.column("test_acc")
     return {"epoch": list(range(1, epochs + 1)), "train_acc": train_acc, "test_acc": test_acc,

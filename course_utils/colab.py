@@ -2,13 +2,15 @@
 
 El repositorio (``propietario/nombre``) y la rama se fijan SOLO aquí, en
 ``REPOSITORY`` y ``BRANCH``. ``python -m course_utils badges`` reescribe con ellos
-la primera celda (el botón) y la celda de preparación de cada cuaderno, y
-``python -m course_utils badges --check`` (y las pruebas) fallan si alguno no coincide.
+la primera celda (el botón) y la celda de preparación de cada cuaderno, y los botones
+de Colab del ``README.md``; ``python -m course_utils badges --check`` (y las pruebas)
+fallan si alguno no coincide o apunta a un cuaderno que no existe.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 #: Repositorio de GitHub del curso (propietario/nombre). Cámbialo aquí y ejecuta ``badges``.
@@ -91,9 +93,40 @@ def sync_notebook(path: Path, root: Path, check: bool = False) -> list[str]:
     return problems
 
 
+#: Cualquier URL de Colab que abra un cuaderno de un repositorio de GitHub.
+_COLAB_URL = re.compile(r"https://colab\.research\.google\.com/github/[^/\s)\"]+/[^/\s)\"]+/blob/[^/\s)\"]+/"
+                        r"(?P<path>[^\s)\"]+\.ipynb)")
+
+
+def sync_readme(root: Path, check: bool = False) -> list[str]:
+    """Pone ``REPOSITORY`` y ``BRANCH`` en las URL de Colab del ``README.md`` de ``root``.
+
+    Devuelve los problemas: URL con otro repositorio o rama, o que apuntan a un cuaderno que no
+    existe (ese no se puede corregir solo). Con ``check=True`` no escribe nada.
+    """
+    readme = root / "README.md"
+    if not readme.is_file():
+        return []
+    text = readme.read_text(encoding="utf-8")
+    problems = []
+
+    def fix(match: re.Match) -> str:
+        path = match.group("path")
+        if not (root / path).is_file():
+            problems.append(f"README.md: el botón de Colab apunta a {path}, que no existe")
+        elif match.group(0) != colab_url(path):
+            problems.append(f"README.md: el botón de {path} no apunta a {colab_url(path)}")
+        return colab_url(path)
+
+    fixed = _COLAB_URL.sub(fix, text)
+    if fixed != text and not check:
+        readme.write_text(fixed, encoding="utf-8")
+    return problems
+
+
 def sync_all(root: Path, check: bool = False) -> list[str]:
-    """Aplica ``sync_notebook`` a todos los ``notebooks/*.ipynb`` de ``root``."""
+    """Aplica ``sync_notebook`` a todos los ``notebooks/*.ipynb`` de ``root`` y ``sync_readme`` al README."""
     problems = []
     for path in sorted((root / "notebooks").glob("*.ipynb")):
         problems += sync_notebook(path, root, check)
-    return problems
+    return problems + sync_readme(root, check)

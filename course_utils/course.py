@@ -116,11 +116,15 @@ def mini_dataset(root: Path | None = None) -> Path:
     return root
 
 
-def _full_mode_problem() -> str | None:
-    """``None`` si el modo completo es posible (descargando si hace falta); si no, el motivo."""
-    from course_utils.download import DownloadError, fetch_dataset
-    from course_utils.models import WeightsUnavailableError, resnet18
+def _full_mode_problem(fetch: bool = True) -> str | None:
+    """``None`` si el modo completo es posible (descargando si ``fetch``); si no, el motivo."""
+    from course_utils.download import DownloadError, dataset_ready, fetch_dataset
+    from course_utils.models import WeightsUnavailableError, imagenet_weights_cached, resnet18
 
+    if not fetch:
+        missing = [what for what, ready in (("el conjunto hotdog", dataset_ready(data_dir() / "hotdog")),
+                                            ("los pesos de ImageNet", imagenet_weights_cached())) if not ready]
+        return f"faltan {' y '.join(missing)} y este cuaderno no los descarga" if missing else None
     try:
         fetch_dataset("hotdog")
         resnet18(weights="imagenet")
@@ -130,13 +134,18 @@ def _full_mode_problem() -> str | None:
     return None
 
 
-def choose_mode(force: str | None = None) -> CourseMode:
-    """Elige el modo del cuaderno. ``force``: ``"full"``/``"completo"`` u ``"offline"``/``"sin conexión"``."""
+def choose_mode(force: str | None = None, fetch: bool = True) -> CourseMode:
+    """Elige el modo del cuaderno. ``force``: ``"full"``/``"completo"`` u ``"offline"``/``"sin conexión"``.
+
+    Con ``fetch=False`` no se descarga nada: el modo completo solo se elige si *hotdog* y los
+    pesos de ImageNet ya están a mano (lo usan los cuadernos que no los necesitan para sus
+    experimentos, para no bajar cientos de MB en Colab solo para escribir una nota).
+    """
     if force not in (None, "full", FULL, "offline", OFFLINE):
         raise ValueError(f"force debe ser 'full' u 'offline', no {force!r}.")
     want_offline = force in ("offline", OFFLINE) or (force is None and offline_forced())
     if not want_offline:
-        problem = _full_mode_problem()
+        problem = _full_mode_problem(fetch)
         if problem is None:
             return CourseMode(
                 FULL, "Modo completo: conjunto hotdog y ResNet-18 preentrenada en ImageNet.",

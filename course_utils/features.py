@@ -313,14 +313,15 @@ def fit_cached(
     batch_size: int | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
-    quiet: bool | None = None,
+    quiet: bool = True,
 ) -> tuple[FeatureHead, History]:
     """Entrena las capas nuevas de ``model`` sobre características en caché, en una sola llamada.
 
     Los pasos de la extracción de características: ``backbone`` → ``extract_features`` (una
     vez, con el conjunto de entrenamiento en orden) → ``head_from`` → ``feature_loaders`` →
     ``training.fit`` con Adam. El cuerpo de ``model`` no se entrena. Devuelve
-    ``(cabeza, historial)``; la cabeza se aplica detrás de ``backbone(model)``.
+    ``(cabeza, historial)``; la cabeza se aplica detrás de ``backbone(model)``. Cada época
+    tarda milisegundos, así que por defecto no escribe nada (``quiet=False`` para verlas).
     """
     from course_utils.training import fit
 

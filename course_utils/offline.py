@@ -4,7 +4,7 @@ Sin red no podemos descargar ImageNet ni *hotdog*, pero sí podemos mostrar
 aprendizaje por transferencia de verdad con un dominio que el paquete genera de
 forma determinista en segundos:
 
-- **Tarea de origen** (muchos datos): 37 clases de letras dibujadas con las 20
+- **Tarea de origen** (muchos datos): 38 clases de letras dibujadas con las 20
   tipografías TrueType que trae matplotlib, con rotación, escala, posición,
   colores y ruido al azar. Imágenes RGB de 32x32.
 - **Tarea destino parecida**: los dígitos 0-9 con el mismo estilo de dibujo.

@@ -50,12 +50,13 @@ _RECIPES = {
         "optimizer = torch.optim.Adam(param_groups(model, lr=1e-3, head_lr_mult=1))",
     ),
     ("pequeño", "diferente"): (
-        "primeras etapas congeladas + cabeza nueva",
+        "primeras etapas + capas densas",
         "Las primeras capas detectan bordes y texturas, útiles en casi cualquier imagen; las últimas son "
-        "específicas de la tarea de origen. Se congelan las primeras, se ajusta el resto y se entrena la cabeza.",
-        "model = mode.pretrained_model(num_classes)\n"
-        "freeze(model, until='layer1')      # congela solo las primeras etapas\n"
-        "optimizer = torch.optim.Adam(param_groups(model, lr=1e-4, head_lr_mult=10))",
+        "específicas de la tarea de origen y aquí estorban. Se conservan solo las primeras etapas (congeladas) "
+        "y encima se entrenan capas totalmente conectadas nuevas.",
+        "model = truncated_model(mode.pretrained_model(num_classes), keep='layer2',\n"
+        "                        hidden=128, num_classes=num_classes)  # features.truncated_model\n"
+        "optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)",
     ),
     ("grande", "parecido"): (
         "fine-tuning completo",

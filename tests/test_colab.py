@@ -60,3 +60,20 @@ def test_setup_cell_does_nothing_outside_colab():
     namespace = {}
     exec(colab.setup_source(), namespace)  # fuera de Colab no clona ni instala nada
     assert "google.colab" not in namespace.get("sys").modules
+
+
+def test_badges_command_rewrites_the_readme_and_reports_missing_notebooks(tmp_path, capsys):
+    make_repo(tmp_path)
+    colab.sync_notebook(tmp_path / "notebooks" / "99_prueba.ipynb", tmp_path)
+    other = "https://colab.research.google.com/github/otra/persona/blob/dev/notebooks/99_prueba.ipynb"
+    missing = "https://colab.research.google.com/github/otra/persona/blob/dev/notebooks/00_no_existe.ipynb"
+    (tmp_path / "README.md").write_text(f"[botón]({other})\n[roto]({missing})\n", encoding="utf-8")
+    assert main(["badges", "--check", "--root", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "99_prueba.ipynb no apunta" in out and "00_no_existe.ipynb, que no existe" in out
+    assert other in (tmp_path / "README.md").read_text(encoding="utf-8")  # --check no escribe
+    main(["badges", "--root", str(tmp_path)])
+    text = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert colab.colab_url("notebooks/99_prueba.ipynb") in text and "otra/persona" not in text
+    problems = colab.sync_all(tmp_path, check=True)
+    assert problems == ["README.md: el botón de Colab apunta a notebooks/00_no_existe.ipynb, que no existe"]

@@ -509,15 +509,16 @@ class Phase:
     - ``epochs``: épocas de la fase (la suma de las fases es el presupuesto);
     - ``last_frozen``: índice de la última etapa congelada (``None``: todo el cuerpo; ``-1``: nada);
     - ``multipliers``: la tasa de cada etapa es la de la cabeza en esa fase por su multiplicador;
-    - ``lr_factor``: ``None``: la tasa de la cabeza la elige el buscador **al empezar la fase**, con
-      el modelo tal como está en ese momento (como se hace con fastai); un número: la tasa de la
-      fase anterior por ese factor (la «tasa muy baja» de la segunda etapa de Keras).
+    - ``lr_factor``: la tasa de la cabeza es la sugerencia del buscador **al empezar la fase**, con
+      el modelo tal como está en ese momento (como se hace con fastai), por este factor. La
+      segunda etapa de Keras usa 0,1: una tasa baja **para la red ya descongelada**, no una
+      fracción de la tasa con la que se entrenó solo la cabeza.
     """
 
     epochs: int
     last_frozen: int | None
     multipliers: dict[str, float]
-    lr_factor: float | None = None
+    lr_factor: float = 1.0
 
 
 def strategy_plan(strategy: str, stage_names: Sequence[str], epochs: int) -> list[Phase]:
@@ -530,7 +531,7 @@ def strategy_plan(strategy: str, stage_names: Sequence[str], epochs: int) -> lis
         if epochs < 2:
             raise ValueError("La estrategia en dos etapas necesita al menos 2 épocas.")
         first = epochs // 2
-        return [Phase(first, None, {head: 1.0}), Phase(epochs - first, -1, {n: 1.0 for n in stage_names}, 0.01)]
+        return [Phase(first, None, {head: 1.0}), Phase(epochs - first, -1, {n: 1.0 for n in stage_names}, 0.1)]
     if strategy == "discriminative":  # fastai: tasas menores hacia la entrada y descongelar de una en una
         n = len(body)
         if epochs < n + 1:
@@ -572,8 +573,9 @@ def run_strategy(
 ) -> tuple[float, list[float]]:
     """Entrena una estrategia con una semilla, fase a fase. Devuelve ``(exactitud final en prueba, tasas)``.
 
-    Con ``lrs=None`` la tasa de cada fase la elige el buscador al empezar la fase (con el modelo
-    en su estado de ese momento; el buscador no lo cambia). Cada fase empieza con un Adam nuevo
+    Con ``lrs=None`` la tasa de cada fase es la sugerencia del buscador al empezar la fase (con el
+    modelo en su estado de ese momento; el buscador no lo cambia) por ``Phase.lr_factor``. Cada
+    fase empieza con un Adam nuevo
     (como al recompilar en Keras) sobre las etapas entrenables.
     """
     from course_utils.training import History
@@ -589,10 +591,9 @@ def run_strategy(
     history, done, used = History(), 0, []
     for index, phase in enumerate(plan):
         _apply_freeze(model, phase.last_frozen)
-        if lrs is None and phase.lr_factor is not None:
-            lr = float(f"{used[-1] * phase.lr_factor:.2g}")
-        elif lrs is None:
-            lr = _find(model, train, _stage_optimizer(model, 1.0, phase.multipliers), config, device)
+        if lrs is None:
+            suggestion = _find(model, train, _stage_optimizer(model, 1.0, phase.multipliers), config, device)
+            lr = float(f"{suggestion * phase.lr_factor:.2g}")
         else:
             lr = float(lrs[index])
         used.append(lr)

@@ -5,6 +5,12 @@ código; el texto entre bloques es una celda de Markdown (una línea ``+++`` sol
 parte el texto en varias celdas). El botón de Colab y la celda de preparación
 los añade este guion desde ``course_utils.colab`` (no se escriben en la fuente).
 
+Las palabras que siguen a ``python`` en la línea que abre un bloque son etiquetas de la celda
+(``metadata.tags``). La única que usamos es ``training-numbers``: la salida de la celda tiene
+cifras que salen de un entrenamiento y cambian con la versión de PyTorch (ver ``conftest.py``).
+La versión de PyTorch con la que se generaron las salidas se guarda en
+``metadata.course_utils.outputs_torch`` del cuaderno.
+
 Uso:
     python scripts/build_notebooks.py            # construye y ejecuta todos (modo sin conexión)
     python scripts/build_notebooks.py 03         # solo los que empiezan por 03
@@ -18,6 +24,7 @@ igual que en la prueba con nbval.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import re
@@ -30,22 +37,28 @@ sys.path.insert(0, str(ROOT))
 
 from course_utils.colab import badge_source, setup_source  # noqa: E402
 
-FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```\s*$", re.S | re.M)
+KNOWN_TAGS = {"training-numbers"}
+FENCE = re.compile(r"^```python([^\n]*)\n(.*?)^```\s*$", re.S | re.M)
 
 
-def parse(text: str) -> list[tuple[str, str]]:
-    """Fuente Markdown → ``[(tipo, texto)]`` con tipo ``markdown`` o ``code``."""
-    cells: list[tuple[str, str]] = []
+def parse(text: str) -> list[tuple[str, str, list[str]]]:
+    """Fuente Markdown → ``[(tipo, texto, etiquetas)]`` con tipo ``markdown`` o ``code``."""
+    cells: list[tuple[str, str, list[str]]] = []
 
     def add_markdown(chunk: str) -> None:
         for part in re.split(r"^\+\+\+\s*$", chunk, flags=re.M):
             if part.strip():
-                cells.append(("markdown", part.strip("\n")))
+                cells.append(("markdown", part.strip("\n"), []))
 
     position = 0
     for match in FENCE.finditer(text):
         add_markdown(text[position : match.start()])
-        cells.append(("code", match.group(1).rstrip("\n")))
+        tags = match.group(1).split()
+        unknown = set(tags) - KNOWN_TAGS
+        if unknown:
+            raise ValueError(f"Etiqueta de celda desconocida {sorted(unknown)} en: {match.group(0)[:80]!r}. "
+                             f"Las admitidas son {sorted(KNOWN_TAGS)}.")
+        cells.append(("code", match.group(2).rstrip("\n"), tags))
         position = match.end()
     add_markdown(text[position:])
     return cells
@@ -60,9 +73,9 @@ def build(source: Path) -> dict:
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_markdown_cell(badge_source(relative)))
     nb.cells.append(nbformat.v4.new_code_cell(setup_source()))
-    for kind, text in parse(source.read_text(encoding="utf-8")):
+    for kind, text, tags in parse(source.read_text(encoding="utf-8")):
         maker = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
-        nb.cells.append(maker(text))
+        nb.cells.append(maker(text, metadata={"tags": tags} if tags else {}))
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     for i, cell in enumerate(nb.cells):
@@ -70,8 +83,10 @@ def build(source: Path) -> dict:
     return nb
 
 
-def cell_sources(nb: dict) -> list[tuple[str, str]]:
-    return [(c["cell_type"], "".join(c["source"]) if isinstance(c["source"], list) else c["source"]) for c in nb["cells"]]
+def cell_sources(nb: dict) -> list[tuple[str, str, list[str]]]:
+    """Tipo, texto y etiquetas de cada celda: lo que debe coincidir entre la fuente y el cuaderno."""
+    return [(c["cell_type"], "".join(c["source"]) if isinstance(c["source"], list) else c["source"],
+             list(c.get("metadata", {}).get("tags", []))) for c in nb["cells"]]
 
 
 def execute(nb, cwd: Path) -> None:
@@ -81,6 +96,8 @@ def execute(nb, cwd: Path) -> None:
     os.environ["COURSE_UTILS_QUIET"] = "1"
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False, resources={"metadata": {"path": str(cwd)}}).execute()
+    # Las cifras de entrenamiento dependen de la versión de PyTorch: se apunta con cuál se generaron.
+    nb.metadata["course_utils"] = {"outputs_torch": importlib.metadata.version("torch")}
 
 
 def main() -> int:

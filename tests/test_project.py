@@ -36,3 +36,31 @@ def test_requirements_do_not_pin_torch_exactly():
 def test_shipped_weights_are_small():
     weights = list((ROOT / "data" / "pretrained").glob("*.pt"))
     assert weights and all(w.stat().st_size <= 5 * 1024 * 1024 for w in weights)
+
+
+def _root_conftest():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("root_conftest", ROOT / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_training_numbers_are_compared_only_with_the_torch_that_made_them():
+    conftest = _root_conftest()
+    made_with = {"course_utils": {"outputs_torch": "2.14.1"}}
+    assert conftest.compare_training_numbers(made_with, "2.14.1+cu130")  # la parte local no cuenta
+    assert not conftest.compare_training_numbers(made_with, "2.15.0")
+    assert conftest.compare_training_numbers(made_with, "2.15.0", strict=True)
+    assert conftest.compare_training_numbers({}, "2.15.0")  # sin versión apuntada: se compara todo
+
+
+def test_committed_notebooks_record_the_torch_of_their_outputs():
+    import json
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        has_outputs = any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+        assert has_outputs, f"{path.name} no tiene salidas guardadas"
+        assert re.fullmatch(r"\d+\.\d+(\.\d+)?", nb["metadata"]["course_utils"]["outputs_torch"]), path.name

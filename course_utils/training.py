@@ -257,6 +257,16 @@ def _default_channels_last(device: torch.device, amp: bool | str) -> bool:
     return device.type == "cuda" or (device.type == "cpu" and amp_dtype(device, amp) is not None)
 
 
+def _eval_channels_last(device: torch.device) -> bool:
+    """Al evaluar, las imágenes en ``channels_last`` van más deprisa en CUDA y también en CPU float32.
+
+    En CPU, solo la pasada hacia delante sin gradientes: medido aquí, una GlyphNet evalúa unas
+    2 veces más deprisa y una ResNet-18 un 15 % (al entrenar en float32 apenas cambia, por eso
+    ``fit`` no lo usa en CPU). Los resultados difieren en el orden de 1e-8. No en MPS.
+    """
+    return device.type in ("cuda", "cpu")
+
+
 def _to_device(
     x: torch.Tensor, device: torch.device, channels_last: bool, batch_transform: Callable | None = None
 ) -> torch.Tensor:
@@ -291,7 +301,7 @@ def evaluate(
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     was_training = model.training
     model.eval()
-    channels_last = _default_channels_last(device, amp)
+    channels_last = _eval_channels_last(device)
     correct = torch.zeros((), device=device)
     loss_sum = torch.zeros((), device=device)
     n = 0
@@ -332,7 +342,7 @@ def predict_batches(
     y_true, probs = [], []
     for x, y in loader:
         with _autocast(device, amp):
-            logits = model(_to_device(x, device, device.type == "cuda", batch_transform))
+            logits = model(_to_device(x, device, _eval_channels_last(device), batch_transform))
         probs.append(logits.float().softmax(dim=1).cpu())
         y_true.append(y.cpu())
     set_train_mode(model, was_training)

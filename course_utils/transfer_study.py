@@ -264,6 +264,19 @@ def run_recipe(
 # --------------------------------------------------------------------------------------
 
 
+#: Valor crítico bilateral al 95 % de la t de Student para 1..10 grados de libertad.
+_T_95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
+
+
+def t_critical(dof: int) -> float:
+    """Valor crítico bilateral al 95 % de la t de Student (1,96 a partir de 30 grados de libertad)."""
+    if isinstance(dof, bool) or not isinstance(dof, int) or dof < 1:
+        raise ValueError(f"Los grados de libertad deben ser un entero >= 1, no {dof!r}.")
+    if dof <= len(_T_95):
+        return _T_95[dof - 1]
+    return 2.042 if dof < 30 else 1.96
+
+
 @dataclass
 class CellResult:
     """Resultado de una celda: tasa elegida y exactitud de prueba por semilla de cada receta."""
@@ -301,16 +314,23 @@ class CellResult:
 
     @property
     def noise(self) -> float:
-        """Dos errores típicos de la diferencia ganadora − recomendada, semilla a semilla (0 con una semilla)."""
+        """Margen de la prueba t pareada al 95 % de la diferencia ganadora − recomendada (0 con una semilla).
+
+        Es el error típico de la diferencia semilla a semilla por el valor crítico de la t de Student con
+        n − 1 grados de libertad (4,30 con 3 semillas): con tan pocas semillas, «dos errores típicos»
+        declararía ganadoras diferencias que otra tanda de semillas no repetiría.
+        """
         diffs = [w - r for w, r in zip(self.accs[self.winner], self.accs[self.recommended])]
-        return 2 * ex.mean_std(diffs)[1] / len(diffs) ** 0.5
+        if len(diffs) < 2:
+            return 0.0
+        return t_critical(len(diffs) - 1) * ex.mean_std(diffs)[1] / len(diffs) ** 0.5
 
     @property
     def verdict(self) -> str:
         """``"sí"`` (la recomendada gana), ``"empate"`` o ``"no"``.
 
         Es empate si la ventaja de la ganadora no supera ni ``tie`` ni el ruido entre semillas
-        (``noise``): con esos datos no se puede decir cuál de las dos es mejor.
+        (``noise``, prueba t pareada al 95 %): con esos datos no se puede decir cuál es mejor.
         """
         if self.winner == self.recommended:
             return "sí"

@@ -68,6 +68,16 @@ def test_verdict_distinguishes_win_tie_and_loss():
     # Una ventaja media de 5 puntos con semillas que se contradicen es ruido, no una victoria.
     noisy = cell({"feature_extraction": [0.95, 0.80, 0.95], "finetune": [0.90, 0.98, 0.97]})
     assert noisy.gap == pytest.approx(0.05) and noisy.noise > 0.05 and noisy.verdict == "empate"
+    # Tres semillas que coinciden: 3 puntos con muy poca dispersión sí es una victoria; con la misma
+    # ventaja y semillas que se separan, la prueba t (4,30 errores típicos con 2 grados de libertad) no la da.
+    steady = cell({"feature_extraction": [0.90, 0.91, 0.92], "finetune": [0.93, 0.94, 0.95]})
+    assert steady.verdict == "no" and steady.noise == pytest.approx(0.0, abs=1e-9)
+    spread = cell({"feature_extraction": [0.90, 0.91, 0.92], "finetune": [0.95, 0.92, 0.95]})
+    sd = ts.ex.mean_std([0.05, 0.01, 0.03])[1]
+    assert spread.noise == pytest.approx(4.303 * sd / 3 ** 0.5) and spread.verdict == "empate"
+    assert ts.t_critical(2) == 4.303 and ts.t_critical(100) == 1.96
+    with pytest.raises(ValueError, match="grados de libertad"):
+        ts.t_critical(0)
     mixed = cell({"feature_extraction": [0.99, 0.70], "finetune": [0.90, 0.90]})
     assert mixed.winner == "finetune" and not mixed.winner_every_seed  # gana en media, no en cada semilla
 

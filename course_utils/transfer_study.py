@@ -392,15 +392,17 @@ class Grid:
 
     def table(self) -> str:
         """La tabla 2x2 en texto: ganadora, recomendación y si se sostuvo."""
-        lines = [f"{'':<10}" + "".join(f"{sim:<44}" for sim in TASKS)]
+        rows = {}
         for size in ("pequeño", "grande"):
-            winners, verdicts = [], []
-            for sim in TASKS:
-                cell = self.cells[size, sim]
-                winners.append(f"gana: {LABELS[cell.winner]} ({cell.means[cell.winner]:.3f})")
-                verdicts.append(f"fuentes: {LABELS[cell.recommended]} → {cell.verdict}")
-            lines.append(f"{size:<10}" + "".join(f"{w:<44}" for w in winners))
-            lines.append(f"{'':<10}" + "".join(f"{v:<44}" for v in verdicts))
+            rows[size] = [
+                [f"gana: {LABELS[c.winner]} ({c.means[c.winner]:.3f})" for c in (self.cells[size, s] for s in TASKS)],
+                [f"fuentes: {LABELS[c.recommended]} → {c.verdict}" for c in (self.cells[size, s] for s in TASKS)],
+            ]
+        width = 2 + max(len(text) for pair in rows.values() for row in pair for text in row)  # columnas separadas
+        lines = [f"{'':<10}" + "".join(f"{sim:<{width}}" for sim in TASKS).rstrip()]
+        for size, (winners, verdicts) in rows.items():
+            lines.append((f"{size:<10}" + "".join(f"{w:<{width}}" for w in winners)).rstrip())
+            lines.append((f"{'':<10}" + "".join(f"{v:<{width}}" for v in verdicts)).rstrip())
         return "\n".join(lines)
 
 

@@ -87,6 +87,13 @@ def test_table_names_each_winner_and_verdict(tiny_grid):
     text = grid.table()
     for c in grid.cells.values():
         assert ts.LABELS[c.winner] in text and c.verdict in text
+    # Las dos columnas nunca se pegan, aunque el texto de una celda sea el más largo posible.
+    long = ts.Grid(grid.config, {key: ts.CellResult(*key, 10, {"truncated": 1e-3, "feature_extraction": 1e-3},
+                                                     {"truncated": [0.9], "feature_extraction": [0.5]},
+                                                     "feature_extraction", 0.02)
+                                 for key in grid.cells})
+    for line in long.table().splitlines()[1:]:
+        assert "  " in line.strip() and "empatefuentes" not in line and "nofuentes" not in line
     fig = ts.plot_grid(grid)
     assert len(fig.axes) == 4 and "fuentes" in fig.axes[0].get_title()
     plt.close(fig)

@@ -33,7 +33,7 @@ class CompareConfig:
     task: str = "similar"
     n_per_class: int = 20
     n_test_per_class: int = 50
-    epochs: int = 8
+    epochs: int = 6
     batch_size: int = 16
     lr: float = 3e-3
     body_lr_mult: float = 0.1

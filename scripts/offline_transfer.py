@@ -1,6 +1,6 @@
 """Mide si el dominio sin conexión muestra transferencia de verdad y escribe la tabla de docs/.
 
-Uso:  python scripts/offline_transfer.py [--seeds 0 1 2] [--out docs/offline-transfer.md]
+Uso:  python scripts/offline_transfer.py [--seeds 0 1 2] [--epochs N] [--out docs/offline-transfer.md]
 
 Para cada semilla ejecuta ``python -m course_utils compare --data mini --json`` (el mismo
 código, llamado en proceso) y comprueba los objetivos del curso:
@@ -32,10 +32,11 @@ TARGET_FINAL = 0.15
 TARGET_SECONDS = 60.0
 
 
-def run_seed(seed: int) -> dict:
+def run_seed(seed: int, epochs: int | None = None) -> dict:
     buffer = io.StringIO()
+    extra = ["--epochs", str(epochs)] if epochs is not None else []
     with contextlib.redirect_stdout(buffer):
-        code = cli_main(["compare", "--data", "mini", "--json", "--seed", str(seed)])
+        code = cli_main(["compare", "--data", "mini", "--json", "--seed", str(seed), *extra])
     if code != 0:
         raise SystemExit(f"compare falló con la semilla {seed}")
     return json.loads(buffer.getvalue())
@@ -44,12 +45,13 @@ def run_seed(seed: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=None, help="presupuesto común (por defecto, el de compare)")
     parser.add_argument("--out", default=None, help="archivo Markdown donde escribir la tabla")
     args = parser.parse_args()
 
     rows, ok = [], True
     for seed in args.seeds:
-        r = run_seed(seed)
+        r = run_seed(seed, args.epochs)
         gap1 = r["finetune"][0] - r["scratch"][0]
         gap_end = r["finetune"][-1] - r["scratch"][-1]
         passed = gap1 >= TARGET_EPOCH1 and gap_end >= TARGET_FINAL and r["seconds"] <= TARGET_SECONDS
@@ -70,7 +72,8 @@ def main() -> int:
     header = (
         f"Medido el {time.strftime('%Y-%m-%d')} en {platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} hilos de CPU, torch {torch.__version__}, Python {platform.python_version()}.\n"
-        f"Orden: `python scripts/offline_transfer.py --seeds {' '.join(map(str, args.seeds))}`\n"
+        f"Orden: `python scripts/offline_transfer.py --seeds {' '.join(map(str, args.seeds))}"
+        f"{f' --epochs {args.epochs}' if args.epochs else ''}`\n"
     )
     table = header + "\n" + "\n".join(lines) + "\n"
     print(table)

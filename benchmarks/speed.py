@@ -212,7 +212,11 @@ def run_features(root: Path, device: torch.device, batch_size: int, epochs: int 
 
     fast_amp = "bf16" if device.type == "cpu" else True
     same_seconds, same_acc = cached(True)
-    fast_seconds, fast_acc = cached(fast_amp)
+    if amp_dtype(device, fast_amp) == amp_dtype(device, True):
+        # Sin bf16 nativo (o en CUDA, donde las dos piden AMP) la «rápida» sería la misma medida repetida.
+        fast_seconds, fast_acc = same_seconds, same_acc
+    else:
+        fast_seconds, fast_acc = cached(fast_amp)
     return {"naive_seconds": naive_seconds, "naive_test_acc": naive_history.last["test_acc"],
             "cached_same_precision_seconds": same_seconds, "cached_same_precision_test_acc": same_acc,
             "speedup_same_precision": naive_seconds / same_seconds,
@@ -290,11 +294,14 @@ def check_targets(results: dict, device: torch.device) -> dict:
         targets[f"fit / d2l.train_ch13 ({device.type})"] = {
             "measured": f"x{ratio:.2f}", "target": f">= x{ratio_target:.0f}", "met": ratio >= ratio_target}
     fe = results["feature_extraction"]
-    speedup = fe["speedup"]
-    same_acc = abs(fe["cached_test_acc"] - fe["naive_test_acc"]) <= 0.03
+    # Cuenta la variante de caché más rápida cuya exactitud queda a ±0,03 de la del bucle ingenuo.
+    variants = [(fe["speedup"], fe["cached_test_acc"]),
+                (fe["speedup_same_precision"], fe["cached_same_precision_test_acc"])]
+    valid = [v for v in variants if abs(v[1] - fe["naive_test_acc"]) <= 0.03]
+    speedup, acc = max(valid or variants)
     targets["características en caché / red congelada en cada época (misma exactitud ±0,03)"] = {
-        "measured": f"x{speedup:.1f}, exactitud {fe['cached_test_acc']:.3f} frente a {fe['naive_test_acc']:.3f}",
-        "target": f">= x{TARGET_FEATURE_SPEEDUP:.0f}", "met": speedup >= TARGET_FEATURE_SPEEDUP and same_acc}
+        "measured": f"x{speedup:.1f}, exactitud {acc:.3f} frente a {fe['naive_test_acc']:.3f}",
+        "target": f">= x{TARGET_FEATURE_SPEEDUP:.0f}", "met": bool(valid) and speedup >= TARGET_FEATURE_SPEEDUP}
     notebooks = results.get("notebooks_seconds")
     if notebooks:
         total = sum(notebooks.values())

@@ -304,8 +304,9 @@ def check_targets(results: dict, device: torch.device) -> dict:
         "target": f">= x{TARGET_FEATURE_SPEEDUP:.0f}", "met": bool(valid) and speedup >= TARGET_FEATURE_SPEEDUP}
     notebooks = results.get("notebooks_seconds")
     if notebooks:
-        total = sum(notebooks.values())
-        targets["cuadernos sin conexión, total"] = {
+        # Los 8 minutos son de los cinco cuadernos del temario; el 06 (escenarios) tiene sus 3 minutos aparte.
+        total = sum(seconds for name, seconds in notebooks.items() if not name.startswith("06"))
+        targets["cuadernos 01-05 sin conexión, total"] = {
             "measured": f"{total:.0f} s", "target": f"<= {TARGET_NOTEBOOKS_TOTAL:.0f} s",
             "met": total <= TARGET_NOTEBOOKS_TOTAL}
         for name, seconds in notebooks.items():
@@ -406,8 +407,10 @@ def main() -> int:
     print(f"FLOP/s de fit: {results['flops']['fit_fast_flop_s'] / 1e9:.1f} GFLOP/s = "
           f"{results['flops']['fraction_of_peak']:.1%} del pico medido de matmul")
     if "notebooks_seconds" in results:
-        total = sum(results["notebooks_seconds"].values())
-        print(f"cuadernos: {total:.0f} s en total, el más lento {max(results['notebooks_seconds'].values()):.0f} s")
+        seconds = results["notebooks_seconds"]
+        core = sum(v for name, v in seconds.items() if not name.startswith("06"))
+        print(f"cuadernos: {sum(seconds.values()):.0f} s los seis, {core:.0f} s los cinco del temario (01-05), "
+              f"el más lento {max(seconds.values()):.0f} s")
     print(f"memoria máxima (RSS): {results['peak_rss_gb']['this_process']:.2f} GB; "
           f"núcleo más grande: {results['peak_rss_gb']['largest_child']:.2f} GB")
     results["targets"] = check_targets(results, device)

@@ -446,7 +446,7 @@ def fit(
     - ``scheduler``: opcional; se llama ``scheduler.step()`` una vez por época.
     - ``amp``: ``True`` (por defecto), precisión mixta en CUDA (bf16, o fp16 con ``GradScaler``) y
       float32 en CPU/MPS; ``"bf16"``, bf16 también en CPU si la CPU lo calcula de forma nativa
-      (AVX512-BF16/AMX: unas 2 veces más rápido en ResNet-18); ``False``, siempre float32.
+      (AVX512-BF16 o AMX; sin medir aquí, ver docs/velocidad.md); ``False``, siempre float32.
     - ``channels_last``: por defecto activado en CUDA y en CPU con bf16, donde acelera las convoluciones.
     - ``checkpoint_path``: guarda un punto de control completo al final de cada época;
       con ``resume=True`` continúa desde él hasta completar ``epochs`` épocas en total.

@@ -5,7 +5,8 @@ Uso:
 
 Compara el formato de memoria por defecto con ``channels_last`` y 2 hilos con 1. Sirve para
 decidir si merece la pena cambiar el formato en los experimentos del modo sin conexión (todos los
-cuadernos entrenan GlyphNet sin conexión): cambiarlo alteraría en algún decimal todas las cifras guardadas, así que hoy no se usa.
+cuadernos entrenan GlyphNet): cambiarlo alteraría en algún decimal todas las cifras guardadas,
+así que hoy no se usa.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ así que hoy no se usa.
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import torch
@@ -19,7 +20,7 @@ from torch.nn import functional as F
 from course_utils.offline import GlyphNet
 
 
-def ms_per_step(channels_last: bool, threads: int, steps: int = 150, warmup: int = 20) -> float:
+def ms_per_step(channels_last: bool, threads: int, steps: int = 60, warmup: int = 10) -> float:
     """Media de ``steps`` pasos (después de ``warmup``) con datos al azar de 32x32."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -38,14 +39,20 @@ def ms_per_step(channels_last: bool, threads: int, steps: int = 150, warmup: int
     return (time.perf_counter() - started) / steps * 1000
 
 
-def main() -> None:
+def main(rounds: int = 5) -> None:
     threads = torch.get_num_threads()
-    baseline = ms_per_step(False, threads)
-    print(f"torch {torch.__version__}, {threads} hilos")
-    for channels_last in (False, True):
-        for n in sorted({threads, 1}, reverse=True):
-            ms = baseline if (not channels_last and n == threads) else ms_per_step(channels_last, n)
-            print(f"channels_last={channels_last!s:<5} hilos={n}: {ms:6.1f} ms/paso (x{baseline / ms:.2f})")
+    print(f"torch {torch.__version__}, {threads} hilos, mediana de {rounds} rondas intercaladas")
+    configs = [(channels_last, n) for channels_last in (False, True) for n in sorted({threads, 1}, reverse=True)]
+    # Las configuraciones se alternan en cada ronda: un bache de la máquina no cae solo sobre una.
+    samples = {config: [] for config in configs}
+    for _ in range(rounds):
+        for config in configs:
+            samples[config].append(ms_per_step(*config))
+    timings = {config: statistics.median(values) for config, values in samples.items()}
+    baseline = timings[configs[0]]  # la primera es la de referencia
+    for (channels_last, n), ms in timings.items():
+        spread = f"{min(samples[channels_last, n]):.0f}-{max(samples[channels_last, n]):.0f}"
+        print(f"channels_last={channels_last!s:<5} hilos={n}: {ms:6.1f} ms/paso ({spread}) (x{baseline / ms:.2f})")
 
 
 if __name__ == "__main__":

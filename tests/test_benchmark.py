@@ -64,3 +64,66 @@ def test_feature_target_counts_only_variants_with_the_same_accuracy(speed, featu
     assert row["met"] is met
     if shown:
         assert row["measured"].startswith(shown)
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, SPEED_PATH.parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_hotdog_standin_has_odd_files_that_the_loader_survives(tmp_path):
+    import warnings
+
+    from course_utils.data import ImageFolderSafe
+
+    standins = _load("standins")
+    root = standins.make_hotdog_standin(tmp_path, 7, 2, odd_files=True)
+    folder = root / "train" / "hotdog"
+    names = {p.name for p in folder.iterdir()}
+    assert {"animada.gif", "transparente.png", "cmyk.jpg", "truncada.jpg", "vacia.jpg", ".DS_Store"} <= names
+    sizes = {Image.open(p).size for p in folder.glob("0*.jpg")}
+    assert (900, 120) in sizes and len(sizes) >= 5  # proporciones extremas entre las normales
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = ImageFolderSafe(root / "train")
+        images = [dataset[i][0] for i in range(len(dataset))]
+    assert dataset.classes == ["hotdog", "not-hotdog"]
+    assert all(image.mode == "RGB" for image in images)  # GIF, RGBA, gris y CMYK llegan como RGB
+
+
+def test_resnet18_standin_loads_as_imagenet_weights(tmp_path, monkeypatch):
+    from course_utils import models
+
+    standins = _load("standins")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("COURSE_UTILS_OFFLINE", "1")  # sin red: tiene que salir de la caché
+    path = standins.make_resnet18_standin(tmp_path)
+    assert path.name == "resnet18-f37072fd.pth" and models.imagenet_weights_cached()
+    model = models.resnet18(num_classes=2, weights="imagenet")
+    saved = torch.load(path, weights_only=True)
+    assert torch.equal(model.conv1.weight, saved["conv1.weight"])
+
+
+def test_gpu_check_without_cuda_says_what_it_is_for(monkeypatch, capsys):
+    gpu_check = _load("gpu_check")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert gpu_check.main(["--out", "/nonexistent/never-created"]) == 2
+    assert "No hay GPU CUDA" in capsys.readouterr().err
+
+
+def test_gpu_check_report_lists_every_notebook_and_the_speed_ratio():
+    gpu_check = _load("gpu_check")
+    report = {"date": "2026-12-02", "command": "python benchmarks/gpu_check.py",
+              "gpu": {"gpu": "Tesla T4", "compute_capability": "7.5", "amp_dtype": "float16", "memory_gb": 15.0,
+                      "torch": "2.14.1"},
+              "notebooks": {"04_fine_tuning_hotdog.ipynb": {"seconds": 80.0, "claim_failures": 1, "unexpected_errors": []},
+                            "05_x.ipynb": {"seconds": 9.0, "claim_failures": 0, "unexpected_errors": ["celda 7: NameError"]}},
+              "speed": {"ratio_fit_fast_vs_d2l": 3.5, "fit_fast": {"images_per_s": 700.0},
+                        "d2l_train_ch13": {"images_per_s": 200.0}}}
+    text = gpu_check.markdown(report)
+    assert "Tesla T4 (capacidad 7.5" in text and "float16" in text
+    assert "| 04_fine_tuning_hotdog.ipynb | 80.0 | 1 | - |" in text and "celda 7: NameError" in text
+    assert "x3.50 (700 frente a 200 imágenes/s)" in text
+    assert [p.name for p in gpu_check.full_mode_notebooks()][:2] == ["01_conceptos.ipynb", "02_aumento_de_datos.ipynb"]

@@ -48,7 +48,12 @@ if "google.colab" in sys.modules and not os.path.isdir("/content/{name}"):
     # Sin --upgrade: se conservan el torch, numpy e ipywidgets de Colab.
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/{name}"], check=True)
 if "google.colab" in sys.modules and "/content/{name}" not in sys.path:
-    sys.path.insert(0, "/content/{name}")'''
+    sys.path.insert(0, "/content/{name}")
+if "google.colab" in sys.modules:
+    import torch
+    print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else
+          "ninguna. Sin GPU el cuaderno usa el modo sin conexión (minutos en CPU). Para el modo completo: "
+          "Entorno de ejecución > Cambiar tipo de entorno de ejecución > GPU (T4) y vuelve a ejecutar.")'''
 
 
 def _cell_text(cell: dict) -> str:

@@ -21,6 +21,8 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 #: Variable de entorno que fuerza el modo sin conexión (la usa la CI).
 OFFLINE_ENV = "COURSE_UTILS_OFFLINE"
+#: Variable de entorno que pide el modo completo aunque no haya GPU.
+FULL_ENV = "COURSE_UTILS_FULL"
 #: Variable de entorno que cambia la carpeta de datos.
 DATA_ENV = "COURSE_UTILS_DATA"
 
@@ -57,7 +59,15 @@ def torch_hub_dir() -> Path:
     return Path(torch.hub.get_dir())
 
 
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "si", "sí", "on"}
+
+
 def offline_forced() -> bool:
     """``True`` si ``COURSE_UTILS_OFFLINE`` pide trabajar sin conexión (1, true, sí...)."""
-    value = os.environ.get(OFFLINE_ENV, "").strip().lower()
-    return value in {"1", "true", "yes", "si", "sí", "on"}
+    return _env_flag(OFFLINE_ENV)
+
+
+def full_requested() -> bool:
+    """``True`` si ``COURSE_UTILS_FULL`` pide el modo completo también sin GPU."""
+    return _env_flag(FULL_ENV)

@@ -77,3 +77,27 @@ def test_badges_command_rewrites_the_readme_and_reports_missing_notebooks(tmp_pa
     assert colab.colab_url("notebooks/99_prueba.ipynb") in text and "otra/persona" not in text
     problems = colab.sync_all(tmp_path, check=True)
     assert problems == ["README.md: el botón de Colab apunta a notebooks/00_no_existe.ipynb, que no existe"]
+
+
+def test_setup_cell_in_colab_without_gpu_says_how_to_switch_to_a_gpu_runtime(monkeypatch, capsys):
+    import subprocess
+    import sys
+    import types
+
+    import torch
+
+    calls = []
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(subprocess, "run", lambda args, **kw: calls.append(args))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    exec(colab.setup_source(), {})
+    assert calls and calls[0][:2] == ["git", "clone"]  # en Colab sí clona e instala
+    assert any("pip" in args for args in calls[1])
+    out = capsys.readouterr().out
+    assert "Cambiar tipo de entorno de ejecución > GPU" in out
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Tesla T4")
+    exec(colab.setup_source(), {})
+    assert "GPU: Tesla T4" in capsys.readouterr().out

@@ -18,14 +18,20 @@ def test_environment_variable_forces_offline_mode_without_touching_the_network(m
     assert len(test.dataset) == 10 * course.MINI_TEST_PER_CLASS
 
 
-def test_full_mode_when_data_and_weights_are_available(monkeypatch):
+@pytest.fixture
+def gpu(monkeypatch):
+    """Una máquina con GPU: el modo completo se elige solo."""
+    monkeypatch.setattr(course, "gpu_available", lambda: True)
+
+
+def test_full_mode_when_data_and_weights_are_available(monkeypatch, gpu):
     monkeypatch.setattr(course, "_full_mode_problem", lambda fetch=True: None)
     mode = course.choose_mode()
     assert not mode.offline and mode.weights == "imagenet" and mode.data_root.name == "hotdog"
     assert mode.image_size == 224 and mode.mean == (0.485, 0.456, 0.406)
 
 
-def test_falls_back_to_offline_with_a_visible_reason(monkeypatch):
+def test_falls_back_to_offline_with_a_visible_reason(monkeypatch, gpu):
     def offline_problem(fetch=True):
         from course_utils import download
 
@@ -42,7 +48,7 @@ def test_falls_back_to_offline_with_a_visible_reason(monkeypatch):
         course.choose_mode(force="full")
 
 
-def test_without_fetch_nothing_is_downloaded(monkeypatch):
+def test_without_fetch_nothing_is_downloaded(monkeypatch, gpu):
     from course_utils import download
 
     monkeypatch.setattr(download, "download", lambda *a, **k: pytest.fail("no debe descargar"))
@@ -61,3 +67,55 @@ def test_mini_dataset_is_generated_once_and_reused(tmp_path):
 def test_bad_force_value_is_rejected():
     with pytest.raises(ValueError, match="'full' u 'offline'"):
         course.choose_mode(force="gpu")
+
+
+def test_without_gpu_full_mode_is_not_picked_and_the_note_says_how_long_it_would_take(monkeypatch):
+    monkeypatch.setattr(course, "gpu_available", lambda: False)
+    monkeypatch.setattr(course, "_full_mode_problem", lambda fetch=True: pytest.fail("sin GPU no se descarga nada"))
+    monkeypatch.setattr(course, "training_images_per_second", lambda: 10.0)
+    mode = course.choose_mode(full_epochs=6)  # 6 x 2000 imágenes a 10 imágenes/s = 20 minutos
+    assert mode.offline
+    assert "no hay GPU" in mode.note and "al menos 20 minutos" in mode.note and "10 imágenes/s" in mode.note
+    assert "COURSE_UTILS_FULL=1" in mode.note and "Cambiar tipo de entorno de ejecución > GPU" in mode.note
+    assert "tardaría" not in course.choose_mode(fetch=False).note  # sin trabajo que estimar, no se mide
+
+
+def test_full_mode_can_be_asked_for_on_a_cpu(monkeypatch):
+    monkeypatch.setattr(course, "gpu_available", lambda: False)
+    monkeypatch.setattr(course, "_full_mode_problem", lambda fetch=True: None)
+    assert not course.choose_mode(force="full").offline
+    monkeypatch.setenv("COURSE_UTILS_FULL", "1")
+    assert not course.choose_mode().offline
+    monkeypatch.setattr(course, "_full_mode_problem", lambda fetch=True: "sin red")
+    with pytest.raises(RuntimeError, match="No se puede usar el modo completo: sin red"):
+        course.choose_mode()  # pedido por la variable: un error claro, no otro modo a escondidas
+    monkeypatch.setenv("COURSE_UTILS_OFFLINE", "1")
+    assert course.choose_mode().offline  # la CI manda
+
+
+def test_durations_read_like_the_course_text():
+    assert course.describe_duration(300) == "5 minutos"
+    assert course.describe_duration(20) == "1 minuto"
+    assert course.describe_duration(5400) == "1,5 horas"
+
+
+def test_cpu_speed_is_measured_with_a_real_training_step():
+    speed = course.training_images_per_second(batch_size=2, steps=1)
+    assert 0 < speed < 10_000
+
+
+def test_images_per_class_counts_usable_images_of_each_class(tmp_path):
+    from PIL import Image
+
+    for split, n in (("train", 3), ("test", 2)):
+        for name in ("a", "b"):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            for i in range(n + (name == "b")):
+                Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(folder / f"{i}.png")
+            (folder / "notas.txt").write_text("no es una imagen")
+    mode = course.CourseMode(course.FULL, "", tmp_path, "imagenet")
+    assert mode.images_per_class() == {"a": 3, "b": 4}
+    assert mode.images_per_class("test") == {"a": 2, "b": 3}
+    with pytest.raises(ValueError, match="'train' o 'test'"):
+        mode.images_per_class("val")

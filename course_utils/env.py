@@ -139,13 +139,32 @@ def check_amp(amp: bool | str) -> bool | str:
     return amp
 
 
+def cuda_capability(device: torch.device | str | None = None) -> tuple[int, int]:
+    """*Compute capability* de la GPU NVIDIA: ``(7, 5)`` en una T4, ``(8, 0)`` en una A100, ``(9, 0)`` en una H100."""
+    major, minor = torch.cuda.get_device_capability(device)
+    return int(major), int(minor)
+
+
+def cuda_native_bf16(device: torch.device | str | None = None) -> bool:
+    """``True`` si la GPU calcula en bf16 de forma nativa: *compute capability* 8.0 o más (Ampere en adelante).
+
+    No se usa ``torch.cuda.is_bf16_supported()``: las versiones recientes de torch responden
+    ``True`` también en una T4 o una V100 (la de Colab gratuito), que solo emulan bf16 y lo
+    calculan mucho más despacio que fp16.
+    """
+    return cuda_capability(device) >= (8, 0)
+
+
 def amp_dtype(device: torch.device, amp: bool | str = True) -> torch.dtype | None:
     """Tipo de la precisión mixta que se usará en ``device``, o ``None`` (float32).
 
-    - ``amp=True`` (por defecto): solo en CUDA; bf16 si la GPU lo admite, si no fp16.
-    - ``amp="bf16"``: bf16 en CUDA si la GPU lo admite y también en CPU si la CPU lo calcula
-      de forma nativa (``cpu_supports_bf16``); allí acelera mucho las convoluciones. Es opcional
-      porque cambia ligeramente los números (los cuadernos usan float32 en CPU).
+    - ``amp=True`` (por defecto): solo en CUDA; bf16 si la GPU lo calcula de forma nativa
+      (*compute capability* >= 8.0: A100, L4, RTX 30xx, H100...) y si no fp16, que ``fit``
+      acompaña de un ``GradScaler`` (T4 de Colab, V100).
+    - ``amp="bf16"``: bf16 en CUDA si la GPU lo calcula de forma nativa (si no, float32) y
+      también en CPU si la CPU lo calcula de forma nativa (``cpu_supports_bf16``); allí acelera
+      mucho las convoluciones. Es opcional porque cambia ligeramente los números (los cuadernos
+      usan float32 en CPU).
     - ``amp=False``, MPS o hardware sin soporte: ``None``.
     """
     device = torch.device(device)
@@ -153,12 +172,21 @@ def amp_dtype(device: torch.device, amp: bool | str = True) -> torch.dtype | Non
     if amp is False:
         return None
     if device.type == "cuda":
-        if amp == "bf16":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if cuda_native_bf16(device):
+            return torch.bfloat16
+        return None if amp == "bf16" else torch.float16
     if device.type == "cpu" and amp == "bf16" and cpu_supports_bf16():
         return torch.bfloat16
     return None
+
+
+def describe_amp(device: torch.device, amp: bool | str = True) -> str:
+    """La precisión con la que ``fit`` calculará en ``device``, en palabras (para ``doctor``)."""
+    dtype = amp_dtype(device, amp)
+    if dtype is None:
+        return "float32 (sin precisión mixta)"
+    name = str(dtype).replace("torch.", "")
+    return f"{name} (con GradScaler)" if dtype == torch.float16 else name
 
 
 def describe_environment() -> dict[str, Any]:
@@ -177,7 +205,9 @@ def describe_environment() -> dict[str, Any]:
         "cpu_threads": torch.get_num_threads(),
     }
     if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(0)
-        info["amp_dtype"] = str(amp_dtype(device)).replace("torch.", "")
+        info["gpu"] = torch.cuda.get_device_name(device)
+        major, minor = cuda_capability(device)
+        info["cuda_capability"] = f"{major}.{minor}"
+    info["amp_dtype"] = describe_amp(device)
     info["cpu_bf16"] = cpu_supports_bf16()
     return info

@@ -74,6 +74,50 @@ def test_describe_environment_has_versions():
     assert info["device"] in {"cpu", "cuda", "mps"}
 
 
+def fake_gpu(monkeypatch, capability, name="GPU de prueba"):
+    """Una GPU NVIDIA simulada. ``is_bf16_supported`` responde True, como torch reciente al contar la emulación."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+
+
+@pytest.mark.parametrize("capability", [(7, 5), (7, 0), (6, 1)], ids=["T4", "V100", "P100"])
+def test_amp_on_gpus_without_native_bf16_is_fp16(monkeypatch, capability):
+    fake_gpu(monkeypatch, capability)
+    cuda = torch.device("cuda")
+    assert env.amp_dtype(cuda) == torch.float16  # no el bf16 emulado, mucho más lento
+    assert env.amp_dtype(cuda, "bf16") is None  # bf16 pedido sin bf16 nativo: float32
+    assert env.amp_dtype(cuda, False) is None
+
+
+@pytest.mark.parametrize("capability", [(8, 0), (8, 9), (9, 0)], ids=["A100", "L4", "H100"])
+def test_amp_on_gpus_with_native_bf16_is_bf16(monkeypatch, capability):
+    fake_gpu(monkeypatch, capability)
+    assert env.amp_dtype(torch.device("cuda")) == torch.bfloat16
+    assert env.amp_dtype(torch.device("cuda:0"), "bf16") == torch.bfloat16
+    assert env.amp_dtype(torch.device("cuda"), False) is None
+
+
+def test_doctor_reports_the_gpu_capability_and_the_precision_it_will_use(monkeypatch):
+    monkeypatch.setattr(env, "mps_available", lambda: False)
+    fake_gpu(monkeypatch, (7, 5), name="Tesla T4")
+    info = env.describe_environment()
+    assert info["device"] == "cuda" and info["gpu"] == "Tesla T4"
+    assert info["cuda_capability"] == "7.5"
+    assert info["amp_dtype"] == "float16 (con GradScaler)"
+    fake_gpu(monkeypatch, (8, 0), name="NVIDIA A100")
+    assert env.describe_environment()["amp_dtype"] == "bfloat16"
+
+
+def test_doctor_reports_float32_on_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(env, "mps_available", lambda: False)
+    info = env.describe_environment()
+    assert info["amp_dtype"] == "float32 (sin precisión mixta)"
+    assert "cuda_capability" not in info
+
+
 def test_amp_bf16_on_cpu_only_where_the_cpu_computes_bf16(monkeypatch):
     monkeypatch.setattr(env, "cpu_supports_bf16", lambda: False)
     assert env.amp_dtype(torch.device("cpu"), "bf16") is None  # sin soporte nativo: float32

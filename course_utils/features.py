@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from course_utils.env import amp_dtype, get_device, loader_kwargs
-from course_utils.models import HEAD, freeze, stages
+from course_utils.models import HEAD, freeze, set_train_mode, stages
 
 if TYPE_CHECKING:
     from course_utils.training import History
@@ -155,6 +155,8 @@ def extract_features(
       copian a la CPU al final. En CUDA se usa precisión mixta (``amp=False`` para float32);
       ``amp="bf16"`` la usa también en una CPU con bf16 nativo (como en ``training.fit``).
 
+    El cuerpo se lleva a ``device`` y al terminar, también si algo falla a mitad, recupera su modo.
+
     Usa un cargador con las transformaciones de **prueba** (deterministas): si el
     cargador aplica transformaciones aleatorias se avisa, porque la caché guardaría una
     sola versión aumentada de cada imagen y el aumento de datos dejaría de hacer efecto.
@@ -170,8 +172,8 @@ def extract_features(
     has_head = isinstance(getattr(model_or_backbone, HEAD, None), nn.Linear)
     body = backbone(model_or_backbone) if has_head else model_or_backbone
     was_training = body.training
-    body.eval()
     body.to(device)
+    body.eval()
     on_cuda = device.type == "cuda"
     dtype = amp_dtype(device, amp)
     # channels_last acelera esta pasada sin gradientes en CUDA y en CPU (también en float32), no en MPS.
@@ -192,7 +194,7 @@ def extract_features(
             feats.append(torch.flatten(out, 1).float())  # se queda en el dispositivo: sin sincronizar
             labels.append(torch.as_tensor(y))
     finally:
-        body.train(was_training)
+        set_train_mode(body, was_training)  # como estaba, con las BatchNorm congeladas en evaluación
     if not feats:
         raise ValueError("El cargador no tiene ninguna imagen: revisa la carpeta antes de extraer características.")
     return torch.cat(feats).cpu(), torch.cat(labels).long().cpu()

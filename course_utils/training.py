@@ -252,6 +252,15 @@ def _autocast(device: torch.device, amp: bool | str):
     return torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
+def _grad_scaler(device: torch.device, amp: bool | str) -> torch.amp.GradScaler | None:
+    """``GradScaler`` de CUDA cuando se calcula en fp16 (GPU sin bf16 nativo, como la T4 de Colab); si no, ``None``.
+
+    fp16 tiene poco rango: sin escalar la pérdida, los gradientes pequeños se quedan en cero.
+    bf16 tiene el rango de float32 y no lo necesita.
+    """
+    return torch.amp.GradScaler("cuda") if amp_dtype(device, amp) == torch.float16 else None
+
+
 def _default_channels_last(device: torch.device, amp: bool | str) -> bool:
     """``channels_last`` acelera las convoluciones en CUDA y en CPU con bf16 (oneDNN); no en MPS ni en CPU float32."""
     return device.type == "cuda" or (device.type == "cpu" and amp_dtype(device, amp) is not None)
@@ -293,30 +302,57 @@ def evaluate(
     """Exactitud (y pérdida media) de ``model`` sobre ``loader``: ``{"acc", "loss", "n"}``.
 
     ``batch_transform`` (opcional) se aplica a cada lote ya en el dispositivo, en modo evaluación.
-    ``amp`` como en ``fit``.
+    ``amp`` como en ``fit``. El modelo se lleva a ``device`` (y allí se queda) y al terminar,
+    también si algo falla a mitad, vuelve al modo (entrenamiento o evaluación) que tenía.
     """
     device = get_device(device)
     check_amp(amp)
     batch_transform = _prepare_batch_transform(batch_transform, device, training=False)
-    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    loss_fn = _loss_to(loss_fn or nn.CrossEntropyLoss(), device)
     was_training = model.training
+    model.to(device)
     model.eval()
     channels_last = _eval_channels_last(device)
     correct = torch.zeros((), device=device)
     loss_sum = torch.zeros((), device=device)
     n = 0
-    for x, y in loader:
-        x = _to_device(x, device, channels_last, batch_transform)
-        y = y.to(device, non_blocking=device.type == "cuda")
-        with _autocast(device, amp):
-            logits = model(x)
-        loss_sum += loss_fn(logits.float(), y) * y.numel()
-        correct += (logits.argmax(dim=1) == y).sum()
-        n += y.numel()
-    set_train_mode(model, was_training)
+    try:
+        for x, y in loader:
+            x = _to_device(x, device, channels_last, batch_transform)
+            y = y.to(device, non_blocking=device.type == "cuda")
+            with _autocast(device, amp):
+                logits = model(x)
+            loss_sum += loss_fn(logits.float(), y) * y.numel()
+            correct += (logits.argmax(dim=1) == y).sum()
+            n += y.numel()
+    finally:
+        set_train_mode(model, was_training)
     if n == 0:
         raise ValueError("El cargador de evaluación no tiene ninguna imagen. Revisa la carpeta de prueba.")
     return {"acc": correct.item() / n, "loss": loss_sum.item() / n, "n": n}
+
+
+def _loss_to(loss_fn: Callable, device: torch.device) -> Callable:
+    """Una pérdida que es un ``nn.Module`` (p. ej. ``CrossEntropyLoss(weight=...)``) va al dispositivo del modelo."""
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(device)
+    return loss_fn
+
+
+def _align_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
+    """Lleva el estado del optimizador (momentos de SGD o Adam) al dispositivo de sus parámetros.
+
+    Hace falta cuando el optimizador tiene estado de antes de mover el modelo: p. ej., tras
+    ``load_checkpoint(..., optimizer)`` con ``map_location="cpu"`` y después ``fit`` en la GPU.
+    Se recarga su propio ``state_dict``, que reparte cada valor según las reglas del
+    optimizador (el contador ``step`` de Adam, por ejemplo, se queda en la CPU).
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                if key != "step" and isinstance(value, torch.Tensor) and value.device != param.device:
+                    optimizer.load_state_dict(optimizer.state_dict())
+                    return
 
 
 def _prepare_batch_transform(transform: Callable | None, device: torch.device, training: bool) -> Callable | None:
@@ -334,18 +370,24 @@ def predict_batches(
     amp: bool = True,
     batch_transform: Callable | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Predicciones sobre todo un cargador: ``{"y_true", "y_pred", "probs"}`` (en CPU)."""
+    """Predicciones sobre todo un cargador: ``{"y_true", "y_pred", "probs"}`` (en CPU).
+
+    Como en ``evaluate``, el modelo se lleva a ``device`` y recupera su modo al terminar.
+    """
     device = get_device(device)
     batch_transform = _prepare_batch_transform(batch_transform, device, training=False)
     was_training = model.training
+    model.to(device)
     model.eval()
     y_true, probs = [], []
-    for x, y in loader:
-        with _autocast(device, amp):
-            logits = model(_to_device(x, device, _eval_channels_last(device), batch_transform))
-        probs.append(logits.float().softmax(dim=1).cpu())
-        y_true.append(y.cpu())
-    set_train_mode(model, was_training)
+    try:
+        for x, y in loader:
+            with _autocast(device, amp):
+                logits = model(_to_device(x, device, _eval_channels_last(device), batch_transform))
+            probs.append(logits.float().softmax(dim=1).cpu())
+            y_true.append(y.cpu())
+    finally:
+        set_train_mode(model, was_training)
     all_probs = torch.cat(probs)
     return {"y_true": torch.cat(y_true), "y_pred": all_probs.argmax(dim=1), "probs": all_probs}
 
@@ -361,7 +403,8 @@ def predict(
 ) -> list[tuple[str, float]]:
     """Clasifica una imagen (ruta, ``PIL.Image`` o tensor CxHxW ya transformado).
 
-    Devuelve las ``topk`` clases más probables como ``[(clase, probabilidad)]``.
+    Devuelve las ``topk`` clases más probables como ``[(clase, probabilidad)]``. Como en
+    ``evaluate``, el modelo se lleva a ``device`` y recupera su modo al terminar.
     """
     from PIL import Image
 
@@ -382,9 +425,12 @@ def predict(
             "Comprueba que la transformación termina en un tensor RGB."
         )
     was_training = model.training
+    model.to(device)
     model.eval()
-    logits = model(_to_device(x.unsqueeze(0), device, device.type == "cuda")).float()
-    set_train_mode(model, was_training)
+    try:
+        logits = model(_to_device(x.unsqueeze(0), device, device.type == "cuda")).float()
+    finally:
+        set_train_mode(model, was_training)
     probs = logits.softmax(dim=1)[0].cpu()
     if len(class_names) != probs.numel():
         raise ValueError(f"Hay {len(class_names)} nombres de clase pero el modelo tiene {probs.numel()} salidas.")
@@ -444,7 +490,8 @@ def fit(
 
     - ``optimizer``: si no se da, SGD con momento 0.9 y ``lr`` sobre los parámetros entrenables.
     - ``scheduler``: opcional; se llama ``scheduler.step()`` una vez por época.
-    - ``amp``: ``True`` (por defecto), precisión mixta en CUDA (bf16, o fp16 con ``GradScaler``) y
+    - ``amp``: ``True`` (por defecto), precisión mixta en CUDA (bf16 si la GPU lo calcula de forma
+      nativa, *compute capability* >= 8.0; si no, fp16 con ``GradScaler``, como en la T4 de Colab) y
       float32 en CPU/MPS; ``"bf16"``, bf16 también en CPU si la CPU lo calcula de forma nativa
       (AVX512-BF16 o AMX; sin medir aquí, ver docs/velocidad.md); ``False``, siempre float32.
     - ``channels_last``: por defecto activado en CUDA y en CPU con bf16, donde acelera las convoluciones.
@@ -455,6 +502,9 @@ def fit(
       ``fastdata.DeviceAugment``: aumento en la GPU); en evaluación se usa en modo ``eval``.
     - ``log_every``: cada cuántos lotes se sincroniza con el dispositivo para actualizar
       la barra y comprobar que la pérdida es finita (sincronizar en cada lote frena la GPU).
+
+    El modelo (y el estado del optimizador, si lo tiene) se lleva a ``device``; al terminar,
+    también si se interrumpe a mitad, el modelo queda en modo evaluación.
 
     Si la pérdida se vuelve NaN o infinita se detiene con ``TrainingDiverged``; el
     punto de control anterior queda intacto y el modelo y el optimizador vuelven al
@@ -474,7 +524,7 @@ def fit(
     device = get_device(device)
     quiet = quiet_default() if quiet is None else quiet
     channels_last = _default_channels_last(device, amp) if channels_last is None else channels_last
-    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    loss_fn = _loss_to(loss_fn or nn.CrossEntropyLoss(), device)
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -483,86 +533,91 @@ def fit(
         if not trainable:
             raise ValueError("No hay parámetros entrenables: descongela alguna capa antes de entrenar.")
         optimizer = torch.optim.SGD(trainable, lr=lr, momentum=0.9)
-    dtype = amp_dtype(device, amp)
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    _align_optimizer_state(optimizer)
+    scaler = _grad_scaler(device, amp)
 
     history = history if history is not None else History()
     if checkpoint_path is not None and resume and Path(checkpoint_path).is_file():
         history, _ = load_checkpoint(checkpoint_path, model, optimizer, scheduler, map_location=device)
     start_epoch = len(history) + 1
 
-    for epoch in range(start_epoch, epochs + 1):
-        # --- Fase 1: copia del estado bueno (para volver a él si diverge) y modo entrenamiento ---
-        good_state = _snapshot(model, optimizer)
-        set_train_mode(model, True)
-        _prepare_batch_transform(batch_transform, device, training=True)
-        started = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device)
-        seen = 0
-        # Se pasa el iterador, no el cargador: tqdm.auto llama a iter() también en su constructor,
-        # y con un DataLoader con procesos (no persistentes) eso lanzaría los procesos dos veces.
-        bar = tqdm(iter(train_loader), total=_length(train_loader), desc=f"época {epoch}/{epochs}", leave=False,
-                   disable=quiet)
-        for step, (x, y) in enumerate(bar, start=1):
-            # --- Fase 2: copiar el lote al dispositivo (asíncrono si la memoria está fijada) ---
-            x = _to_device(x, device, channels_last, batch_transform)
-            y = y.to(device, non_blocking=device.type == "cuda")
-            if seen == 0 and epoch == start_epoch:
-                _check_batch(model, x, y)
-            # --- Fase 3: pasada hacia delante y pérdida (precisión mixta solo en CUDA) ---
-            with _autocast(device, amp):
-                logits = model(x)
+    try:
+        for epoch in range(start_epoch, epochs + 1):
+            # --- Fase 1: copia del estado bueno (para volver a él si diverge) y modo entrenamiento ---
+            good_state = _snapshot(model, optimizer)
+            set_train_mode(model, True)
+            _prepare_batch_transform(batch_transform, device, training=True)
+            started = time.perf_counter()
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device)
+            seen = 0
+            # Se pasa el iterador, no el cargador: tqdm.auto llama a iter() también en su constructor,
+            # y con un DataLoader con procesos (no persistentes) eso lanzaría los procesos dos veces.
+            bar = tqdm(iter(train_loader), total=_length(train_loader), desc=f"época {epoch}/{epochs}", leave=False,
+                       disable=quiet)
+            for step, (x, y) in enumerate(bar, start=1):
+                # --- Fase 2: copiar el lote al dispositivo (asíncrono si la memoria está fijada) ---
+                x = _to_device(x, device, channels_last, batch_transform)
+                y = y.to(device, non_blocking=device.type == "cuda")
                 if seen == 0 and epoch == start_epoch:
-                    _check_outputs(logits, y, train_loader)
-                loss = loss_fn(logits.float(), y)
-            # --- Fase 4: pasada hacia atrás y paso del optimizador ---
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-            # --- Fase 5: acumular métricas sin sincronizar con el dispositivo ---
-            loss_sum += loss.detach() * y.numel()
-            correct += (logits.detach().argmax(dim=1) == y).sum()
-            seen += y.numel()
-            if step % log_every == 0:
-                _check_finite(loss_sum, epoch, step, history, checkpoint_path, model, optimizer, good_state)
-                bar.set_postfix(pérdida=f"{loss_sum.item() / seen:.3f}")
-        if seen == 0:
-            raise ValueError("El cargador de entrenamiento no produjo ningún lote. Revisa los datos.")
-        _check_finite(loss_sum, epoch, None, history, checkpoint_path, model, optimizer, good_state)
-        train_seconds = time.perf_counter() - started
-        lr_now = optimizer.param_groups[-1]["lr"]
-        if scheduler is not None:
-            scheduler.step()
-        # --- Fase 6: evaluación en el conjunto de prueba ---
-        test_acc = (
-            evaluate(model, test_loader, device, loss_fn, amp, batch_transform)["acc"] if test_loader is not None else None
-        )
-        # --- Fase 7: anotar el historial y guardar el punto de control ---
-        history.append(
-            epoch=epoch,
-            train_loss=loss_sum.item() / seen,
-            train_acc=correct.item() / seen,
-            test_acc=test_acc,
-            seconds=time.perf_counter() - started,
-            images_per_s=seen / train_seconds,
-            lr=lr_now,
-        )
-        if not quiet:
-            row = history.last
-            shown = f", prueba {row['test_acc']:.3f}" if row["test_acc"] is not None else ""
-            print(
-                f"época {epoch}: pérdida {row['train_loss']:.3f}, exactitud {row['train_acc']:.3f}{shown}, "
-                f"{row['images_per_s']:.0f} imágenes/s"
+                    _check_batch(model, x, y)
+                # --- Fase 3: pasada hacia delante y pérdida (precisión mixta solo en CUDA) ---
+                with _autocast(device, amp):
+                    logits = model(x)
+                    if seen == 0 and epoch == start_epoch:
+                        _check_outputs(logits, y, train_loader)
+                    loss = loss_fn(logits.float(), y)
+                # --- Fase 4: pasada hacia atrás y paso del optimizador ---
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
+                # --- Fase 5: acumular métricas sin sincronizar con el dispositivo ---
+                loss_sum += loss.detach() * y.numel()
+                correct += (logits.detach().argmax(dim=1) == y).sum()
+                seen += y.numel()
+                if step % log_every == 0:
+                    _check_finite(loss_sum, epoch, step, history, checkpoint_path, model, optimizer, good_state)
+                    bar.set_postfix(pérdida=f"{loss_sum.item() / seen:.3f}")
+            if seen == 0:
+                raise ValueError("El cargador de entrenamiento no produjo ningún lote. Revisa los datos.")
+            _check_finite(loss_sum, epoch, None, history, checkpoint_path, model, optimizer, good_state)
+            train_seconds = time.perf_counter() - started
+            lr_now = optimizer.param_groups[-1]["lr"]
+            if scheduler is not None:
+                scheduler.step()
+            # --- Fase 6: evaluación en el conjunto de prueba ---
+            test_acc = (
+                evaluate(model, test_loader, device, loss_fn, amp, batch_transform)["acc"]
+                if test_loader is not None
+                else None
             )
-        if checkpoint_path is not None:
-            save_checkpoint(checkpoint_path, model, optimizer, scheduler, history)
-    set_train_mode(model, False)
+            # --- Fase 7: anotar el historial y guardar el punto de control ---
+            history.append(
+                epoch=epoch,
+                train_loss=loss_sum.item() / seen,
+                train_acc=correct.item() / seen,
+                test_acc=test_acc,
+                seconds=time.perf_counter() - started,
+                images_per_s=seen / train_seconds,
+                lr=lr_now,
+            )
+            if not quiet:
+                row = history.last
+                shown = f", prueba {row['test_acc']:.3f}" if row["test_acc"] is not None else ""
+                print(
+                    f"época {epoch}: pérdida {row['train_loss']:.3f}, exactitud {row['train_acc']:.3f}{shown}, "
+                    f"{row['images_per_s']:.0f} imágenes/s"
+                )
+            if checkpoint_path is not None:
+                save_checkpoint(checkpoint_path, model, optimizer, scheduler, history)
+    finally:
+        # Al terminar, también si se interrumpe a mitad (error o Ctrl+C), en modo evaluación.
+        set_train_mode(model, False)
     return history
 
 

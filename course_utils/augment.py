@@ -200,6 +200,11 @@ EXPLORER_SLIDERS = {
 }
 
 
+#: Resolución de la figura del explorador: 3,6 x 2,1 pulgadas a 120 ppp = 432 x 252 píxeles. En JPEG
+#: ocupa unos 30 kB (en PNG, 130 kB): viaja al navegador en cada cambio y se guarda en el cuaderno.
+EXPLORER_DPI = 120
+
+
 def explorer_figure(image: torch.Tensor, title: str = "aumentada", **params: Any):
     """Original y versión transformada con ``explorer_transform(**params)``, lado a lado."""
     import matplotlib.pyplot as plt
@@ -210,14 +215,35 @@ def explorer_figure(image: torch.Tensor, title: str = "aumentada", **params: Any
     return fig
 
 
+def figure_bytes(fig, format: str = "jpeg", dpi: int = 100) -> bytes:
+    """Dibuja ``fig`` en un archivo de imagen (``jpeg`` o ``png``) en memoria y la cierra.
+
+    Cerrarla evita que salga otra vez, estática, al final de la celda.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+
+    options = {"pil_kwargs": {"quality": 90}} if format == "jpeg" else {}
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format=format, dpi=dpi, **options)
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
 def augmentation_explorer(images: torch.Tensor | Mapping[str, torch.Tensor]):
     """Explorador con deslizadores: devuelve un ``VBox`` (controles arriba, figura abajo).
 
     ``images`` es un tensor 3xHxW en [0, 1] o un ``dict`` ``{nombre: tensor}`` (se elige con
-    un desplegable). Solo usa controles que existen igual en ipywidgets 7 y 8.
+    un desplegable). La figura (original y aumentada) se dibuja en JPEG dentro de un widget
+    ``Image`` que forma parte de la caja: cada cambio de un control (al soltar el deslizador)
+    la sustituye por la nueva.
+    No depende de que el núcleo capture la salida de matplotlib, así que se ve igual en
+    JupyterLab (ipywidgets 8) y en Colab (ipywidgets 7), también con «Ejecutar todo».
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
     if isinstance(images, torch.Tensor):
         images = {"imagen": images}
@@ -228,19 +254,25 @@ def augmentation_explorer(images: torch.Tensor | Mapping[str, torch.Tensor]):
             raise ValueError(f"La imagen {name!r} debe ser un tensor de forma (3, alto, ancho) con valores en [0, 1].")
     controls: dict[str, widgets.Widget] = {"image": widgets.Dropdown(options=list(images), description="imagen")}
     for key, (label, low, high, step, value) in EXPLORER_SLIDERS.items():
-        controls[key] = widgets.FloatSlider(value=value, min=low, max=high, step=step, description=label)
+        # continuous_update=False: una figura al soltar el deslizador, no una por píxel arrastrado
+        # (en Colab cada figura viaja por la red y se acumularían).
+        controls[key] = widgets.FloatSlider(value=value, min=low, max=high, step=step, description=label,
+                                            continuous_update=False)
     controls["flip"] = widgets.Checkbox(value=False, description="volteo horizontal")
-    output = widgets.Output()
+    # A su tamaño natural (si no, la caja la estira a todo el ancho y se ve borrosa).
+    figure = widgets.Image(format="jpeg", layout=widgets.Layout(align_self="flex-start"))
 
-    def draw(image: str, **params: Any) -> None:
-        explorer_figure(images[image], **params)
-        plt.show()
+    def draw(_change=None) -> None:
+        params = {key: control.value for key, control in controls.items()}
+        image = images[params.pop("image")]
+        figure.value = figure_bytes(explorer_figure(image, **params), "jpeg", EXPLORER_DPI)
 
-    widgets.interactive_output(draw, controls)
+    for control in controls.values():
+        control.observe(draw, names="value")
+    draw()
     sliders = [controls[key] for key in EXPLORER_SLIDERS]
-    box = widgets.VBox([widgets.HBox([controls["image"], controls["flip"]]),
-                        widgets.HBox([widgets.VBox(sliders[:3]), widgets.VBox(sliders[3:])]), output])
-    return box
+    return widgets.VBox([widgets.HBox([controls["image"], controls["flip"]]),
+                         widgets.HBox([widgets.VBox(sliders[:3]), widgets.VBox(sliders[3:])]), figure])
 
 
 # --------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """Subir una imagen propia y clasificarla, en JupyterLab y en Colab.
 
 ``FileUpload`` cambió de formato entre ipywidgets 7 (Colab) y 8 (JupyterLab):
-``image_from_upload`` entiende los dos. En Colab, donde ``FileUpload`` no
-siempre funciona, ``upload_predictor`` usa ``google.colab.files.upload()``.
+``uploaded_files`` entiende los dos. ``upload_predictor`` usa el mismo ``FileUpload``
+en todas partes; en Colab añade un botón que abre el diálogo de subida de Colab
+(``google.colab.files.upload()``), útil para fotos grandes: el ``FileUpload`` de Colab
+puede quedarse sin enviar las de más de 1 MB (ipywidgets#3452). Nada espera a que el
+usuario elija un archivo: crear el widget no bloquea «Ejecutar todo».
 """
 
 from __future__ import annotations
@@ -45,12 +48,21 @@ def describe_prediction(name: str, top: Sequence[tuple[str, float]]) -> str:
 
 
 def upload_predictor(model, transform: Callable, class_names: Sequence[str], device=None):
-    """Widget para subir imágenes y ver la predicción del modelo (o el diálogo de Colab).
+    """Widget para subir imágenes y ver la predicción del modelo: devuelve un ``VBox``.
 
-    En Colab abre el diálogo de subida de Colab y muestra el resultado; en
-    JupyterLab devuelve un ``VBox`` con un ``FileUpload`` y una salida.
+    Arriba, un botón ``FileUpload`` («Subir imagen»); debajo, el texto con las clases más
+    probables de cada imagen subida. En Colab hay además un botón «Diálogo de Colab» que abre
+    ``google.colab.files.upload()`` al pulsarlo (nunca al crear el widget). ``predict`` lleva el
+    modelo a ``device`` antes de clasificar, aunque esté en la CPU.
     """
+    import html
+
+    import ipywidgets as widgets
+
+    from course_utils.env import get_device
     from course_utils.training import predict
+
+    device = get_device(device)
 
     def classify(name: str, content: bytes) -> str:
         try:
@@ -59,22 +71,33 @@ def upload_predictor(model, transform: Callable, class_names: Sequence[str], dev
             return str(exc)
         return describe_prediction(name, predict(model, image, transform, class_names, device))
 
-    if in_colab():
+    upload = widgets.FileUpload(accept="image/*", multiple=True, description="Subir imagen")
+    result = widgets.HTML(value="<i>Sube una imagen (JPEG o PNG) para ver qué clase predice el modelo.</i>")
+
+    def show(files: Sequence[tuple[str, bytes]]) -> None:
+        if files:
+            result.value = "<br>".join(html.escape(classify(name, content)) for name, content in files)
+
+    upload.observe(lambda change: show(uploaded_files(change["new"])), names="value")
+    if not in_colab():
+        return widgets.VBox([upload, result])
+
+    dialog = widgets.Output()  # aquí dibuja Colab su diálogo de subida mientras está abierto
+    button = widgets.Button(description="Diálogo de Colab", icon="upload",
+                            tooltip="Abre el diálogo de subida de Colab (también para fotos de más de 1 MB)")
+
+    def open_dialog(_button) -> None:
         from google.colab import files  # type: ignore[import-not-found]
 
-        for name, content in files.upload().items():
-            print(classify(name, content))
-        return None
+        try:
+            with dialog:
+                chosen = files.upload()
+        except Exception as exc:  # el diálogo vive en el navegador: si falla, que se lea por qué
+            result.value = html.escape(f"No se pudo abrir el diálogo de Colab ({exc}). Usa el botón «Subir imagen».")
+            return
+        finally:
+            dialog.clear_output()
+        show(list(chosen.items()))
 
-    import ipywidgets as widgets
-
-    upload = widgets.FileUpload(accept="image/*", multiple=True, description="Subir imagen")
-    output = widgets.Output()
-
-    def on_change(_change) -> None:
-        output.outputs = ()
-        for name, content in uploaded_files(upload.value):
-            output.append_stdout(classify(name, content) + "\n")
-
-    upload.observe(on_change, names="value")
-    return widgets.VBox([upload, output])
+    button.on_click(open_dialog)
+    return widgets.VBox([widgets.HBox([upload, button]), dialog, result])

@@ -1,5 +1,7 @@
 """Aumento de datos: cada transformación hace lo que dice, conserva la etiqueta y falla con mensajes claros."""
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -81,26 +83,59 @@ def test_explorer_transform_rejects_bad_values_in_spanish(kwargs):
         augment.explorer_transform(**kwargs)
 
 
-def test_explorer_widget_builds_with_the_expected_controls(monkeypatch):
+def shown_figure(box):
+    """La figura que ve el usuario: la imagen del único widget Image dentro de la caja mostrada."""
+    from PIL import Image
+
+    from widget_frontend import find
+
     widgets = pytest.importorskip("ipywidgets")
+    data = bytes(find(box, widgets.Image).value)
+    assert data, "el explorador no muestra ninguna figura"
+    return data, Image.open(io.BytesIO(data)).convert("RGB")
+
+
+def red_pixels(picture) -> int:
+    return sum(count for count, (r, g, b) in picture.getcolors(1 << 20) if r > 200 and g < 60 and b < 60)
+
+
+def test_explorer_shows_the_figure_and_redraws_it_when_a_control_changes(monkeypatch):
+    widgets = pytest.importorskip("ipywidgets")
+    from widget_frontend import find, user_picks, user_sets
+
     calls = []
-    monkeypatch.setattr(augment, "explorer_figure", lambda image, **params: calls.append((image, params)))
-    images = {"a": torch.zeros(3, 8, 8), "b": torch.ones(3, 8, 8)}
+    real_figure = augment.explorer_figure
+    monkeypatch.setattr(augment, "explorer_figure",
+                        lambda image, **params: calls.append((image, params)) or real_figure(image, **params))
+    red = torch.tensor([1.0, 0, 0]).view(3, 1, 1)
+    images = {"a": tiny_images(1, 16)[0] * (1 - 0.7 * red), "b": torch.ones(3, 16, 16) * red}  # «a» sin rojo
     box = augment.augmentation_explorer(images)
     assert isinstance(box, widgets.VBox)
-    controls = {}
-    stack = list(box.children)
-    while stack:
-        child = stack.pop()
-        stack.extend(getattr(child, "children", ()))
-        if hasattr(child, "description") and child.description:
-            controls[child.description] = child
-    assert {"imagen", "giro (°)", "traslación", "zoom", "brillo", "ruido", "volteo horizontal"} <= set(controls)
-    assert isinstance(box.children[-1], widgets.Output)
-    controls["giro (°)"].value = 15.0
-    controls["imagen"].value = "b"
-    image, params = calls[-1]
-    assert torch.equal(image, images["b"]) and params["rotation"] == 15.0 and params["flip"] is False
+    first, picture = shown_figure(box)  # al crearlo ya se ve la figura, sin tocar nada
+    assert picture.width > 200 and picture.height > 100 and red_pixels(picture) < 100
+    assert calls[-1][1] == {"rotation": 0.0, "translate": 0.0, "zoom": 1.0, "brightness": 1.0, "noise": 0.0,
+                            "flip": False}
+    for label, *_, initial in augment.EXPLORER_SLIDERS.values():  # cada deslizador, visible y en su valor inicial
+        assert find(box, widgets.FloatSlider, label).value == initial
+
+    user_sets(find(box, widgets.FloatSlider, "giro (°)"), 15.0)
+    rotated, _ = shown_figure(box)
+    assert rotated != first and calls[-1][1]["rotation"] == 15.0
+    user_picks(find(box, widgets.Dropdown, "imagen"), "b")
+    red, picture = shown_figure(box)
+    assert red != rotated and torch.equal(calls[-1][0], images["b"]) and calls[-1][1]["rotation"] == 15.0
+    assert red_pixels(picture) > 5000  # la imagen roja, no la del principio
+    user_sets(find(box, widgets.Checkbox, "volteo horizontal"), True)
+    assert shown_figure(box)[0] != red and calls[-1][1]["flip"] is True
+
+
+def test_explorer_leaves_no_stray_figures_and_rejects_bad_images():
+    import matplotlib.pyplot as plt
+
+    pytest.importorskip("ipywidgets")
+    plt.close("all")
+    augment.augmentation_explorer(tiny_images(1, 16)[0])
+    assert plt.get_fignums() == []  # si no, el cuaderno mostraría una figura estática de más
     with pytest.raises(ValueError, match="forma"):
         augment.augmentation_explorer(torch.zeros(8, 8))
 

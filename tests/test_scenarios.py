@@ -29,11 +29,16 @@ def test_size_threshold_and_bad_arguments():
         scenarios.recommend("pequeño", "igual")
 
 
-def test_widget_updates_the_recipe_when_the_controls_change():
+def test_widget_shows_the_recipe_and_updates_it_when_the_controls_change():
+    import ipywidgets as widgets
+    from widget_frontend import find, user_picks, user_sets
+
     box = scenarios.scenario_widget()
-    count, similarity, result = box.children
-    assert "extracción de características" in result.value  # 100 imágenes por clase, parecido
-    similarity.value = "diferente"
+    result = find(box, widgets.HTML)  # el texto que ve el usuario, dentro de la caja mostrada
+    assert "Conjunto pequeño, parecido al de origen → extracción de características" in result.value  # 100 img/clase
+    user_picks(find(box, widgets.Dropdown, "Parecido"), "diferente")
     assert "primeras etapas + capas densas" in result.value and "truncated_model" in result.value
-    count.value = 5000
-    assert "entrenar desde cero" in result.value
+    user_sets(find(box, widgets.IntSlider, "img/clase"), 5000)
+    assert "Conjunto grande, diferente al de origen → entrenar desde cero" in result.value
+    user_picks(find(box, widgets.Dropdown, "Parecido"), "parecido")
+    assert scenarios.recommend("grande", "parecido").recipe in result.value

@@ -52,14 +52,21 @@ def _size(rng: np.random.Generator, i: int) -> tuple[int, int]:
     return int(rng.integers(180, 640)), int(rng.integers(160, 520))
 
 
-def _odd_files(folder: Path, rng: np.random.Generator, label: str) -> list[str]:
-    """Archivos que aparecen en carpetas de fotos reales; devuelve los nombres de los que no son imágenes válidas."""
+def _odd_files(folder: Path, rng: np.random.Generator, label: str, split: str) -> None:
+    """Archivos que aparecen en carpetas de fotos reales, repartidos entre ``train`` y ``test``.
+
+    En ``train``: un GIF y un JPEG CMYK (válidos), un JPEG truncado, un archivo vacío, ``.DS_Store`` y
+    un ``._`` de macOS; en ``test``: un PNG con transparencia y un JPEG en gris (válidos) y un ``.txt``.
+    """
     photo = _photo(rng, 300, 200, label)
+    if split == "test":
+        rgba = photo.convert("RGBA")
+        rgba.putalpha(128)
+        rgba.save(folder / "transparente.png")
+        photo.convert("L").save(folder / "gris.jpg", quality=85)
+        (folder / "LEEME.txt").write_text("fotos de la clase\n", encoding="utf-8")
+        return
     photo.convert("P").save(folder / "animada.gif")
-    rgba = photo.convert("RGBA")
-    rgba.putalpha(128)
-    rgba.save(folder / "transparente.png")
-    photo.convert("L").save(folder / "gris.jpg", quality=85)
     photo.convert("CMYK").save(folder / "cmyk.jpg", quality=85)
     photo.save(folder / "truncada.jpg", quality=85)
     data = (folder / "truncada.jpg").read_bytes()
@@ -67,8 +74,6 @@ def _odd_files(folder: Path, rng: np.random.Generator, label: str) -> list[str]:
     (folder / "vacia.jpg").write_bytes(b"")
     (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     (folder / "._foto.jpg").write_bytes(b"\x00\x05\x16\x07")
-    (folder / "LEEME.txt").write_text("fotos de la clase\n", encoding="utf-8")
-    return ["truncada.jpg", "vacia.jpg"]
 
 
 def make_hotdog_standin(root: str | Path, train_per_class: int, test_per_class: int, seed: int = 0,
@@ -76,8 +81,8 @@ def make_hotdog_standin(root: str | Path, train_per_class: int, test_per_class: 
     """Crea (una vez) un sustituto de hotdog en ``root`` y devuelve la carpeta.
 
     ``train_per_class``/``test_per_class`` imágenes JPEG válidas por clase; con ``odd_files``
-    se añaden en cada carpeta de clase los archivos raros de ``_odd_files`` (el GIF, el PNG y los
-    JPEG en gris y CMYK son imágenes válidas de más; el truncado y el vacío, inválidos).
+    se añaden en ``train/hotdog`` y ``test/not-hotdog`` los archivos raros de ``_odd_files`` (dos
+    imágenes válidas de más en cada una; el JPEG truncado y el vacío, inválidos).
     """
     from PIL import Image  # noqa: F401  (Pillow hace falta para _photo)
 
@@ -92,8 +97,8 @@ def make_hotdog_standin(root: str | Path, train_per_class: int, test_per_class: 
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
                 _photo(rng, *_size(rng, i), label).save(folder / f"{c}{i:05d}.jpg", quality=90)
-            if odd_files:
-                _odd_files(folder, rng, label)
+            if odd_files and (split, c) in (("train", 0), ("test", 1)):  # en una carpeta de cada parte
+                _odd_files(folder, rng, label, split)
     marker.touch()
     return root
 

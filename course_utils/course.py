@@ -53,6 +53,11 @@ class CourseMode:
         return self.name == OFFLINE
 
     @property
+    def short(self) -> bool:
+        """Modo completo sin GPU (solo si se pide): el cuaderno 5 hace entonces una versión corta."""
+        return not self.offline and not gpu_available()
+
+    @property
     def recipe(self) -> Recipe:
         return RECIPES[self.weights]
 
@@ -212,8 +217,10 @@ def _full(fetch: bool, asked: bool) -> CourseMode | str:
     """El modo completo si es posible; si no, el motivo (o un error si se pidió expresamente)."""
     problem = _full_mode_problem(fetch)
     if problem is None:
-        return CourseMode(FULL, "Modo completo: conjunto hotdog y ResNet-18 preentrenada en ImageNet.",
-                          data_dir() / "hotdog", "imagenet")
+        note = "Modo completo: conjunto hotdog y ResNet-18 preentrenada en ImageNet."
+        if not gpu_available():
+            note += " Sin GPU (pedido así): el cuaderno 5 hace una versión corta (1 época, 2 semillas)."
+        return CourseMode(FULL, note, data_dir() / "hotdog", "imagenet")
     if asked:
         raise RuntimeError(f"No se puede usar el modo completo: {problem}")
     return problem

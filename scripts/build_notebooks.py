@@ -6,8 +6,10 @@ parte el texto en varias celdas). El botón de Colab y la celda de preparación
 los añade este guion desde ``course_utils.colab`` (no se escriben en la fuente).
 
 Las palabras que siguen a ``python`` en la línea que abre un bloque son etiquetas de la celda
-(``metadata.tags``). La única que usamos es ``training-numbers``: la salida de la celda tiene
-cifras que salen de un entrenamiento y cambian con la versión de PyTorch (ver ``conftest.py``).
+(``metadata.tags``). Usamos dos: ``training-numbers`` (la salida de la celda tiene cifras de un
+entrenamiento, que cambian con la CPU y la versión de PyTorch: nbval no las compara, ver
+``conftest.py``) e ``imagenet-claim`` (la celda comprueba lo que consiguen los pesos reales de
+ImageNet: en el modo completo con pesos sustitutos puede fallar, ver ``tests/test_full_mode.py``).
 La versión de PyTorch con la que se generaron las salidas se guarda en
 ``metadata.course_utils.outputs_torch`` del cuaderno.
 
@@ -16,6 +18,8 @@ Uso:
     python scripts/build_notebooks.py 03         # solo los que empiezan por 03
     python scripts/build_notebooks.py --check    # falla si algún .ipynb no coincide con su fuente
     python scripts/build_notebooks.py --no-run   # construye sin ejecutar
+    python scripts/build_notebooks.py --out /tmp/otra   # ejecuta y guarda en otra carpeta (p. ej. con
+                                                        # otros núcleos de CPU, para scripts/kernel_drift.py)
 
 Las salidas se guardan ejecutando con ``COURSE_UTILS_OFFLINE=1`` y sin barras de progreso,
 igual que en la prueba con nbval.
@@ -37,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from course_utils.colab import badge_source, setup_source  # noqa: E402
 
-KNOWN_TAGS = {"training-numbers"}
+KNOWN_TAGS = {"training-numbers", "imagenet-claim"}
 FENCE = re.compile(r"^```python([^\n]*)\n(.*?)^```\s*$", re.S | re.M)
 
 
@@ -107,6 +111,7 @@ def main() -> int:
     parser.add_argument("prefixes", nargs="*", help="solo los cuadernos que empiezan por estos prefijos")
     parser.add_argument("--check", action="store_true", help="solo comprobar que coinciden con la fuente")
     parser.add_argument("--no-run", action="store_true", help="no ejecutar (sin salidas)")
+    parser.add_argument("--out", default=None, help="guardar los cuadernos ejecutados en esta carpeta")
     args = parser.parse_args()
 
     sources = sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.md"))
@@ -116,6 +121,7 @@ def main() -> int:
     for source in sources:
         target = ROOT / "notebooks" / (source.stem + ".ipynb")
         nb = build(source)
+        destination = Path(args.out) / target.name if args.out else target
         if args.check:
             if not target.is_file() or cell_sources(json.loads(target.read_text(encoding="utf-8"))) != cell_sources(nb):
                 print(f"{target.relative_to(ROOT)} no coincide con {source.relative_to(ROOT)}: "
@@ -125,8 +131,9 @@ def main() -> int:
         started = time.perf_counter()
         if not args.no_run:
             execute(nb, target.parent)
-        nbformat.write(nb, target)
-        print(f"{target.relative_to(ROOT)}: {time.perf_counter() - started:.1f} s", flush=True)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, destination)
+        print(f"{destination}: {time.perf_counter() - started:.1f} s", flush=True)
     return 1 if problems else 0
 
 

@@ -81,14 +81,16 @@ def test_hotdog_standin_has_odd_files_that_the_loader_survives(tmp_path):
     standins = _load("standins")
     root = standins.make_hotdog_standin(tmp_path, 7, 2, odd_files=True)
     folder = root / "train" / "hotdog"
-    names = {p.name for p in folder.iterdir()}
-    assert {"animada.gif", "transparente.png", "cmyk.jpg", "truncada.jpg", "vacia.jpg", ".DS_Store"} <= names
+    names = {p.name for p in folder.iterdir()} | {p.name for p in (root / "test" / "not-hotdog").iterdir()}
+    assert {"animada.gif", "transparente.png", "cmyk.jpg", "gris.jpg", "truncada.jpg", "vacia.jpg", ".DS_Store"} <= names
     sizes = {Image.open(p).size for p in folder.glob("0*.jpg")}
     assert (900, 120) in sizes and len(sizes) >= 5  # proporciones extremas entre las normales
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dataset = ImageFolderSafe(root / "train")
         images = [dataset[i][0] for i in range(len(dataset))]
+        test = ImageFolderSafe(root / "test")
+        images += [test[i][0] for i in range(len(test))]
     assert dataset.classes == ["hotdog", "not-hotdog"]
     assert all(image.mode == "RGB" for image in images)  # GIF, RGBA, gris y CMYK llegan como RGB
 

@@ -119,3 +119,14 @@ def test_images_per_class_counts_usable_images_of_each_class(tmp_path):
     assert mode.images_per_class("test") == {"a": 2, "b": 3}
     with pytest.raises(ValueError, match="'train' o 'test'"):
         mode.images_per_class("val")
+
+
+def test_full_mode_on_a_cpu_is_the_short_version_and_says_so(monkeypatch):
+    monkeypatch.setattr(course, "_full_mode_problem", lambda fetch=True: None)
+    monkeypatch.setattr(course, "gpu_available", lambda: False)
+    mode = course.choose_mode(force="full")
+    assert mode.short and "versión corta" in mode.note
+    monkeypatch.setattr(course, "gpu_available", lambda: True)
+    mode = course.choose_mode(force="full")
+    assert not mode.short and "versión corta" not in mode.note
+    assert not course.choose_mode(force="offline").short

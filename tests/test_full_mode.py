@@ -1,0 +1,93 @@
+"""El modo completo (hotdog + ResNet-18 de ImageNet) de cada cuaderno, de principio a fin en CPU.
+
+Aquí no hay red: *hotdog* es un sustituto generado (JPEG de tamaños y proporciones variados,
+con archivos raros entre ellos) y los pesos de ImageNet, un archivo con sus claves y pesos al
+azar en una caché de torch temporal (``benchmarks/standins.py``). Los cuadernos se ejecutan con
+``COURSE_UTILS_FULL=1``, como lo pediría un estudiante en una CPU.
+
+Con pesos al azar, las comprobaciones de lo que consigue ImageNet no pueden cumplirse: son las
+celdas con la etiqueta ``imagenet-claim`` y son **las únicas** a las que se les permite fallar, y
+solo con ``AssertionError``. Cualquier otra excepción (un tamaño que solo cumple hotdog, un
+``NameError`` en cadena, un archivo raro que rompe la carga) hace fallar la prueba.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+#: Imágenes del sustituto por clase: muy pocas, porque en 2 núcleos ResNet-18 entrena a unas 10
+#: imágenes/s y el cuaderno 5 entrena 40 veces; más cuatro imágenes raras en una clase de cada parte.
+TRAIN_PER_CLASS, TEST_PER_CLASS = 4, 2
+
+
+def _standins():
+    spec = importlib.util.spec_from_file_location("standins", ROOT / "benchmarks" / "standins.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _source(path: Path) -> str:
+    """El código de todas las celdas de código del cuaderno."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+
+
+def _has_full_mode(path: Path) -> bool:
+    return "choose_mode(" in _source(path)
+
+
+standins = _standins()
+CLAIM_TAG = standins.CLAIM_TAG
+FULL_MODE_NOTEBOOKS = [p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) if _has_full_mode(p)]
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory):
+    """Carpeta de datos con hotdog sustituto y caché de torch con los pesos sustitutos."""
+    base = tmp_path_factory.mktemp("full_mode")
+    standins.make_hotdog_standin(base / "data" / "hotdog", TRAIN_PER_CLASS, TEST_PER_CLASS, odd_files=True)
+    standins.make_resnet18_standin(base / "torch_home")
+    return base
+
+
+def _stdout(nb) -> str:
+    return "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                   for out in cell.get("outputs", []) if out.get("output_type") == "stream")
+
+
+@pytest.mark.parametrize("path", FULL_MODE_NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_to_the_end_in_full_mode_on_cpu(path, standin, monkeypatch):
+    monkeypatch.delenv("COURSE_UTILS_OFFLINE", raising=False)
+    for name, value in standins.full_mode_env(standin).items():
+        monkeypatch.setenv(name, value)
+    nb, errors = standins.run_notebook(path)
+    assert "Modo completo" in _stdout(nb), "el cuaderno no eligió el modo completo"
+    unexpected = standins.unexpected_errors(errors)
+    assert not unexpected, f"{path.name}: celdas que fallan en el modo completo: {unexpected}"
+
+
+def test_the_full_mode_test_covers_every_notebook_that_has_a_full_mode():
+    names = [p.name for p in FULL_MODE_NOTEBOOKS]
+    assert names[:5] == ["01_conceptos.ipynb", "02_aumento_de_datos.ipynb", "03_extraccion_de_caracteristicas.ipynb",
+                         "04_fine_tuning_hotdog.ipynb", "05_comparacion_desde_cero.ipynb"]
+    # Los que no eligen modo no pueden depender de hotdog ni de ImageNet: usan siempre los glifos.
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        if path not in FULL_MODE_NOTEBOOKS:
+            code = _source(path)
+            assert not re.search(r"hotdog|imagenet|resnet18\(|data_root", code, re.I), path.name
+
+
+def test_claim_cells_are_checks():
+    """Cada celda ``imagenet-claim`` comprueba algo (assert); si no, no tendría por qué fallar."""
+    for path in FULL_MODE_NOTEBOOKS:
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if CLAIM_TAG in cell.get("metadata", {}).get("tags", []):
+                assert "assert" in "".join(cell["source"]), (path.name, cell["source"])

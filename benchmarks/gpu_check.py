@@ -54,8 +54,7 @@ def gpu_info() -> dict:
 
 def full_mode_notebooks() -> list[Path]:
     """Los cuadernos que eligen modo (los demás usan siempre los glifos)."""
-    paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    return [p for p in paths if "choose_mode(" in p.read_text(encoding="utf-8")]
+    return standins.full_mode_notebooks(ROOT / "notebooks")
 
 
 def run_notebooks(env: dict[str, str], out: Path) -> dict:

@@ -117,6 +117,19 @@ def make_resnet18_standin(torch_home: str | Path, seed: int = 0) -> Path:
     return path
 
 
+def notebook_code(path: str | Path) -> str:
+    """El código de todas las celdas de código de un cuaderno."""
+    import json
+
+    cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+
+
+def full_mode_notebooks(folder: str | Path) -> list[Path]:
+    """Los cuadernos de ``folder`` que eligen modo (``choose_mode``); los demás usan siempre los glifos."""
+    return [p for p in sorted(Path(folder).glob("[0-9][0-9]_*.ipynb")) if "choose_mode(" in notebook_code(p)]
+
+
 def full_mode_env(base: str | Path) -> dict[str, str]:
     """Variables de entorno para ejecutar los cuadernos en modo completo con los sustitutos de ``base``."""
     base = Path(base)

@@ -34,19 +34,9 @@ def _standins():
     return module
 
 
-def _source(path: Path) -> str:
-    """El código de todas las celdas de código del cuaderno."""
-    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-
-
-def _has_full_mode(path: Path) -> bool:
-    return "choose_mode(" in _source(path)
-
-
 standins = _standins()
 CLAIM_TAG = standins.CLAIM_TAG
-FULL_MODE_NOTEBOOKS = [p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) if _has_full_mode(p)]
+FULL_MODE_NOTEBOOKS = standins.full_mode_notebooks(NOTEBOOKS)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +71,7 @@ def test_the_full_mode_test_covers_every_notebook_that_has_a_full_mode():
     # Los que no eligen modo no pueden depender de hotdog ni de ImageNet: usan siempre los glifos.
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         if path not in FULL_MODE_NOTEBOOKS:
-            code = _source(path)
+            code = standins.notebook_code(path)
             assert not re.search(r"hotdog|imagenet|resnet18\(|data_root", code, re.I), path.name
 
 

@@ -681,3 +681,6 @@ def show_misclassified(
     arrays = [_to_display(items[i], denormalize, mean, std) for i in shown]
     title = f"Errores: {wrong.size} de {len(t)} imágenes mal clasificadas (se muestran {len(shown)})"
     return _image_grid(arrays, titles, ncols, title, fontsize=7, cell_width=3.0)  # títulos largos
+
+
+from course_utils.plots.studies import *  # noqa: E402,F401,F403  (figuras de los experimentos)

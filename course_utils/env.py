@@ -11,6 +11,22 @@ from typing import Any
 import numpy as np
 import torch
 
+__all__ = [
+    "get_device",
+    "mps_available",
+    "in_colab",
+    "seed_everything",
+    "default_num_workers",
+    "loader_kwargs",
+    "cpu_supports_bf16",
+    "check_amp",
+    "cuda_capability",
+    "cuda_native_bf16",
+    "amp_dtype",
+    "describe_amp",
+    "describe_environment",
+]
+
 _VALID_DEVICES = ("cuda", "mps", "cpu")
 
 
@@ -57,34 +73,24 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
-def in_notebook() -> bool:
-    """``True`` si se ejecuta dentro de un núcleo de Jupyter (IPython con ZMQ)."""
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return False
-    shell = ipython.get_ipython() if hasattr(ipython, "get_ipython") else None
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
 def seed_everything(seed: int = 0, deterministic: bool = True) -> int:
     """Fija las semillas de ``random``, NumPy y PyTorch (CPU y GPU).
 
     Con ``deterministic=True`` se piden además algoritmos deterministas: en CPU
     dos ejecuciones con la misma semilla dan exactamente los mismos números; en
     GPU algunas operaciones no tienen versión determinista y solo se avisa.
+    ``deterministic=False`` deshace lo anterior (cuDNN elige el algoritmo más rápido).
     """
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"La semilla debe ser un entero >= 0, no {seed!r}.")
     random.seed(seed)
     np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
+    torch.manual_seed(seed)  # también siembra todas las GPU
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
     return seed
 
 
@@ -118,24 +124,18 @@ def loader_kwargs(device: torch.device | str | None = None, num_workers: int | N
     return kwargs
 
 
-AMP_CHOICES = (True, False, "bf16")
-
-
 def cpu_supports_bf16() -> bool:
-    """``True`` si la CPU calcula en bf16 de forma nativa (AVX512-BF16 o AMX), vía oneDNN."""
+    """``True`` si la CPU calcula en bf16 de forma nativa (AVX512-BF16 o AMX), vía oneDNN (lo dice ``doctor``)."""
     try:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
 
 
-def check_amp(amp: bool | str) -> bool | str:
-    """Valida el argumento ``amp`` de ``fit``/``evaluate``: ``True``, ``False`` o ``"bf16"``."""
-    if not any(amp is choice or (isinstance(amp, str) and amp == choice) for choice in AMP_CHOICES):
-        raise ValueError(
-            f"amp debe ser True (precisión mixta en CUDA), False (siempre float32) o 'bf16' "
-            f"(también en CPU con bf16 nativo), no {amp!r}."
-        )
+def check_amp(amp: bool) -> bool:
+    """Valida el argumento ``amp`` de ``fit``/``evaluate``: ``True`` o ``False``."""
+    if not isinstance(amp, bool):
+        raise ValueError(f"amp debe ser True (precisión mixta en CUDA) o False (siempre float32), no {amp!r}.")
     return amp
 
 
@@ -155,32 +155,21 @@ def cuda_native_bf16(device: torch.device | str | None = None) -> bool:
     return cuda_capability(device) >= (8, 0)
 
 
-def amp_dtype(device: torch.device, amp: bool | str = True) -> torch.dtype | None:
+def amp_dtype(device: torch.device, amp: bool = True) -> torch.dtype | None:
     """Tipo de la precisión mixta que se usará en ``device``, o ``None`` (float32).
 
-    - ``amp=True`` (por defecto): solo en CUDA; bf16 si la GPU lo calcula de forma nativa
-      (*compute capability* >= 8.0: A100, L4, RTX 30xx, H100...) y si no fp16, que ``fit``
-      acompaña de un ``GradScaler`` (T4 de Colab, V100).
-    - ``amp="bf16"``: bf16 en CUDA si la GPU lo calcula de forma nativa (si no, float32) y
-      también en CPU si la CPU lo calcula de forma nativa (``cpu_supports_bf16``); allí acelera
-      mucho las convoluciones. Es opcional porque cambia ligeramente los números (los cuadernos
-      usan float32 en CPU).
-    - ``amp=False``, MPS o hardware sin soporte: ``None``.
+    Solo en CUDA y con ``amp=True``: bf16 si la GPU lo calcula de forma nativa (*compute
+    capability* >= 8.0: A100, L4, RTX 30xx, H100...) y si no fp16, que ``fit`` acompaña de un
+    ``GradScaler`` (T4 de Colab, V100). En CPU y MPS, float32.
     """
     device = torch.device(device)
     check_amp(amp)
-    if amp is False:
+    if not amp or device.type != "cuda":
         return None
-    if device.type == "cuda":
-        if cuda_native_bf16(device):
-            return torch.bfloat16
-        return None if amp == "bf16" else torch.float16
-    if device.type == "cpu" and amp == "bf16" and cpu_supports_bf16():
-        return torch.bfloat16
-    return None
+    return torch.bfloat16 if cuda_native_bf16(device) else torch.float16
 
 
-def describe_amp(device: torch.device, amp: bool | str = True) -> str:
+def describe_amp(device: torch.device, amp: bool = True) -> str:
     """La precisión con la que ``fit`` calculará en ``device``, en palabras (para ``doctor``)."""
     dtype = amp_dtype(device, amp)
     if dtype is None:

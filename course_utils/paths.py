@@ -15,6 +15,7 @@ Nada se crea al importar este módulo: las carpetas se crean al usarlas.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -71,3 +72,27 @@ def offline_forced() -> bool:
 def full_requested() -> bool:
     """``True`` si ``COURSE_UTILS_FULL`` pide el modo completo también sin GPU."""
     return _env_flag(FULL_ENV)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Escribe ``data`` en ``path`` a través de un archivo temporal y ``os.replace``.
+
+    Si algo falla a mitad (disco lleno, Ctrl+C), el archivo anterior, si lo había, queda intacto
+    y no queda ningún temporal.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp crea 0600; se deja como un archivo normal
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

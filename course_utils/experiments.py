@@ -9,7 +9,7 @@ congelar las primeras ``k`` etapas) solo es justa si:
    **validación** separada del conjunto de entrenamiento, nunca el de prueba → ``Splits``,
    ``search_lr``;
 3. cada receta se repite con **varias semillas** y se informa media ± desviación típica →
-   ``run_seeds``, ``compare``, ``summarize``.
+   ``run_seeds``, ``compare`` (y ``stats.summarize``).
 
 Los datos se describen con ``Splits``: un *pool* de imágenes de entrenamiento, qué índices
 se entrenan y cuáles se reservan para validar, y el conjunto de prueba. Se construyen con
@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from course_utils.env import get_device, loader_kwargs, seed_everything
 from course_utils.models import freeze, param_groups, stages
+from course_utils.stats import final_values, mean_std
 from course_utils.training import History, evaluate, fit
 
 __all__ = [
@@ -49,19 +50,14 @@ __all__ = [
     "Recipe",
     "SCRATCH",
     "Splits",
-    "Summary",
     "build",
     "compare",
-    "final_values",
-    "fmt",
     "folder_splits",
     "frozen",
     "gap_by_size",
     "get_recipe",
-    "mean_std",
     "mode_splits",
     "offline_splits",
-    "paired_advantages",
     "plot_lr_search",
     "plot_size_sweep",
     "run",
@@ -69,7 +65,6 @@ __all__ = [
     "search_lr",
     "size_sweep",
     "stratified_split",
-    "summarize",
     "take_per_class",
 ]
 
@@ -594,91 +589,6 @@ def plot_lr_search(search: LRSearch, title: str | None = None):
     axes[0][0].set_ylabel("exactitud de validación")
     fig.suptitle(title or "Elección de la tasa de aprendizaje (validación, una semilla)")
     return fig
-
-
-# --------------------------------------------------------------------------------------
-# Resúmenes
-# --------------------------------------------------------------------------------------
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Media y desviación típica muestral (``ddof=1``; 0 si hay un solo valor)."""
-    values = [float(v) for v in values]
-    if not values:
-        raise ValueError("No hay valores que resumir: pasa al menos una ejecución.")
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return mean, 0.0
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-
-
-def fmt(mean: float, std: float, digits: int = 2) -> str:
-    """``0.97 ± 0.01``."""
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def _curves(runs: Sequence[Any], metric: str) -> list[list[float]]:
-    if isinstance(runs, History) or not isinstance(runs, Sequence) or not runs:
-        raise ValueError("Pasa una lista no vacía de ejecuciones (una History por semilla).")
-    curves = []
-    for run_ in runs:
-        curve = run_.column(metric) if isinstance(run_, History) else [float(v) for v in run_]
-        curves.append(curve)
-    if len({len(c) for c in curves}) > 1:
-        raise ValueError("Las ejecuciones tienen distinto número de épocas: usa el mismo presupuesto en todas.")
-    return curves
-
-
-def final_values(runs: Sequence[Any], metric: str = "test_acc") -> list[float]:
-    """El valor de la última época de cada ejecución."""
-    values = [c[-1] for c in _curves(runs, metric)]
-    if any(v is None for v in values):
-        raise ValueError(f"Alguna ejecución no tiene {metric!r} en la última época.")
-    return [float(v) for v in values]
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Media y desviación típica, época a época, de varias semillas."""
-
-    mean: list[float]
-    std: list[float]
-    n: int
-
-    @property
-    def start(self) -> tuple[float, float]:
-        """(media, desviación) tras la primera época."""
-        return self.mean[0], self.std[0]
-
-    @property
-    def final(self) -> tuple[float, float]:
-        """(media, desviación) tras la última época."""
-        return self.mean[-1], self.std[-1]
-
-
-def summarize(runs: Sequence[Any], metric: str = "test_acc") -> Summary:
-    """Resume varias ejecuciones (``History`` o listas de números) época a época."""
-    curves = _curves(runs, metric)
-    if any(v is None for c in curves for v in c):
-        raise ValueError(f"Faltan valores de {metric!r} en alguna época: entrena con curve=True para resumir curvas.")
-    stats = [mean_std(column) for column in zip(*curves)]
-    return Summary([m for m, _ in stats], [s for _, s in stats], len(curves))
-
-
-def paired_advantages(
-    runs: Sequence[Any], baseline_runs: Sequence[Any], metric: str = "test_acc"
-) -> dict[str, list[float]]:
-    """Las tres ventajas (inicio, pendiente, asíntota) semilla a semilla: ``runs[i]`` frente a ``baseline_runs[i]``.
-
-    Ver ``plots.transfer_advantages``. Devuelve ``{"start": [...], "slope": [...], "asymptote": [...]}``.
-    """
-    from course_utils.plots import transfer_advantages
-
-    a, b = _curves(runs, metric), _curves(baseline_runs, metric)
-    if len(a) != len(b):
-        raise ValueError(f"Hay {len(a)} ejecuciones y {len(b)} de referencia: empareja las mismas semillas.")
-    per_seed = [transfer_advantages(x, y) for x, y in zip(a, b)]
-    return {key: [adv[key] for adv in per_seed] for key in ("start", "slope", "asymptote")}
 
 
 # --------------------------------------------------------------------------------------

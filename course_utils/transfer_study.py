@@ -35,6 +35,7 @@ from torch import nn
 from course_utils import experiments as ex
 from course_utils.env import get_device, seed_everything
 from course_utils.models import freeze, stages
+from course_utils.stats import mean_std, t_critical
 from course_utils.training import evaluate, fit
 
 __all__ = [
@@ -264,19 +265,6 @@ def run_recipe(
 # --------------------------------------------------------------------------------------
 
 
-#: Valor crítico bilateral al 95 % de la t de Student para 1..10 grados de libertad.
-_T_95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
-
-
-def t_critical(dof: int) -> float:
-    """Valor crítico bilateral al 95 % de la t de Student (1,96 a partir de 30 grados de libertad)."""
-    if isinstance(dof, bool) or not isinstance(dof, int) or dof < 1:
-        raise ValueError(f"Los grados de libertad deben ser un entero >= 1, no {dof!r}.")
-    if dof <= len(_T_95):
-        return _T_95[dof - 1]
-    return 2.042 if dof < 30 else 1.96
-
-
 @dataclass
 class CellResult:
     """Resultado de una celda: tasa elegida y exactitud de prueba por semilla de cada receta."""
@@ -291,11 +279,11 @@ class CellResult:
 
     @property
     def means(self) -> dict[str, float]:
-        return {name: ex.mean_std(values)[0] for name, values in self.accs.items()}
+        return {name: mean_std(values)[0] for name, values in self.accs.items()}
 
     @property
     def stds(self) -> dict[str, float]:
-        return {name: ex.mean_std(values)[1] for name, values in self.accs.items()}
+        return {name: mean_std(values)[1] for name, values in self.accs.items()}
 
     @property
     def ranking(self) -> list[str]:
@@ -323,7 +311,7 @@ class CellResult:
         diffs = [w - r for w, r in zip(self.accs[self.winner], self.accs[self.recommended])]
         if len(diffs) < 2:
             return 0.0
-        return t_critical(len(diffs) - 1) * ex.mean_std(diffs)[1] / len(diffs) ** 0.5
+        return t_critical(len(diffs) - 1) * mean_std(diffs)[1] / len(diffs) ** 0.5
 
     @property
     def verdict(self) -> str:
@@ -495,7 +483,7 @@ def plot_transferability(curves: Mapping[str, Mapping[int, Sequence[float]]], st
     fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
     for similarity, curve in curves.items():
         ks = sorted(curve)
-        stats = [ex.mean_std(curve[k]) for k in ks]
+        stats = [mean_std(curve[k]) for k in ks]
         ax.errorbar(ks, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=4,
                     label=f"tarea {similarity} ({TASKS[similarity]})")
     ticks = sorted(next(iter(curves.values())))
@@ -582,11 +570,11 @@ class StrategyResult:
 
     @property
     def means(self) -> dict[str, float]:
-        return {name: ex.mean_std(v)[0] for name, v in self.accs.items()}
+        return {name: mean_std(v)[0] for name, v in self.accs.items()}
 
     @property
     def stds(self) -> dict[str, float]:
-        return {name: ex.mean_std(v)[1] for name, v in self.accs.items()}
+        return {name: mean_std(v)[1] for name, v in self.accs.items()}
 
 
 def run_strategy(

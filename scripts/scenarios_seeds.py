@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_utils import transfer_study as study  # noqa: E402
+from course_utils.stats import fmt  # noqa: E402
 
 COLUMNS = ("scratch", "finetune", "feature_extraction", "truncated")
 
@@ -31,7 +32,7 @@ def main() -> int:
     print("| celda | " + " | ".join(study.LABELS[name] for name in COLUMNS) + " | gana | veredicto |")
     print("|---" * (len(COLUMNS) + 3) + "|")
     for (size, similarity), cell in grid.cells.items():
-        accs = " | ".join(study.ex.fmt(cell.means[n], cell.stds[n], 3) for n in COLUMNS)
+        accs = " | ".join(fmt(cell.means[n], cell.stds[n], 3) for n in COLUMNS)
         print(f"| {size}, {similarity} | {accs} | {study.LABELS[cell.winner]} | {cell.verdict} "
               f"(ventaja {cell.gap:.3f}, margen {cell.noise:.3f}) |")
     print(f"\nsemillas {config.seeds}: {time.perf_counter() - started:.0f} s")

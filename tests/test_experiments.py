@@ -183,22 +183,10 @@ def test_size_sweep_reuses_known_runs_and_subsets(monkeypatch, tiny_data):
                                    ("scratch", 10, 0.2, 1), ("scratch", 20, 0.2, 0), ("scratch", 20, 0.2, 1)])
 
 
-# --- Resúmenes --------------------------------------------------------------------------
+# --- Diferencia por tamaño --------------------------------------------------------------------------
 
 
-def test_summaries_mean_std_and_paired_gaps():
-    assert ex.mean_std([1.0, 3.0]) == pytest.approx((2.0, 2 ** 0.5))
-    assert ex.mean_std([0.7]) == (0.7, 0.0)
-    assert ex.fmt(0.9712, 0.0123) == "0.97 ± 0.01"
-    s = ex.summarize([history([0.2, 0.6]), history([0.4, 0.8])])
-    assert s.mean == pytest.approx([0.3, 0.7]) and s.n == 2
-    assert s.start == pytest.approx((0.3, 0.02 ** 0.5)) and s.final[0] == pytest.approx(0.7)
-    with pytest.raises(ValueError, match="épocas"):
-        ex.summarize([history([0.1]), history([0.1, 0.2])])
-    with pytest.raises(ValueError, match="lista"):
-        ex.summarize(history([0.1]))
-    adv = ex.paired_advantages([[0.8, 0.9, 1.0, 1.0]], [[0.1, 0.2, 0.4, 0.6]])
-    assert adv["start"] == pytest.approx([0.7]) and adv["asymptote"] == pytest.approx([0.5])
+def test_gap_by_size_and_size_sweep_figure():
     sweep = {5: {"finetune": [[0.9], [0.8]], "scratch": [[0.1], [0.2]]},
              50: {"finetune": [[1.0], [1.0]], "scratch": [[0.9], [0.7]]}}
     gaps = ex.gap_by_size(sweep)

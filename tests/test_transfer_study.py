@@ -3,7 +3,7 @@ import json
 import matplotlib.pyplot as plt
 import pytest
 
-from course_utils import offline
+from course_utils import offline, stats
 from course_utils import transfer_study as ts
 from course_utils.models import stage_names
 from course_utils.scenarios import SIMILARITIES, SIZES, SOURCE_RECIPES, recommend
@@ -73,11 +73,11 @@ def test_verdict_distinguishes_win_tie_and_loss():
     steady = cell({"feature_extraction": [0.90, 0.91, 0.92], "finetune": [0.93, 0.94, 0.95]})
     assert steady.verdict == "no" and steady.noise == pytest.approx(0.0, abs=1e-9)
     spread = cell({"feature_extraction": [0.90, 0.91, 0.92], "finetune": [0.95, 0.92, 0.95]})
-    sd = ts.ex.mean_std([0.05, 0.01, 0.03])[1]
+    sd = stats.mean_std([0.05, 0.01, 0.03])[1]
     assert spread.noise == pytest.approx(4.303 * sd / 3 ** 0.5) and spread.verdict == "empate"
-    assert ts.t_critical(2) == 4.303 and ts.t_critical(100) == 1.96
+    assert stats.t_critical(2) == 4.303 and stats.t_critical(100) == 1.96
     with pytest.raises(ValueError, match="grados de libertad"):
-        ts.t_critical(0)
+        stats.t_critical(0)
     mixed = cell({"feature_extraction": [0.99, 0.70], "finetune": [0.90, 0.90]})
     assert mixed.winner == "finetune" and not mixed.winner_every_seed  # gana en media, no en cada semilla
 

@@ -7,7 +7,7 @@ en cada época y aumenta imagen a imagen en la CPU. Aquí:
    ``cache_size`` y guarda todas juntas en un único tensor ``uint8`` (en memoria
    o en un ``.pt`` de caché);
 2. ``TensorBatches`` sirve lotes de ese tensor sin procesos ni copias por imagen
-   (con ``pin_memory`` en CUDA para copias asíncronas);
+   (con ``pin_memory`` en CUDA para copias asíncronas), ya en el dispositivo y aumentados;
 3. ``DeviceAugment`` hace en el dispositivo, para todo el lote a la vez, el
    recorte aleatorio redimensionado (``roi_align``), el volteo horizontal y la
    normalización: la GPU no espera a la CPU.
@@ -15,19 +15,41 @@ en cada época y aumenta imagen a imagen en la CPU. Aquí:
 El resultado equivale a la receta de d2l (RandomResizedCrop 224 + volteo + normalización
 de ImageNet; en prueba, redimensionar y recorte central), salvo que el recorte se toma de
 la imagen ya reducida a ``cache_size`` en lugar de la original.
+
+Es la maquinaria del banco de velocidad (``benchmarks/speed.py``), no de los cuadernos: ``fit``
+recibe un ``TensorBatches`` como cualquier cargador. ``cpu_bf16`` es el interruptor de bf16 en
+CPU del banco (``fit`` calcula en float32 en CPU).
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from torch import nn
+from torchvision.ops import roi_align
+from torchvision.transforms import v2
 
 from course_utils.data import IMAGENET_MEAN, IMAGENET_STD, ImageFolderSafe
+from course_utils.env import cpu_supports_bf16
+from course_utils.paths import atomic_write_bytes
+
+
+def cpu_bf16(device: torch.device):
+    """Contexto de bf16 en CPU si la CPU lo calcula de forma nativa (AVX512-BF16 o AMX); si no, no hace nada.
+
+    ``with cpu_bf16(device): fit(...)`` entrena y evalúa con autocast de CPU; los pesos siguen en float32.
+    Sin la caché de autocast (``cache_enabled=False``): con ella, toda la región reutilizaría la copia
+    bf16 de los pesos del primer lote y el modelo no aprendería nada.
+    """
+    if torch.device(device).type == "cpu" and cpu_supports_bf16():
+        return torch.autocast(device_type="cpu", dtype=torch.bfloat16, cache_enabled=False)
+    return nullcontext()
 
 
 def decode_folder(root: str | os.PathLike, cache_size: int = 256, cache_file: str | os.PathLike | None = None):
@@ -36,10 +58,6 @@ def decode_folder(root: str | os.PathLike, cache_size: int = 256, cache_file: st
     Con ``cache_file`` el resultado se guarda (escritura atómica) y se reutiliza la
     próxima vez si sigue siendo de la misma carpeta y tamaño.
     """
-    from torchvision.transforms import v2
-
-    from course_utils.training import atomic_write_bytes
-
     if cache_size < 8:
         raise ValueError(f"cache_size debe ser >= 8 píxeles, no {cache_size!r}.")
     root = Path(root)
@@ -49,13 +67,10 @@ def decode_folder(root: str | os.PathLike, cache_size: int = 256, cache_file: st
             return cached["images"], cached["labels"], list(cached["classes"])
     resize = v2.Compose([v2.ToImage(), v2.Resize((cache_size, cache_size), antialias=True)])
     folder = ImageFolderSafe(root, transform=resize)
-    images = torch.empty((len(folder), 3, cache_size, cache_size), dtype=torch.uint8)
-    labels = torch.empty(len(folder), dtype=torch.long)
-    for i in range(len(folder)):
-        images[i], labels[i] = folder[i]
+    items = [item for item in (folder[i] for i in range(len(folder))) if item is not None]  # sin las dañadas
+    images = torch.stack([image for image, _ in items])
+    labels = torch.tensor([label for _, label in items], dtype=torch.long)
     if cache_file is not None:
-        import io
-
         buffer = io.BytesIO()
         torch.save({"root": str(root.resolve()), "size": cache_size, "images": images, "labels": labels,
                     "classes": list(folder.classes)}, buffer)
@@ -67,11 +82,14 @@ class TensorBatches:
     """Lotes ``(imágenes uint8, etiquetas)`` de tensores en memoria, barajados con semilla.
 
     Se comporta como un ``DataLoader`` para ``fit``: tiene ``len`` y se puede recorrer
-    una vez por época.
+    una vez por época. Con ``device`` cada lote se copia allí y, con ``augment`` (un
+    ``DeviceAugment``), se aumenta allí: en modo entrenamiento si ``shuffle`` (lotes de
+    entrenamiento), en modo evaluación si no (lotes de prueba).
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool = False,
-                 seed: int = 0, pin_memory: bool = False):
+                 seed: int = 0, pin_memory: bool = False, device: torch.device | str | None = None,
+                 augment: nn.Module | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size debe ser >= 1, no {batch_size!r}.")
         if len(images) != len(labels):
@@ -82,6 +100,8 @@ class TensorBatches:
         self.shuffle = shuffle
         self.generator = torch.Generator().manual_seed(seed)
         self.pin_memory = pin_memory
+        self.device = torch.device(device) if device is not None else None
+        self.augment = augment.to(self.device) if augment is not None and self.device is not None else augment
 
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / self.batch_size)
@@ -92,7 +112,14 @@ class TensorBatches:
         for start in range(0, n, self.batch_size):
             index = order[start : start + self.batch_size]
             x, y = self.images[index], self.labels[index]
-            yield (x.pin_memory(), y.pin_memory()) if self.pin_memory else (x, y)
+            if self.pin_memory:
+                x, y = x.pin_memory(), y.pin_memory()
+            if self.device is not None:
+                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            if self.augment is not None:
+                with torch.no_grad():
+                    x = self.augment.train(self.shuffle)(x)
+            yield x, y
 
 
 class DeviceAugment(nn.Module):
@@ -123,8 +150,6 @@ class DeviceAugment(nn.Module):
         return torch.stack([x0, y0, x0 + w, y0 + h], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from torchvision.ops import roi_align
-
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"DeviceAugment espera un lote (N, 3, alto, ancho), no {tuple(x.shape)}.")
         n, side = x.shape[0], x.shape[-1]

@@ -13,7 +13,7 @@ de hotdog: 2 clases, tamaños y proporciones variados), el mismo tamaño de lote
 1. ``d2l.train_ch13`` con la receta de d2l (ImageFolder + transformaciones PIL en el proceso
    principal, como en el capítulo de hotdog);
 2. ``fit`` con la misma canalización de datos que d2l (para separar el bucle de los datos);
-3. ``fit`` con la canalización rápida de ``course_utils.fastdata`` (decodificar una vez,
+3. ``fit`` con la canalización rápida de ``benchmarks/fastdata.py`` (decodificar una vez,
    aumento por lotes en el dispositivo; AMP y channels_last en GPU);
 4. extracción de características con las características en caché frente a pasar la red
    congelada en cada época (misma cabeza, 10 épocas);
@@ -122,28 +122,32 @@ def run_fit_classic(root: Path, device: torch.device, batch_size: int, epochs: i
 
 
 def run_fit_fast(root: Path, device: torch.device, batch_size: int, epochs: int, lr: float, cache_size: int) -> dict:
-    from course_utils.fastdata import DeviceAugment, TensorBatches, decode_folder
+    from fastdata import DeviceAugment, TensorBatches, cpu_bf16, decode_folder
+
+    from course_utils.env import amp_dtype
     from course_utils.training import fit
 
     started = time.perf_counter()
     images, labels, _ = decode_folder(root / "train", cache_size)
     test_images, test_labels, _ = decode_folder(root / "test", cache_size)
     pin = device.type == "cuda"
-    train = TensorBatches(images, labels, batch_size, shuffle=True, pin_memory=pin)
-    test = TensorBatches(test_images, test_labels, batch_size, pin_memory=pin)
     augment = DeviceAugment(224, cache_size)
+    train = TensorBatches(images, labels, batch_size, shuffle=True, pin_memory=pin, device=device, augment=augment)
+    test = TensorBatches(test_images, test_labels, batch_size, pin_memory=pin, device=device, augment=augment)
     net = new_resnet(0)
-    # En CUDA, la precisión mixta por defecto (bf16 o fp16); en CPU, bf16 si la CPU lo calcula de forma nativa.
-    amp = "bf16" if device.type == "cpu" else True
-    history = fit(net, train, test, epochs=epochs, lr=lr, device=device, batch_transform=augment, amp=amp,
-                  quiet=True)
+    # En CUDA, la precisión mixta por defecto (bf16 o fp16); en CPU, bf16 si la CPU lo calcula de forma nativa,
+    # con pesos e imágenes en channels_last (oneDNN).
+    bf16 = cpu_bf16(device)
+    if device.type == "cpu" and not isinstance(bf16, contextlib.nullcontext):
+        net = net.to(memory_format=torch.channels_last)
+    with bf16:
+        history = fit(net, train, test, epochs=epochs, lr=lr, device=device, quiet=True)
     sync(device)
     seconds = time.perf_counter() - started
-    from course_utils.env import amp_dtype
-
+    precision = amp_dtype(device) or (torch.bfloat16 if not isinstance(bf16, contextlib.nullcontext) else torch.float32)
     return {"seconds": seconds, "images_per_s": len(labels) * epochs / seconds, "test_acc": history.last["test_acc"],
             "train_images_per_s_last_epoch": history.last["images_per_s"],
-            "precision": str(amp_dtype(device, amp) or torch.float32).replace("torch.", "")}
+            "precision": str(precision).replace("torch.", "")}
 
 
 def run_features(root: Path, device: torch.device, batch_size: int, epochs: int = 10) -> dict:
@@ -159,9 +163,11 @@ def run_features(root: Path, device: torch.device, batch_size: int, epochs: int 
     """
     import copy
 
+    from fastdata import cpu_bf16
+
     from course_utils import features
     from course_utils.data import make_loaders, test_transforms
-    from course_utils.env import amp_dtype
+    from course_utils.env import amp_dtype, cpu_supports_bf16
     from course_utils.models import freeze
     from course_utils.training import fit
 
@@ -177,13 +183,14 @@ def run_features(root: Path, device: torch.device, batch_size: int, epochs: int 
     sync(device)
     naive_seconds = time.perf_counter() - started
 
-    def cached(amp) -> tuple[float, float]:
+    def cached(bf16: bool) -> tuple[float, float]:
         source = new_resnet(1)  # la misma semilla: la misma cabeza inicial que el modelo ingenuo
         assert torch.equal(source.fc.weight, initial_head.weight)
         body = features.backbone(source)
         started = time.perf_counter()
-        train_set = features.extract_features(body, features.in_order(train, max(batch_size, 64)), device, amp=amp)
-        test_set = features.extract_features(body, test, device, amp=amp)
+        with cpu_bf16(device) if bf16 else contextlib.nullcontext():
+            train_set = features.extract_features(body, features.in_order(train, max(batch_size, 64)), device)
+            test_set = features.extract_features(body, test, device)
         head = features.head_from(source)
         train_feats, test_feats = features.feature_loaders(*train_set, *test_set, batch_size=batch_size, seed=0,
                                                            device=device)
@@ -192,18 +199,16 @@ def run_features(root: Path, device: torch.device, batch_size: int, epochs: int 
         sync(device)
         return time.perf_counter() - started, history.last["test_acc"]
 
-    fast_amp = "bf16" if device.type == "cpu" else True
-    same_seconds, same_acc = cached(True)
-    if amp_dtype(device, fast_amp) == amp_dtype(device, True):
-        # Sin bf16 nativo (o en CUDA, donde las dos piden AMP) la «rápida» sería la misma medida repetida.
-        fast_seconds, fast_acc = same_seconds, same_acc
-    else:
-        fast_seconds, fast_acc = cached(fast_amp)
+    fast_bf16 = device.type == "cpu" and cpu_supports_bf16()
+    same_seconds, same_acc = cached(False)
+    # Sin bf16 nativo (o en CUDA, donde las dos usan AMP) la «rápida» sería la misma medida repetida.
+    fast_seconds, fast_acc = cached(True) if fast_bf16 else (same_seconds, same_acc)
+    fast_precision = torch.bfloat16 if fast_bf16 else (amp_dtype(device) or torch.float32)
     return {"naive_seconds": naive_seconds, "naive_test_acc": naive_history.last["test_acc"],
             "cached_same_precision_seconds": same_seconds, "cached_same_precision_test_acc": same_acc,
             "speedup_same_precision": naive_seconds / same_seconds,
             "cached_seconds": fast_seconds, "cached_test_acc": fast_acc,
-            "cached_precision": str(amp_dtype(device, fast_amp) or torch.float32).replace("torch.", ""),
+            "cached_precision": str(fast_precision).replace("torch.", ""),
             "speedup": naive_seconds / fast_seconds}
 
 

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from course_utils import offline
-from course_utils.finetune import RECIPES, Recipe, build_model, transforms_for
+from course_utils.finetune import SETTINGS, Settings, build_model, transforms_for
 from course_utils.paths import FULL_ENV, OFFLINE_ENV, data_dir, full_requested, offline_forced
 
 FULL = "completo"
@@ -58,12 +58,12 @@ class CourseMode:
         return not self.offline and not gpu_available()
 
     @property
-    def recipe(self) -> Recipe:
-        return RECIPES[self.weights]
+    def settings(self) -> Settings:
+        return SETTINGS[self.weights]
 
     @property
     def image_size(self) -> int:
-        return self.recipe.size
+        return self.settings.size
 
     @property
     def mean(self) -> tuple[float, float, float]:

@@ -20,16 +20,13 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from course_utils.env import amp_dtype, get_device, loader_kwargs
+from course_utils.env import get_device, loader_kwargs
 from course_utils.models import HEAD, freeze, set_train_mode, stages
-
-if TYPE_CHECKING:
-    from course_utils.training import History
+from course_utils.training import History, autocast, fit, to_device
 
 __all__ = [
     "Backbone",
@@ -144,7 +141,7 @@ def extract_features(
     model_or_backbone: nn.Module,
     loader: Iterable,
     device: torch.device | str | None = None,
-    amp: bool | str = True,
+    amp: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pasa todas las imágenes de ``loader`` por el cuerpo congelado **una vez**: ``(características, etiquetas)``.
 
@@ -152,8 +149,7 @@ def extract_features(
       un ``Backbone`` o cualquier módulo que convierta imágenes en vectores.
     - Devuelve tensores en CPU: ``float32`` de forma (N, D) e ``int64`` de forma (N,).
     - Sin sincronizar con el dispositivo en cada lote: los resultados se juntan allí y se
-      copian a la CPU al final. En CUDA se usa precisión mixta (``amp=False`` para float32);
-      ``amp="bf16"`` la usa también en una CPU con bf16 nativo (como en ``training.fit``).
+      copian a la CPU al final. En CUDA se usa precisión mixta (``amp=False`` para float32).
 
     El cuerpo se lleva a ``device`` y al terminar, también si algo falla a mitad, recupera su modo.
 
@@ -174,23 +170,14 @@ def extract_features(
     was_training = body.training
     body.to(device)
     body.eval()
-    on_cuda = device.type == "cuda"
-    dtype = amp_dtype(device, amp)
     # channels_last acelera esta pasada sin gradientes en CUDA y en CPU (también en float32), no en MPS.
     channels_last = device.type in ("cuda", "cpu")
     feats: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
     try:
         for x, y in loader:
-            # MPS no admite float64; en CUDA, copia asíncrona.
-            x = (x.float() if x.dtype == torch.float64 else x).to(device, non_blocking=on_cuda)
-            if channels_last and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-            if dtype is not None:
-                with torch.autocast(device_type=device.type, dtype=dtype):
-                    out = body(x)
-            else:
-                out = body(x)
+            with autocast(device, amp):
+                out = body(to_device(x, device, channels_last))
             feats.append(torch.flatten(out, 1).float())  # se queda en el dispositivo: sin sincronizar
             labels.append(torch.as_tensor(y))
     finally:
@@ -326,8 +313,6 @@ def fit_cached(
     ``(cabeza, historial)``; la cabeza se aplica detrás de ``backbone(model)``. Cada época
     tarda milisegundos, así que por defecto no escribe nada (``quiet=False`` para verlas).
     """
-    from course_utils.training import fit
-
     body = backbone(model)
     batch_size = batch_size or train_loader.batch_size or 32
     train = extract_features(body, in_order(train_loader, max(batch_size, 64)), device)

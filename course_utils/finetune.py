@@ -17,17 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torchvision.transforms import v2
 
 from course_utils import offline
 from course_utils.env import get_device, seed_everything
 from course_utils.models import param_groups, resnet18
-from course_utils.training import History, fit, load_checkpoint
+from course_utils.checkpoints import load_checkpoint, save_checkpoint
+from course_utils.data import make_loaders, test_transforms, train_transforms
+from course_utils.history import History
+from course_utils.training import fit
+
+__all__ = ["WEIGHTS", "Settings", "SETTINGS", "transforms_for", "build_model", "finetune_folder"]
 
 WEIGHTS = ("imagenet", "mini", "none")
 
 
 @dataclass(frozen=True)
-class Recipe:
+class Settings:
     """Hiperparámetros de cada punto de partida (``lr`` es la del cuerpo; la cabeza usa ``lr * head_lr_mult``)."""
 
     size: int
@@ -49,26 +55,22 @@ class Recipe:
         return torch.optim.Adam(groups)
 
 
-#: Receta de d2l para hotdog, con la pérdida **media** del lote. d2l suma la pérdida de las 128
+#: Hiperparámetros de d2l para hotdog, con la pérdida **media** del lote. d2l suma la pérdida de las 128
 #: imágenes del lote y usa SGD sin momento con lr 5e-5 (5e-4 desde cero) y weight_decay 1e-3. Con la
 #: media, el mismo paso es lr x 128 y el mismo decaimiento por paso es weight_decay / 128.
 D2L_BATCH = 128
-RECIPES = {
-    "imagenet": Recipe(size=224, optimizer="sgd", lr=5e-5 * D2L_BATCH, head_lr_mult=10.0,
+SETTINGS = {
+    "imagenet": Settings(size=224, optimizer="sgd", lr=5e-5 * D2L_BATCH, head_lr_mult=10.0,
                        weight_decay=1e-3 / D2L_BATCH, batch_size=D2L_BATCH),
-    "none": Recipe(size=224, optimizer="sgd", lr=5e-4 * D2L_BATCH, head_lr_mult=1.0,
+    "none": Settings(size=224, optimizer="sgd", lr=5e-4 * D2L_BATCH, head_lr_mult=1.0,
                    weight_decay=1e-3 / D2L_BATCH, batch_size=D2L_BATCH),
-    "mini": Recipe(size=offline.IMAGE_SIZE, optimizer="adam", lr=2e-4, head_lr_mult=10.0, weight_decay=0.0,
+    "mini": Settings(size=offline.IMAGE_SIZE, optimizer="adam", lr=2e-4, head_lr_mult=10.0, weight_decay=0.0,
                    batch_size=16),
 }
 
 
 def transforms_for(weights: str, size: int):
     """Transformaciones de entrenamiento y prueba para un punto de partida."""
-    from torchvision.transforms import v2
-
-    from course_utils.data import test_transforms, train_transforms
-
     if weights != "mini":
         return train_transforms(size), test_transforms(size, resize=round(size * 256 / 224))
     tail = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(offline.MEAN, offline.STD)]
@@ -91,7 +93,7 @@ def finetune_folder(
     weights: str = "imagenet",
     epochs: int = 5,
     out: str | os.PathLike | None = None,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     lr: float | None = None,
     size: int | None = None,
     device: str | None = None,
@@ -105,25 +107,24 @@ def finetune_folder(
     Nunca sobrescribe un punto de control existente salvo con ``resume=True``, que
     continúa desde él. Devuelve ``{"model", "history", "class_names", "out", "test_acc"}``.
     """
-    from course_utils.data import make_loaders
-
     if weights not in WEIGHTS:
         raise ValueError(f"weights debe ser uno de {', '.join(WEIGHTS)}, no {weights!r}.")
-    recipe = RECIPES[weights]
+    settings = SETTINGS[weights]
+    batch_size = settings.batch_size if batch_size is None else batch_size
     # Los argumentos se comprueban antes de nada caro (descargar pesos, leer la carpeta).
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs (--epochs) debe ser un entero >= 1, no {epochs!r}. Prueba con 5.")
     if size is None:
-        size = recipe.size
+        size = settings.size
     elif isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(
             f"size (--size, el lado de la imagen en píxeles) debe ser un entero >= 1, no {size!r}. "
-            f"Prueba con {recipe.size}, el de la receta."
+            f"Prueba con {settings.size}, el de la receta."
         )
     lr_given = lr is not None
-    lr = lr if lr_given else recipe.lr
+    lr = lr if lr_given else settings.lr
     if not 0 < lr < float("inf"):
-        raise ValueError(f"La tasa de aprendizaje debe ser > 0 y finita, no {lr!r}. Prueba con {recipe.lr}.")
+        raise ValueError(f"La tasa de aprendizaje debe ser > 0 y finita, no {lr!r}. Prueba con {settings.lr}.")
     out = Path(out) if out is not None else Path("runs") / f"finetune-{weights}-{time.strftime('%Y%m%d-%H%M%S')}"
     checkpoint = out / "checkpoint.pt"
     if checkpoint.exists() and not resume:
@@ -146,21 +147,24 @@ def finetune_folder(
             "Crea las mismas subcarpetas en las dos."
         )
     model = build_model(weights, len(names))
-    optimizer = recipe.make_optimizer(model, lr)
+    optimizer = settings.make_optimizer(model, lr)
     history = History()
     if resume and checkpoint.is_file():
         history, _ = load_checkpoint(checkpoint, model, optimizer, map_location=device)
         if lr_given:  # el optimizador guardado trae su tasa: la pedida ahora manda (p. ej., tras divergir)
-            fresh = recipe.make_optimizer(model, lr)
+            fresh = settings.make_optimizer(model, lr)
             for group, new_group in zip(optimizer.param_groups, fresh.param_groups):
                 group["lr"] = new_group["lr"]
+    if len(history) >= epochs:
+        raise ValueError(
+            f"El entrenamiento de {out} ya tiene {len(history)} épocas y --epochs pide {epochs}: no queda ninguna. "
+            f"Para seguir entrenando, pide más: --resume --epochs {len(history) + epochs}."
+        )
     history = fit(
         model, train_loader, test_loader, epochs=epochs, optimizer=optimizer, device=device,
         checkpoint_path=checkpoint, history=history, quiet=quiet,
     )
     # El punto de control final lleva además lo necesario para predecir después.
-    from course_utils.training import save_checkpoint
-
     extra = {"class_names": names, "weights": weights, "size": size}
     save_checkpoint(checkpoint, model, optimizer, None, history, extra=extra)
     history.save_json(out / "history.json")

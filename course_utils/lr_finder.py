@@ -37,7 +37,7 @@ from torch import nn
 
 from course_utils.env import get_device
 from course_utils.models import set_train_mode
-from course_utils.training import _align_optimizer_state, _loss_to
+from course_utils.training import align_optimizer_state, loss_on
 
 __all__ = ["METHODS", "LRFinderResult", "find_lr", "plot_lr_finder"]
 
@@ -160,14 +160,14 @@ def find_lr(
     """
     _check(start_lr, end_lr, num_iter, beta, diverge_factor, method)
     device = get_device(device)
-    loss_fn = _loss_to(loss_fn or nn.CrossEntropyLoss(), device)
+    loss_fn = loss_on(loss_fn, device)
     model.to(device)
     if optimizer is None:
         trainable = [p for p in model.parameters() if p.requires_grad]
         if not trainable:
             raise ValueError("No hay parámetros entrenables: descongela alguna etapa antes de buscar la tasa.")
         optimizer = torch.optim.Adam(trainable, lr=start_lr)
-    _align_optimizer_state(optimizer)
+    align_optimizer_state(optimizer)
 
     # --- Guardar todo lo que la prueba va a cambiar ---
     model_state = copy.deepcopy(model.state_dict())

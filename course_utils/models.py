@@ -240,10 +240,3 @@ def stage_table(model: nn.Module, optimizer: torch.optim.Optimizer | None = None
             }
         )
     return rows
-
-
-def size_mb(model: nn.Module) -> float:
-    """Tamaño de los parámetros y buffers en MB (float32 = 4 bytes por número)."""
-    numel = sum(p.numel() * p.element_size() for p in model.parameters())
-    numel += sum(b.numel() * b.element_size() for b in model.buffers())
-    return numel / 1e6

@@ -19,6 +19,7 @@ pesos viajan en ``data/pretrained/`` junto a un JSON con su SHA-256.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -30,7 +31,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_utils.paths import data_dir, project_root
+from course_utils.env import seed_everything
+from course_utils.models import replace_head
+from course_utils.paths import atomic_write_bytes, data_dir, project_root
+from course_utils.training import evaluate, fit
 
 #: Clases de la tarea de origen: mayúsculas y minúsculas que no se confunden con ellas.
 SOURCE_CLASSES = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ") + tuple("abdefghmnqrt")
@@ -313,17 +317,12 @@ def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig = Pret
     ``state_dict``) y ``<out>.json`` (SHA-256, exactitud en origen, receta); nunca
     deja un archivo a medias. Devuelve los metadatos.
     """
-    from course_utils.env import seed_everything
-    from course_utils.training import atomic_write_bytes, evaluate, fit
-
     out = Path(out) if out is not None else data_dir() / "pretrained" / "glyphnet_source.pt"
     seed_everything(config.seed)
     train, test = loaders("source", config.n_per_class, config.n_test_per_class, config.batch_size, seed=config.seed)
     model = GlyphNet(len(SOURCE_CLASSES))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     history = fit(model, train, test, epochs=config.epochs, optimizer=optimizer, device="cpu", quiet=quiet)
-    import io
-
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     atomic_write_bytes(out, buffer.getvalue())
@@ -347,8 +346,6 @@ def load_pretrained(num_classes: int | None = None, path: str | os.PathLike | No
 
     Si ``num_classes`` se indica, la cabeza se sustituye por una nueva al azar.
     """
-    from course_utils.models import replace_head
-
     path = Path(path) if path is not None else weights_path()
     meta_path = path.with_suffix(".json")
     if not path.is_file():

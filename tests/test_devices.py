@@ -151,13 +151,13 @@ def test_optimizer_state_and_loss_follow_their_parameters_to_the_device():
     weight = nn.Parameter(torch.empty(2, 3, device="meta"))
     optimizer = torch.optim.Adam([weight], lr=0.1)
     optimizer.state[weight] = {"step": torch.tensor(1.0), "exp_avg": torch.ones(2, 3), "exp_avg_sq": torch.ones(2, 3)}
-    training._align_optimizer_state(optimizer)
+    training.align_optimizer_state(optimizer)
     state = optimizer.state[weight]
     assert state["exp_avg"].device.type == "meta" and state["exp_avg_sq"].device.type == "meta"
     assert state["step"].device.type == "cpu"  # el contador de Adam se queda en la CPU, como en load_state_dict
     assert optimizer.param_groups[0]["lr"] == 0.1 and optimizer.param_groups[0]["params"] == [weight]
     loss = nn.CrossEntropyLoss(weight=torch.ones(2))
-    assert training._loss_to(loss, torch.device("meta")).weight.device.type == "meta"
+    assert training.loss_on(loss, torch.device("meta")).weight.device.type == "meta"
 
 
 class _Stop(Exception):

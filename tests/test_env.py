@@ -38,6 +38,17 @@ def test_seed_everything_makes_cpu_runs_identical():
         env.seed_everything(-1)
 
 
+def test_seed_everything_without_determinism_undoes_an_earlier_request():
+    try:
+        env.seed_everything(0, deterministic=True)
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        env.seed_everything(0, deterministic=False)
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert not torch.backends.cudnn.deterministic and torch.backends.cudnn.benchmark
+    finally:
+        env.seed_everything(0, deterministic=True)  # como lo dejan los cuadernos
+
+
 def test_loader_kwargs_pin_memory_only_on_cuda():
     assert env.loader_kwargs("cpu", 0) == {"num_workers": 0, "pin_memory": False}
     cuda = env.loader_kwargs(torch.device("cuda"), 2)
@@ -87,7 +98,6 @@ def test_amp_on_gpus_without_native_bf16_is_fp16(monkeypatch, capability):
     fake_gpu(monkeypatch, capability)
     cuda = torch.device("cuda")
     assert env.amp_dtype(cuda) == torch.float16  # no el bf16 emulado, mucho más lento
-    assert env.amp_dtype(cuda, "bf16") is None  # bf16 pedido sin bf16 nativo: float32
     assert env.amp_dtype(cuda, False) is None
 
 
@@ -95,7 +105,7 @@ def test_amp_on_gpus_without_native_bf16_is_fp16(monkeypatch, capability):
 def test_amp_on_gpus_with_native_bf16_is_bf16(monkeypatch, capability):
     fake_gpu(monkeypatch, capability)
     assert env.amp_dtype(torch.device("cuda")) == torch.bfloat16
-    assert env.amp_dtype(torch.device("cuda:0"), "bf16") == torch.bfloat16
+    assert env.amp_dtype(torch.device("cuda:0")) == torch.bfloat16
     assert env.amp_dtype(torch.device("cuda"), False) is None
 
 
@@ -118,17 +128,14 @@ def test_doctor_reports_float32_on_cpu(monkeypatch):
     assert "cuda_capability" not in info
 
 
-def test_amp_bf16_on_cpu_only_where_the_cpu_computes_bf16(monkeypatch):
-    monkeypatch.setattr(env, "cpu_supports_bf16", lambda: False)
-    assert env.amp_dtype(torch.device("cpu"), "bf16") is None  # sin soporte nativo: float32
+def test_amp_never_changes_the_cpu_precision(monkeypatch):
     monkeypatch.setattr(env, "cpu_supports_bf16", lambda: True)
-    assert env.amp_dtype(torch.device("cpu"), "bf16") == torch.bfloat16
-    assert env.amp_dtype(torch.device("cpu"), True) is None  # por defecto, la CPU sigue en float32
-    assert env.amp_dtype(torch.device("mps"), "bf16") is None
+    assert env.amp_dtype(torch.device("cpu"), True) is None  # la CPU calcula en float32 (bf16: el banco de velocidad)
+    assert env.amp_dtype(torch.device("mps"), True) is None
 
 
 def test_bad_amp_value_is_explained_in_spanish():
-    with pytest.raises(ValueError, match="'bf16'"):
-        env.check_amp("fp8")
+    with pytest.raises(ValueError, match="True .*False"):
+        env.check_amp("bf16")
     with pytest.raises(ValueError, match="amp debe ser"):
         env.amp_dtype(torch.device("cpu"), 1.5)

@@ -34,7 +34,7 @@ def _our_step(model, x, y, recipe):
 
 @pytest.mark.parametrize("weights, d2l_lr, head_mult", [("imagenet", 5e-5, 10), ("none", 5e-4, 1)])
 def test_imagenet_recipe_takes_the_same_steps_as_d2l(weights, d2l_lr, head_mult):
-    recipe = finetune.RECIPES[weights]
+    recipe = finetune.SETTINGS[weights]
     batch = recipe.batch_size
     assert batch == 128 and recipe.optimizer == "sgd" and recipe.momentum == 0
     torch.manual_seed(0)
@@ -50,7 +50,7 @@ def test_imagenet_recipe_takes_the_same_steps_as_d2l(weights, d2l_lr, head_mult)
 
 def test_make_optimizer_groups_and_frozen_parameters():
     model = TinyModels().pretrained_model(3)
-    recipe = finetune.RECIPES["mini"]
+    recipe = finetune.SETTINGS["mini"]
     optimizer = recipe.make_optimizer(model)
     assert isinstance(optimizer, torch.optim.Adam)
     lrs = {group["name"]: group["lr"] for group in optimizer.param_groups}
@@ -59,7 +59,7 @@ def test_make_optimizer_groups_and_frozen_parameters():
     only_head = recipe.make_optimizer(model, lr=0.5)
     assert [group["name"] for group in only_head.param_groups] == ["cabeza"]
     assert only_head.param_groups[0]["lr"] == pytest.approx(0.5 * recipe.head_lr_mult)
-    sgd = finetune.RECIPES["imagenet"].make_optimizer(TinyModels().pretrained_model(2))
+    sgd = finetune.SETTINGS["imagenet"].make_optimizer(TinyModels().pretrained_model(2))
     assert isinstance(sgd, torch.optim.SGD) and all(g["momentum"] == 0 for g in sgd.param_groups)
 
 

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 import torch
@@ -8,7 +9,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from course_utils import training
 from course_utils.models import freeze
 from course_utils.offline import GlyphNet
-from course_utils.training import History, TrainingDiverged, evaluate, fit, load_checkpoint, predict, save_checkpoint
+from course_utils.checkpoints import load_checkpoint, save_checkpoint
+from course_utils.history import History
+from course_utils.training import TrainingDiverged, evaluate, fit, predict, train_one_epoch
 
 
 class Tiny(nn.Module):
@@ -131,7 +134,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     good_state = {k: v.clone() for k, v in model.state_dict().items()}
     bad = DataLoader(TensorDataset(torch.full((8, 3, 2, 2), float("nan")), torch.zeros(8, dtype=torch.long)), batch_size=4)
     with pytest.raises(TrainingDiverged, match="Baja la tasa de aprendizaje") as info:
-        fit(model, bad, epochs=3, lr=0.05, checkpoint_path=path, resume=True, quiet=True, log_every=1)
+        fit(model, bad, epochs=3, lr=0.05, checkpoint_path=path, resume=True, quiet=True)
     assert len(info.value.history) == 1
     assert path.read_bytes() == good_bytes
     assert all(torch.equal(good_state[k], v) for k, v in model.state_dict().items())
@@ -164,7 +167,7 @@ def test_nan_loss_without_checkpoint_restores_the_model_and_optimizer():
     fit(twin, separable_loaders()[0], epochs=1, optimizer=twin_optimizer, quiet=True)  # la época buena, sin NaN
     with pytest.raises(TrainingDiverged, match="época 2") as info:
         fit(model, _NanAfterFirstEpoch(separable_loaders()[0], nan_loader), epochs=3, optimizer=optimizer,
-            quiet=True, log_every=1)
+            quiet=True)
     assert "volvieron al estado del comienzo de la época 2" in str(info.value)
     assert len(info.value.history) == 1
     for key, value in twin.state_dict().items():
@@ -177,7 +180,7 @@ def test_nan_loss_without_checkpoint_restores_the_model_and_optimizer():
     fresh = Tiny()
     initial = {k: v.clone() for k, v in fresh.state_dict().items()}
     with pytest.raises(TrainingDiverged, match="Baja la tasa de aprendizaje"):
-        fit(fresh, separable_loaders()[0], epochs=2, lr=1e30, quiet=True, log_every=1)
+        fit(fresh, separable_loaders()[0], epochs=2, lr=1e30, quiet=True)
     assert all(torch.equal(initial[k], v) for k, v in fresh.state_dict().items())
 
 
@@ -274,7 +277,7 @@ def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disco lleno")
 
-    monkeypatch.setattr(training.os, "replace", boom)
+    monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError):
         save_checkpoint(path, Tiny(2))
     assert path.read_bytes() == original
@@ -287,7 +290,7 @@ def test_history_json_round_trip(tmp_path):
     path = history.save_json(tmp_path / "h.json")
     assert json.loads(path.read_text())["test_acc"] == [0.7]
     assert History.load_json(path) == history
-    with pytest.raises(ValueError, match="Columna"):
+    with pytest.raises(ValueError, match="columna desconocida"):
         history.column("accuracy")
 
 
@@ -331,17 +334,53 @@ def test_fit_rejects_images_of_the_wrong_shape():
         fit(model, one_hot, epochs=1, quiet=True)
 
 
-def test_fit_with_bf16_on_cpu_computes_in_bf16_and_still_learns(monkeypatch):
-    from course_utils import env
-
-    monkeypatch.setattr(env, "cpu_supports_bf16", lambda: True)
+def test_fit_records_the_test_loss_next_to_the_test_accuracy():
     train, test = separable_loaders()
     model = Tiny()
-    seen_dtypes = []
-    model.fc.register_forward_hook(lambda module, args, out: seen_dtypes.append(out.dtype))
-    history = fit(model, train, test, epochs=3, lr=0.1, amp="bf16", device="cpu", quiet=True)
-    assert torch.bfloat16 in seen_dtypes  # el autocast de CPU estaba activo
-    assert all(p.dtype == torch.float32 for p in model.parameters())  # los pesos siguen en float32
-    assert history.last["test_acc"] > 0.9
-    with pytest.raises(ValueError, match="amp debe ser"):
-        fit(Tiny(), train, epochs=1, amp="fp8", quiet=True)
+    history = fit(model, train, test, epochs=2, lr=0.1, quiet=True)
+    assert len(history.column("test_loss")) == 2 and history.column("test_loss")[-1] < history.column("test_loss")[0]
+    assert history.last["test_loss"] == pytest.approx(evaluate(model, test)["loss"], rel=1e-5)
+    assert fit(Tiny(), train, epochs=1, quiet=True).last["test_loss"] is None  # sin conjunto de prueba
+
+
+def test_fit_refuses_a_budget_it_cannot_train():
+    train, _ = separable_loaders()
+    history = fit(Tiny(), train, epochs=2, lr=0.1, quiet=True)
+    with pytest.raises(ValueError, match=r"ya tiene 2 épocas .*epochs > 2"):
+        fit(Tiny(), train, epochs=2, history=history, quiet=True)
+    assert len(fit(Tiny(), train, epochs=3, history=history, quiet=True)) == 3  # una época más
+
+
+def test_history_rejects_a_misspelt_column():
+    history = History()
+    with pytest.raises(ValueError, match="test_accuracy"):
+        history.append(epoch=1, test_accuracy=0.5)
+    assert len(history) == 0
+    history.append(epoch=1, train_loss=0.5)  # las columnas que faltan quedan en None
+    assert history.last["test_acc"] is None
+    old = {"epoch": [1], "train_loss": [0.5], "train_acc": [0.8], "test_acc": [0.7]}  # guardado sin test_loss
+    assert History.from_dict(old).last["test_loss"] is None
+
+
+def test_train_one_epoch_is_the_plain_loop():
+    """Lo que muestran los cuadernos: el bucle a mano y train_one_epoch dan la misma pérdida y los mismos pesos."""
+    import copy
+
+    x, y = separable_loaders()[1].dataset.tensors
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    torch.manual_seed(0)
+    model = Tiny()
+    twin = copy.deepcopy(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    twin_optimizer = torch.optim.SGD(twin.parameters(), lr=0.1, momentum=0.9)
+    losses = []
+    twin.train()
+    for xb, yb in loader:
+        loss = nn.functional.cross_entropy(twin(xb), yb)
+        twin_optimizer.zero_grad()
+        loss.backward()
+        twin_optimizer.step()
+        losses.append(loss.item() * len(yb))
+    stats = train_one_epoch(model, loader, optimizer, device="cpu")
+    assert stats["n"] == len(y) and stats["loss"] == pytest.approx(sum(losses) / len(y), rel=1e-6)
+    assert all(torch.allclose(a, b) for a, b in zip(model.parameters(), twin.parameters()))

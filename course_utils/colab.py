@@ -13,6 +13,19 @@ import json
 import re
 from pathlib import Path
 
+__all__ = [
+    "REPOSITORY",
+    "BRANCH",
+    "BADGE_MARK",
+    "SETUP_MARK",
+    "colab_url",
+    "badge_source",
+    "setup_source",
+    "sync_notebook",
+    "sync_readme",
+    "sync_all",
+]
+
 #: Repositorio de GitHub del curso (propietario/nombre). Cámbialo aquí y ejecuta ``badges``.
 REPOSITORY = "curso-transferencia/transfer-learning-es"
 #: Rama desde la que Colab abre los cuadernos e instala el paquete.

@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +29,27 @@ import torch
 from torch import nn
 
 from course_utils import offline
+from course_utils.data import IMAGENET_MEAN, IMAGENET_STD, ImageFolderSafe, make_loaders
+from course_utils.download import DownloadError, dataset_ready, fetch_dataset
+from course_utils.env import mps_available
 from course_utils.finetune import SETTINGS, Settings, build_model, transforms_for
+from course_utils.models import WeightsUnavailableError, imagenet_weights_cached, resnet18
 from course_utils.paths import FULL_ENV, OFFLINE_ENV, data_dir, full_requested, offline_forced
+
+__all__ = [
+    "FULL",
+    "OFFLINE",
+    "MINI_TRAIN_PER_CLASS",
+    "MINI_TEST_PER_CLASS",
+    "CourseMode",
+    "mini_dataset",
+    "HOTDOG_TRAIN_IMAGES",
+    "gpu_available",
+    "training_images_per_second",
+    "describe_duration",
+    "cpu_note",
+    "choose_mode",
+]
 
 FULL = "completo"
 OFFLINE = "sin conexión"
@@ -68,15 +88,11 @@ class CourseMode:
     @property
     def mean(self) -> tuple[float, float, float]:
         """Media de normalización de las imágenes de este modo (para deshacerla al mostrarlas)."""
-        from course_utils.data import IMAGENET_MEAN
-
         return offline.MEAN if self.offline else tuple(IMAGENET_MEAN)
 
     @property
     def std(self) -> tuple[float, float, float]:
         """Desviación típica de normalización de las imágenes de este modo."""
-        from course_utils.data import IMAGENET_STD
-
         return offline.STD if self.offline else tuple(IMAGENET_STD)
 
     def transforms(self):
@@ -89,8 +105,6 @@ class CourseMode:
         En el modo sin conexión las imágenes son diminutas y se cargan sin procesos hijos
         (arrancarlos tardaría más que leerlas).
         """
-        from course_utils.data import make_loaders
-
         train_tf, test_tf = self.transforms()
         if num_workers is None and self.offline:
             num_workers = 0
@@ -101,10 +115,6 @@ class CourseMode:
         """Imágenes utilizables por clase en ``train`` o ``test`` (para tamaños que salgan de los datos)."""
         if split not in ("train", "test"):
             raise ValueError(f"split debe ser 'train' o 'test', no {split!r}.")
-        from collections import Counter
-
-        from course_utils.data import ImageFolderSafe
-
         folder = ImageFolderSafe(self.data_root / split)
         counts = Counter(folder.targets)
         return {name: counts[i] for i, name in enumerate(folder.classes)}
@@ -141,9 +151,6 @@ def mini_dataset(root: Path | None = None) -> Path:
 
 def _full_mode_problem(fetch: bool = True) -> str | None:
     """``None`` si el modo completo es posible (descargando si ``fetch``); si no, el motivo."""
-    from course_utils.download import DownloadError, dataset_ready, fetch_dataset
-    from course_utils.models import WeightsUnavailableError, imagenet_weights_cached, resnet18
-
     if not fetch:
         missing = [what for what, ready in (("el conjunto hotdog", dataset_ready(data_dir() / "hotdog")),
                                             ("los pesos de ImageNet", imagenet_weights_cached())) if not ready]
@@ -163,16 +170,12 @@ HOTDOG_TRAIN_IMAGES = 2000
 
 def gpu_available() -> bool:
     """``True`` si hay una GPU donde el modo completo termina en minutos (CUDA o Apple MPS)."""
-    from course_utils.env import mps_available
-
     return torch.cuda.is_available() or mps_available()
 
 
 def training_images_per_second(batch_size: int = 4, steps: int = 2) -> float:
     """Imágenes/s de entrenamiento de ResNet-18 a 224 px en la CPU, medidas ahora (≈1-2 s)."""
-    from torchvision.models import resnet18
-
-    model, loss_fn = resnet18(num_classes=2), nn.CrossEntropyLoss()
+    model, loss_fn = resnet18(num_classes=2, weights=None), nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
     x, y = torch.randn(batch_size, 3, 224, 224), torch.zeros(batch_size, dtype=torch.long)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torchvision
 
 __all__ = [
     "get_device",
@@ -180,8 +181,6 @@ def describe_amp(device: torch.device, amp: bool = True) -> str:
 
 def describe_environment() -> dict[str, Any]:
     """Resumen del entorno para ``python -m course_utils doctor``."""
-    import torchvision
-
     device = get_device()
     info: dict[str, Any] = {
         "python": platform.python_version(),

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils.env import get_device, loader_kwargs
 from course_utils.models import HEAD, freeze, set_train_mode, stages
@@ -110,8 +111,6 @@ def in_order(loader: torch.utils.data.DataLoader, batch_size: int | None = None)
     Conserva los procesos de carga y la memoria fijada de ``loader``. Así la fila ``i``
     de las características es la imagen ``i`` del conjunto.
     """
-    from torch.utils.data import DataLoader
-
     kwargs = {"num_workers": loader.num_workers, "pin_memory": loader.pin_memory}
     if loader.num_workers > 0:
         kwargs["persistent_workers"] = loader.persistent_workers
@@ -203,8 +202,6 @@ def feature_loaders(
     ``data.make_loaders`` u ``offline.loaders``. ``device`` solo decide si se fija la
     memoria (``pin_memory`` en CUDA).
     """
-    from torch.utils.data import DataLoader, TensorDataset
-
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size debe ser un entero >= 1, no {batch_size!r}. Prueba con 32.")
     for name, feats, labels in (("entrenamiento", train_feats, train_labels), ("prueba", test_feats, test_labels)):

@@ -15,8 +15,28 @@ from collections.abc import Iterator
 
 import torch
 from torch import nn
+from torchvision.models import ResNet18_Weights
+from torchvision.models import resnet18 as tv_resnet18
+
+from course_utils.paths import offline_forced, torch_hub_dir
 
 #: Nombre de la cabeza (capa de salida) en todos los modelos del curso.
+__all__ = [
+    "HEAD",
+    "WeightsUnavailableError",
+    "stages",
+    "stage_names",
+    "replace_head",
+    "imagenet_weights_cached",
+    "resnet18",
+    "freeze",
+    "unfreeze",
+    "set_train_mode",
+    "count_parameters",
+    "param_groups",
+    "stage_table",
+]
+
 HEAD = "fc"
 
 _RESNET_STAGES = ("stem", "layer1", "layer2", "layer3", "layer4", HEAD)
@@ -74,10 +94,6 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
 
 def imagenet_weights_cached() -> bool:
     """``True`` si los pesos ImageNet de ResNet-18 ya están en la caché de torchvision."""
-    from torchvision.models import ResNet18_Weights
-
-    from course_utils.paths import torch_hub_dir
-
     filename = ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
     return (torch_hub_dir() / "checkpoints" / filename).is_file()
 
@@ -91,11 +107,6 @@ def resnet18(num_classes: int | None = None, weights: str | None = "imagenet", p
     Sin conexión y sin los pesos en caché se lanza ``WeightsUnavailableError`` con
     instrucciones en español en lugar de una traza de ``urllib``.
     """
-    from torchvision.models import ResNet18_Weights
-    from torchvision.models import resnet18 as tv_resnet18
-
-    from course_utils.paths import offline_forced, torch_hub_dir
-
     if weights in (None, "none"):
         model = tv_resnet18(weights=None)
     elif weights == "imagenet":

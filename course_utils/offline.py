@@ -27,14 +27,37 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import torch
+from PIL import Image, ImageDraw, ImageFont
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils.env import seed_everything
 from course_utils.models import replace_head
 from course_utils.paths import atomic_write_bytes, data_dir, project_root
 from course_utils.training import evaluate, fit
+
+__all__ = [
+    "SOURCE_CLASSES",
+    "DIGIT_CLASSES",
+    "TEXTURE_CLASSES",
+    "TASKS",
+    "IMAGE_SIZE",
+    "MEAN",
+    "STD",
+    "class_names",
+    "generate",
+    "normalize",
+    "loaders",
+    "export_image_folder",
+    "GlyphNet",
+    "PretrainConfig",
+    "weights_path",
+    "pretrain",
+    "load_pretrained",
+]
 
 #: Clases de la tarea de origen: mayúsculas y minúsculas que no se confunden con ellas.
 SOURCE_CLASSES = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ") + tuple("abdefghmnqrt")
@@ -89,17 +112,12 @@ def _check_task(task: str) -> None:
 
 @lru_cache(maxsize=None)
 def _font(name: str, size: int):
-    import matplotlib
-    from PIL import ImageFont
-
     path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
     return ImageFont.truetype(str(path), size)
 
 
 def _glyph_mask(char: str, rng: np.random.Generator) -> np.ndarray:
     """Máscara en [0, 1] de un carácter con tipografía, tamaño, giro y posición al azar."""
-    from PIL import Image, ImageDraw
-
     font = _font(_FONT_FILES[rng.integers(len(_FONT_FILES))], int(rng.integers(34, 50)))
     canvas = Image.new("L", (_CANVAS, _CANVAS), 0)
     draw = ImageDraw.Draw(canvas)
@@ -204,8 +222,6 @@ def loaders(
 
     ``seed`` fija el orden de barajado; ``data_seed`` fija qué imágenes se generan.
     """
-    from torch.utils.data import DataLoader, TensorDataset
-
     if batch_size < 1:
         raise ValueError(f"batch_size debe ser >= 1, no {batch_size!r}.")
     x_train, y_train = generate(task, n_train, "train", data_seed)
@@ -222,8 +238,6 @@ def export_image_folder(root: str | os.PathLike, task: str = "similar", n_train:
     Sirve para probar ``finetune`` o ``check-data`` con un conjunto de imágenes de verdad.
     No sobrescribe: si ``root`` ya existe y no está vacía, lanza un ``FileExistsError``.
     """
-    from PIL import Image
-
     root = Path(root)
     if root.exists() and any(root.iterdir()):
         raise FileExistsError(f"{root} ya existe y no está vacía: elige otra carpeta para no mezclar datos.")

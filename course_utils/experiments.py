@@ -37,7 +37,6 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from course_utils.env import get_device, loader_kwargs, seed_everything
 from course_utils.models import freeze, param_groups, stages
-from course_utils.stats import final_values, mean_std
 from course_utils.training import History, evaluate, fit
 
 __all__ = [
@@ -54,12 +53,10 @@ __all__ = [
     "compare",
     "folder_splits",
     "frozen",
-    "gap_by_size",
     "get_recipe",
     "mode_splits",
     "offline_splits",
-    "plot_lr_search",
-    "plot_size_sweep",
+    "recipe_label",
     "run",
     "run_seeds",
     "search_lr",
@@ -123,7 +120,7 @@ def get_recipe(recipe: str | Recipe) -> Recipe:
     )
 
 
-def _label(name: str) -> str:
+def recipe_label(name: str) -> str:
     """Nombre en español de una receta conocida (o el propio nombre)."""
     try:
         return get_recipe(name).label
@@ -568,29 +565,6 @@ def search_lr(
     return LRSearch(histories, scores, best)
 
 
-def plot_lr_search(search: LRSearch, title: str | None = None):
-    """Un panel por receta con la exactitud de validación de cada tasa; la elegida, en trazo grueso."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    names = list(search.histories)
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), layout="constrained",
-                             sharey=True, squeeze=False)
-    for ax, name in zip(axes[0], names):
-        for lr, history in search.histories[name].items():
-            chosen = lr == search.best[name]
-            ax.plot(history.column("epoch"), history.column("test_acc"), marker="o", lw=2.5 if chosen else 1,
-                    alpha=1.0 if chosen else 0.6, label=f"lr={lr:g}" + (" (elegida)" if chosen else ""))
-        ax.set_title(_label(name))
-        ax.set_xlabel("época")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    axes[0][0].set_ylabel("exactitud de validación")
-    fig.suptitle(title or "Elección de la tasa de aprendizaje (validación, una semilla)")
-    return fig
-
-
 # --------------------------------------------------------------------------------------
 # Cómo cambia la ventaja con el número de imágenes
 # --------------------------------------------------------------------------------------
@@ -626,58 +600,3 @@ def size_sweep(
             result[n][recipe.name] = run_seeds(recipe, data.per_class(n), models, budget,
                                                _lr_for(lrs, recipe.name), seeds, curve=curve, **kwargs)
     return result
-
-
-def gap_by_size(
-    sweep: Mapping[int, Mapping[str, Sequence[Any]]], recipe: str = "finetune", baseline: str = "scratch",
-    metric: str = "test_acc",
-) -> dict[int, tuple[float, float]]:
-    """Diferencia final ``recipe - baseline`` para cada ``n``, emparejando semillas: ``{n: (media, desv)}``."""
-    result = {}
-    for n, by_recipe in sweep.items():
-        a, b = final_values(by_recipe[recipe], metric), final_values(by_recipe[baseline], metric)
-        if len(a) != len(b):
-            raise ValueError(f"Con n={n} hay {len(a)} ejecuciones de {recipe} y {len(b)} de {baseline}.")
-        result[n] = mean_std([x - y for x, y in zip(a, b)])
-    return result
-
-
-def plot_size_sweep(
-    sweep: Mapping[int, Mapping[str, Sequence[Any]]],
-    recipe: str = "finetune",
-    baseline: str = "scratch",
-    labels: Mapping[str, str] | None = None,
-    title: str | None = None,
-):
-    """Dos paneles frente a las imágenes por clase: exactitud final de cada receta y diferencia entre dos.
-
-    Los puntos son la media de las semillas y las barras, ± una desviación típica.
-    """
-    import matplotlib.pyplot as plt
-
-    sizes = sorted(sweep)
-    names = list(next(iter(sweep.values())))
-    labels = {**{n: _label(n) for n in names}, **(labels or {})}
-    fig, (ax_acc, ax_gap) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    for name in names:
-        stats = [mean_std(final_values(sweep[n][name])) for n in sizes]
-        ax_acc.errorbar(sizes, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=4,
-                        label=labels[name])
-    gaps = gap_by_size(sweep, recipe, baseline)
-    ax_gap.errorbar(sizes, [gaps[n][0] for n in sizes], yerr=[gaps[n][1] for n in sizes], marker="o",
-                    capsize=4, color="tab:purple")
-    ax_gap.axhline(0, color="gray", lw=0.8)
-    ax_acc.set_ylabel("exactitud de prueba final")
-    ax_acc.set_title("Exactitud final de cada receta")
-    ax_acc.legend(fontsize="small")
-    ax_gap.set_ylabel("diferencia de exactitud")
-    ax_gap.set_title(f"Ventaja de {labels[recipe]} sobre {labels[baseline]}")
-    for ax in (ax_acc, ax_gap):
-        ax.set_xscale("log")
-        ax.set_xticks(sizes, [str(n) for n in sizes])
-        ax.minorticks_off()
-        ax.set_xlabel("imágenes de entrenamiento por clase")
-        ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    return fig

@@ -1,31 +1,31 @@
 """Las cuentas que imprimen los experimentos: media ± desviación, resúmenes por época y ventajas.
 
 Todo trabaja con listas de números o con historiales (``training.History``): una ejecución
-por semilla. Nada de aquí entrena ni dibuja.
+por semilla. Nada de aquí entrena ni dibuja (y no hace falta importar torch).
 
 - ``mean_std`` y ``fmt``: media y desviación típica muestral, y su texto ``0.97 ± 0.01``;
 - ``final_values``, ``summarize`` y ``Summary``: el valor final de cada semilla y la curva
   media época a época;
 - ``transfer_advantages`` y ``paired_advantages``: las tres ventajas del aprendizaje por
   transferencia (inicio, pendiente, asíntota) de una curva frente a otra;
+- ``gap_by_size``: la diferencia final entre dos recetas para cada tamaño de un barrido;
 - ``t_critical``: el valor crítico de la t de Student para el margen de ruido entre semillas.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from course_utils.training import History
-
 __all__ = [
     "Summary",
     "final_values",
     "fmt",
+    "gap_by_size",
     "mean_std",
     "paired_advantages",
     "summarize",
@@ -51,11 +51,11 @@ def fmt(mean: float, std: float, digits: int = 2) -> str:
 
 
 def _curves(runs: Sequence[Any], metric: str) -> list[list[float]]:
-    if isinstance(runs, History) or not isinstance(runs, Sequence) or not runs:
+    if hasattr(runs, "column") or not isinstance(runs, Sequence) or not runs:
         raise ValueError("Pasa una lista no vacía de ejecuciones (una History por semilla).")
     curves = []
     for run_ in runs:
-        curve = run_.column(metric) if isinstance(run_, History) else [float(v) for v in run_]
+        curve = run_.column(metric) if hasattr(run_, "column") else [float(v) for v in run_]
         curves.append(curve)
     if len({len(c) for c in curves}) > 1:
         raise ValueError("Las ejecuciones tienen distinto número de épocas: usa el mismo presupuesto en todas.")
@@ -156,6 +156,20 @@ def paired_advantages(
         raise ValueError(f"Hay {len(a)} ejecuciones y {len(b)} de referencia: empareja las mismas semillas.")
     per_seed = [transfer_advantages(x, y) for x, y in zip(a, b)]
     return {key: [adv[key] for adv in per_seed] for key in ("start", "slope", "asymptote")}
+
+
+def gap_by_size(
+    sweep: Mapping[int, Mapping[str, Sequence[Any]]], recipe: str = "finetune", baseline: str = "scratch",
+    metric: str = "test_acc",
+) -> dict[int, tuple[float, float]]:
+    """Diferencia final ``recipe - baseline`` para cada ``n``, emparejando semillas: ``{n: (media, desv)}``."""
+    result = {}
+    for n, by_recipe in sweep.items():
+        a, b = final_values(by_recipe[recipe], metric), final_values(by_recipe[baseline], metric)
+        if len(a) != len(b):
+            raise ValueError(f"Con n={n} hay {len(a)} ejecuciones de {recipe} y {len(b)} de {baseline}.")
+        result[n] = mean_std([x - y for x, y in zip(a, b)])
+    return result
 
 
 #: Valor crítico bilateral al 95 % de la t de Student para 1..10 grados de libertad.

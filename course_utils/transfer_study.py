@@ -50,9 +50,6 @@ __all__ = [
     "StrategyResult",
     "Target",
     "make_targets",
-    "plot_grid",
-    "plot_strategies",
-    "plot_transferability",
     "run_grid",
     "run_scenarios",
     "run_strategies",
@@ -476,27 +473,6 @@ def transferability(
     return result
 
 
-def plot_transferability(curves: Mapping[str, Mapping[int, Sequence[float]]], stage_names: Sequence[str], title=None):
-    """Una gráfica: exactitud (media ± desv.) frente a las etapas congeladas, una línea por tarea."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
-    for similarity, curve in curves.items():
-        ks = sorted(curve)
-        stats = [mean_std(curve[k]) for k in ks]
-        ax.errorbar(ks, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=4,
-                    label=f"tarea {similarity} ({TASKS[similarity]})")
-    ticks = sorted(next(iter(curves.values())))
-    names = ["ninguna"] + [f"hasta {stage_names[k - 1]}" for k in ticks[1:]]
-    ax.set_xticks(ticks, names)
-    ax.set_xlabel("etapas preentrenadas congeladas (el resto se ajusta)")
-    ax.set_ylabel("exactitud de prueba final")
-    ax.set_title(title or "¿Cuánto se transfiere cada etapa?")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    return fig
-
-
 # --------------------------------------------------------------------------------------
 # Estrategias de fine-tuning con el mismo presupuesto
 # --------------------------------------------------------------------------------------
@@ -634,52 +610,3 @@ def run_strategies(
         accs[strategy] = [first] + [run_strategy(strategy, data, models, config, s, lrs[strategy], device)[0]
                                     for s in config.seeds[1:]]
     return StrategyResult(lrs, accs)
-
-
-def plot_strategies(results: Mapping[str, StrategyResult], title=None):
-    """Exactitud final (media ± desv. de las semillas) de cada estrategia, agrupada por tarea."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
-    names = list(next(iter(results.values())).accs)
-    width = 0.8 / len(names)
-    for i, strategy in enumerate(names):
-        xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(results))]
-        ax.bar(xs, [r.means[strategy] for r in results.values()], width,
-               yerr=[r.stds[strategy] for r in results.values()], capsize=4, label=STRATEGY_LABELS[strategy])
-    ax.set_xticks(range(len(results)), [f"tarea {name}" for name in results])
-    ax.set_ylabel("exactitud de prueba final")
-    ax.set_ylim(0, 1.15)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize="small", loc="upper center", ncol=1)
-    ax.set_title(title or "Tres estrategias de fine-tuning con el mismo presupuesto")
-    return fig
-
-
-def plot_grid(grid: Grid, title=None):
-    """Cuatro paneles (tamaño x parecido) con la exactitud media ± desv. de cada receta; la recomendada, rayada."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), layout="constrained", sharey=True)
-    colors = dict(zip(RECIPES, ("tab:gray", "tab:blue", "tab:orange", "tab:green")))
-    for row, size in enumerate(("pequeño", "grande")):
-        for col, similarity in enumerate(TASKS):
-            ax = axes[row][col]
-            cell = grid.cell(size, similarity)
-            names = list(cell.accs)
-            bars = ax.bar(range(len(names)), [cell.means[n] for n in names], yerr=[cell.stds[n] for n in names],
-                          capsize=4, color=[colors[n] for n in names])
-            for bar, name in zip(bars, names):
-                if name == cell.recommended:
-                    bar.set_hatch("//")
-                    bar.set_edgecolor("black")
-                if name == cell.winner:
-                    ax.annotate("gana", (bar.get_x() + bar.get_width() / 2, cell.means[name]),
-                                xytext=(0, 6), textcoords="offset points", ha="center", fontsize="small")
-            ax.set_xticks(range(len(names)), [LABELS[n].replace(" ", "\n", 1) for n in names], fontsize="small")
-            ax.set_title(f"{size} ({cell.n_per_class} img/clase), {similarity}: fuentes → {cell.verdict}")
-            ax.set_ylim(0, 1.08)
-            ax.grid(axis="y", alpha=0.3)
-        axes[row][0].set_ylabel("exactitud de prueba")
-    fig.suptitle(title or "Las cuatro recetas en los cuatro escenarios (rayada: la que recomiendan las fuentes)")
-    return fig

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from course_utils import experiments as ex
-from course_utils import offline
+from course_utils import offline, plots, stats
 from course_utils.models import set_train_mode
 from course_utils.training import History
 from tiny_models import TinyModels
@@ -156,7 +156,7 @@ def test_search_lr_never_reads_the_test_set(tiny_data):
         assert search.best[name] == max(scores, key=scores.get)
         assert len(search.histories[name]) == 2
     assert sum(row["chosen"] for row in search.rows()) == 2
-    fig = ex.plot_lr_search(search)
+    fig = plots.plot_lr_search(search)
     assert len(fig.axes) == 2 and fig.axes[0].get_ylabel() == "exactitud de validación"
     plt.close(fig)
     with pytest.raises(ValueError, match="validación"):
@@ -189,8 +189,8 @@ def test_size_sweep_reuses_known_runs_and_subsets(monkeypatch, tiny_data):
 def test_gap_by_size_and_size_sweep_figure():
     sweep = {5: {"finetune": [[0.9], [0.8]], "scratch": [[0.1], [0.2]]},
              50: {"finetune": [[1.0], [1.0]], "scratch": [[0.9], [0.7]]}}
-    gaps = ex.gap_by_size(sweep)
+    gaps = stats.gap_by_size(sweep)
     assert gaps[5] == pytest.approx((0.7, 0.1 * 2 ** 0.5)) and gaps[50][0] == pytest.approx(0.2)
-    fig = ex.plot_size_sweep(sweep)
+    fig = plots.plot_size_sweep(sweep)
     assert [ax.get_xlabel() for ax in fig.axes] == ["imágenes de entrenamiento por clase"] * 2
     plt.close(fig)

@@ -3,7 +3,7 @@ import json
 import matplotlib.pyplot as plt
 import pytest
 
-from course_utils import offline, stats
+from course_utils import offline, plots, stats
 from course_utils import transfer_study as ts
 from course_utils.models import stage_names
 from course_utils.scenarios import SIMILARITIES, SIZES, SOURCE_RECIPES, recommend
@@ -94,7 +94,7 @@ def test_table_names_each_winner_and_verdict(tiny_grid):
                                  for key in grid.cells})
     for line in long.table().splitlines()[1:]:
         assert "  " in line.strip() and "empatefuentes" not in line and "nofuentes" not in line
-    fig = ts.plot_grid(grid)
+    fig = plots.plot_grid(grid)
     assert len(fig.axes) == 4 and "fuentes" in fig.axes[0].get_title()
     plt.close(fig)
 
@@ -107,7 +107,7 @@ def test_transferability_goes_from_no_stage_to_all_stages(tiny_grid):
         assert sorted(curve) == [0, 1, 2, 3]  # GlyphNet: 3 etapas en el cuerpo
         assert curve[0] == grid.cell("pequeño", sim).accs["finetune"]
         assert curve[3] == grid.cell("pequeño", sim).accs["feature_extraction"]
-    fig = ts.plot_transferability(curves, stage_names(offline.GlyphNet(2)))
+    fig = plots.plot_transferability(curves, stage_names(offline.GlyphNet(2)))
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels[0] == "ninguna" and labels[-1] == "hasta layer3"
     plt.close(fig)
@@ -162,7 +162,7 @@ def test_strategies_run_with_finder_rates_and_reuse_known_results():
     assert all(len(v) == 1 and 0 <= v[0] <= 1 for v in result.accs.values())
     assert len(result.lrs["two_stage"]) == 2 and len(result.lrs["discriminative"]) == 4
     assert all(lr > 0 for lrs in result.lrs.values() for lr in lrs)
-    fig = ts.plot_strategies({"parecido": result})
+    fig = plots.plot_strategies({"parecido": result})
     assert "exactitud" in fig.axes[0].get_ylabel()
     plt.close(fig)
 

@@ -20,7 +20,7 @@ from torch import nn
 from course_utils.history import History
 from course_utils.paths import atomic_write_bytes
 
-__all__ = ["model_signature", "save_checkpoint", "load_checkpoint"]
+__all__ = ["model_signature", "save_checkpoint", "load_checkpoint", "align_optimizer_state"]
 
 
 def model_signature(model: nn.Module) -> dict[str, Any]:
@@ -154,3 +154,19 @@ def _check_optimizer_matches(path: Path, saved: dict[str, Any], optimizer: torch
             f"actual {current}. Crea el optimizador igual que al entrenar (mismas capas congeladas, misma receta) "
             "o carga solo el modelo (sin optimizador); no se ha modificado nada."
         )
+
+
+def align_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
+    """Lleva el estado del optimizador (momentos de SGD o Adam) al dispositivo de sus parámetros.
+
+    Hace falta cuando el optimizador tiene estado de antes de mover el modelo: p. ej., tras
+    ``load_checkpoint(..., optimizer)`` con ``map_location="cpu"`` y después ``fit`` en la GPU.
+    Se recarga su propio ``state_dict``, que reparte cada valor según las reglas del
+    optimizador (el contador ``step`` de Adam, por ejemplo, se queda en la CPU).
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                if key != "step" and isinstance(value, torch.Tensor) and value.device != param.device:
+                    optimizer.load_state_dict(optimizer.state_dict())
+                    return

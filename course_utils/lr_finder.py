@@ -37,7 +37,8 @@ from torch import nn
 
 from course_utils.env import get_device
 from course_utils.models import set_train_mode
-from course_utils.training import align_optimizer_state, loss_on
+from course_utils.checkpoints import align_optimizer_state
+from course_utils.training import loss_on
 
 __all__ = ["METHODS", "LRFinderResult", "find_lr", "plot_lr_finder"]
 

@@ -22,18 +22,17 @@ from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_utils.checkpoints import load_checkpoint, save_checkpoint
+from course_utils.checkpoints import align_optimizer_state, load_checkpoint, save_checkpoint
 from course_utils.env import amp_dtype, check_amp, get_device
 from course_utils.history import History
 from course_utils.images import load_rgb
-from course_utils.models import set_train_mode
+from course_utils.models import check_batch, set_train_mode
 
 __all__ = [
     "TrainingDiverged",
     "History",
     "autocast",
     "to_device",
-    "align_optimizer_state",
     "loss_on",
     "train_one_epoch",
     "evaluate",
@@ -80,22 +79,6 @@ def to_device(x: torch.Tensor, device: torch.device, channels_last: bool = False
     if channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
-
-
-def align_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
-    """Lleva el estado del optimizador (momentos de SGD o Adam) al dispositivo de sus parámetros.
-
-    Hace falta cuando el optimizador tiene estado de antes de mover el modelo: p. ej., tras
-    ``load_checkpoint(..., optimizer)`` con ``map_location="cpu"`` y después ``fit`` en la GPU.
-    Se recarga su propio ``state_dict``, que reparte cada valor según las reglas del
-    optimizador (el contador ``step`` de Adam, por ejemplo, se queda en la CPU).
-    """
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            for key, value in optimizer.state.get(param, {}).items():
-                if key != "step" and isinstance(value, torch.Tensor) and value.device != param.device:
-                    optimizer.load_state_dict(optimizer.state_dict())
-                    return
 
 
 def loss_on(loss_fn: Callable | None, device: torch.device) -> Callable:
@@ -266,46 +249,12 @@ def quiet_default() -> bool:
     return bool(os.environ.get("CI")) or os.environ.get("COURSE_UTILS_QUIET", "") not in ("", "0")
 
 
-def _outputs(model: nn.Module) -> int | None:
-    """Número de salidas del modelo: las de su última capa lineal (la cabeza), si tiene."""
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    return linears[-1].out_features if linears else None
-
-
-def _check_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, classes: Any) -> None:
-    """Comprueba el primer lote: imágenes RGB (lote, 3, alto, ancho), etiquetas enteras que caben en la cabeza."""
-    first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    if first_conv is not None and (x.dim() != 4 or x.shape[1] != first_conv.in_channels):
-        raise ValueError(
-            f"El lote de imágenes tiene forma {tuple(x.shape)} y el modelo espera (lote, "
-            f"{first_conv.in_channels}, alto, ancho). Convierte las imágenes a RGB y usa una "
-            "transformación que termine en ToImage/ToDtype (tensor de 3 canales)."
-        )
-    if y.dim() != 1 or y.dtype not in (torch.int64, torch.int32):
-        raise ValueError(
-            f"Las etiquetas deben ser un vector de enteros (índices de clase), no forma {tuple(y.shape)} "
-            f"y tipo {y.dtype}."
-        )
-    outputs = _outputs(model)
-    if outputs is not None and len(y) and int(y.max()) >= outputs:
-        raise ValueError(
-            f"Los datos tienen al menos {int(y.max()) + 1} clases pero el modelo solo {outputs} salidas. "
-            "Usa replace_head(model, num_classes) con el número de clases de tus datos."
-        )
-    if outputs is not None and isinstance(classes, (list, tuple)) and classes and len(classes) != outputs:
-        raise ValueError(
-            f"El conjunto tiene {len(classes)} clases ({', '.join(map(str, classes[:5]))}"
-            f"{', ...' if len(classes) > 5 else ''}) pero el modelo da {outputs} salidas. "
-            f"Usa replace_head(model, {len(classes)}) para que coincidan."
-        )
-
-
 def _batches(loader: Iterable, model: nn.Module, desc: str, quiet: bool, check: bool) -> Iterator:
     """Los lotes de ``loader``, con barra de progreso y (en la primera época) la comprobación del primer lote."""
     def checked():
         for i, (x, y) in enumerate(loader):
             if check and i == 0:
-                _check_batch(model, x, y, getattr(getattr(loader, "dataset", None), "classes", None))
+                check_batch(model, x, y, getattr(getattr(loader, "dataset", None), "classes", None))
             yield x, y
 
     try:

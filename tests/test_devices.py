@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import training
+from course_utils import checkpoints, training
 from course_utils.features import extract_features
 from course_utils.lr_finder import find_lr
 from course_utils.models import set_train_mode
@@ -151,7 +151,7 @@ def test_optimizer_state_and_loss_follow_their_parameters_to_the_device():
     weight = nn.Parameter(torch.empty(2, 3, device="meta"))
     optimizer = torch.optim.Adam([weight], lr=0.1)
     optimizer.state[weight] = {"step": torch.tensor(1.0), "exp_avg": torch.ones(2, 3), "exp_avg_sq": torch.ones(2, 3)}
-    training.align_optimizer_state(optimizer)
+    checkpoints.align_optimizer_state(optimizer)
     state = optimizer.state[weight]
     assert state["exp_avg"].device.type == "meta" and state["exp_avg_sq"].device.type == "meta"
     assert state["step"].device.type == "cpu"  # el contador de Adam se queda en la CPU, como en load_state_dict

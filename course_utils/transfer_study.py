@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from course_utils import experiments as ex
+from course_utils import splits
 from course_utils.env import get_device, seed_everything
 from course_utils.models import freeze, stages
 from course_utils.stats import mean_std, t_critical
@@ -154,10 +155,10 @@ class Target:
     """Una tarea destino con ``large`` imágenes por clase; la celda pequeña usa las ``small`` primeras."""
 
     similarity: str
-    data: ex.Splits
+    data: splits.Splits
     _cache: dict = field(default_factory=dict, repr=False)
 
-    def cell(self, n_per_class: int) -> ex.Splits:
+    def cell(self, n_per_class: int) -> splits.Splits:
         return self.data.per_class(n_per_class)
 
     def features(self, body_name: str, body: nn.Module, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,7 +179,7 @@ class Target:
 def make_targets(config: StudyConfig = StudyConfig(), data_seed: int = 0) -> dict[str, Target]:
     """Las dos tareas destino en memoria: ``{"parecido": Target, "diferente": Target}``."""
     return {
-        similarity: Target(similarity, ex.offline_splits(task, config.large, config.n_test, data_seed=data_seed))
+        similarity: Target(similarity, splits.offline_splits(task, config.large, config.n_test, data_seed=data_seed))
         for similarity, task in TASKS.items()
     }
 
@@ -221,7 +222,7 @@ def _find(model, loader, optimizer, config: StudyConfig, device) -> float:
     return float(f"{result.suggestion:.2g}")  # dos cifras: la precisión no es mayor
 
 
-def choose_lr(recipe: str, target: Target, data: ex.Splits, models: Any, config: StudyConfig, device=None) -> float:
+def choose_lr(recipe: str, target: Target, data: splits.Splits, models: Any, config: StudyConfig, device=None) -> float:
     """Tasa (de la cabeza) de una receta en una celda, con el buscador, la semilla 0 y solo datos de entrenamiento."""
     from course_utils.features import feature_loaders
 
@@ -239,7 +240,7 @@ def choose_lr(recipe: str, target: Target, data: ex.Splits, models: Any, config:
 
 
 def run_recipe(
-    recipe: str, target: Target, data: ex.Splits, models: Any, config: StudyConfig, lr: float, seed: int, device=None
+    recipe: str, target: Target, data: splits.Splits, models: Any, config: StudyConfig, lr: float, seed: int, device=None
 ) -> float:
     """Entrena una receta con una semilla y devuelve la exactitud final en prueba."""
     from course_utils.features import feature_loaders
@@ -554,7 +555,7 @@ class StrategyResult:
 
 
 def run_strategy(
-    strategy: str, data: ex.Splits, models: Any, config: StudyConfig, seed: int, lrs: Sequence[float] | None = None,
+    strategy: str, data: splits.Splits, models: Any, config: StudyConfig, seed: int, lrs: Sequence[float] | None = None,
     device=None,
 ) -> tuple[float, list[float]]:
     """Entrena una estrategia con una semilla, fase a fase. Devuelve ``(exactitud final en prueba, tasas)``.
@@ -590,7 +591,7 @@ def run_strategy(
 
 
 def run_strategies(
-    data: ex.Splits, config: StudyConfig = StudyConfig(), models: Any = None, device=None,
+    data: splits.Splits, config: StudyConfig = StudyConfig(), models: Any = None, device=None,
     strategies: Sequence[str] = STRATEGIES, known: Mapping[str, tuple[list[float], list[float]]] | None = None,
 ) -> StrategyResult:
     """Las estrategias con el mismo número de épocas, tamaño de lote y semillas.

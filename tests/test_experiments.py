@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from course_utils import experiments as ex
-from course_utils import offline, plots, stats
+from course_utils import offline, plots, splits, stats
 from course_utils.models import set_train_mode
 from course_utils.training import History
 from tiny_models import TinyModels
@@ -71,42 +71,42 @@ def test_recipe_names_and_errors():
 
 def test_stratified_split_is_disjoint_balanced_and_seeded():
     labels = [0, 1, 2] * 6
-    train, val = ex.stratified_split(labels, 2, seed=0)
+    train, val = splits.stratified_split(labels, 2, seed=0)
     assert set(train).isdisjoint(val) and sorted(train + val) == list(range(18))
     assert sorted(labels[i] for i in val) == [0, 0, 1, 1, 2, 2]
-    assert ex.stratified_split(labels, 2, seed=0) == (train, val)
-    assert ex.stratified_split(labels, 2, seed=1)[1] != val
-    assert ex.stratified_split(labels, 0) == (list(range(18)), [])
+    assert splits.stratified_split(labels, 2, seed=0) == (train, val)
+    assert splits.stratified_split(labels, 2, seed=1)[1] != val
+    assert splits.stratified_split(labels, 0) == (list(range(18)), [])
     with pytest.raises(ValueError, match="no quedaría ninguna"):
-        ex.stratified_split(labels, 6)
+        splits.stratified_split(labels, 6)
 
 
 def test_take_per_class_is_nested_and_checks_counts():
     labels = [0, 1] * 5
-    five, two = ex.take_per_class(labels, 5), ex.take_per_class(labels, 2)
+    five, two = splits.take_per_class(labels, 5), splits.take_per_class(labels, 2)
     assert set(two) <= set(five) and two == [0, 1, 2, 3]
-    assert ex.take_per_class(labels, 1, among=[9, 8, 7]) == [8, 9]
+    assert splits.take_per_class(labels, 1, among=[9, 8, 7]) == [8, 9]
     with pytest.raises(ValueError, match="No hay 6 imágenes"):
-        ex.take_per_class(labels, 6)
+        splits.take_per_class(labels, 6)
 
 
 def test_offline_splits_counts_merge_and_nested_subsets():
-    data = ex.offline_splits("similar", n_train=3, n_test=1, val_per_class=1)
+    data = splits.offline_splits("similar", n_train=3, n_test=1, val_per_class=1)
     assert data.counts() == {"train": 20, "val": 10, "test": 10}
     assert data.num_classes == 10 and data.classes[0] == "0"
     assert data.merged().counts() == {"train": 30, "val": 0, "test": 10}
     assert data.per_class(1).counts()["train"] == 10
     # Las 2 primeras imágenes por clase de un pool de 3 son exactamente el pool de 2:
     # por eso el barrido puede reutilizar el experimento principal.
-    small = ex.offline_splits("similar", n_train=2, n_test=1).merged()
-    big = ex.offline_splits("similar", n_train=3, n_test=1).per_class(2)
+    small = splits.offline_splits("similar", n_train=2, n_test=1).merged()
+    big = splits.offline_splits("similar", n_train=3, n_test=1).per_class(2)
     stack = lambda ds: torch.stack([x for x, _ in ds])  # noqa: E731
     assert torch.equal(stack(small.train), stack(big.train))
     assert torch.equal(stack(small.test), stack(big.test))
 
 
 def test_loaders_refuse_missing_validation():
-    data = ex.offline_splits("similar", n_train=2, n_test=1)
+    data = splits.offline_splits("similar", n_train=2, n_test=1)
     with pytest.raises(ValueError, match="val_per_class"):
         data.loaders(8, on="val")
     with pytest.raises(ValueError, match="on debe ser"):
@@ -119,13 +119,13 @@ def test_folder_splits_validation_uses_test_transform(tmp_path):
     root = offline.export_image_folder(tmp_path / "digits", "similar", n_train=3, n_test=2)
     train_tf = lambda img: ("train", img.size)  # noqa: E731
     test_tf = lambda img: ("test", img.size)  # noqa: E731
-    data = ex.folder_splits(root, train_tf, test_tf, n_train_per_class=2, val_per_class=1, n_test_per_class=1)
+    data = splits.folder_splits(root, train_tf, test_tf, n_train_per_class=2, val_per_class=1, n_test_per_class=1)
     assert data.counts() == {"train": 10, "val": 10, "test": 10}
     assert data.train[0][0][0] == "train" and data.val[0][0][0] == "test"
     assert set(data.train_idx).isdisjoint(data.val_idx)
     assert data.classes == tuple("0123456789")
     with pytest.raises(FileNotFoundError, match="train"):
-        ex.folder_splits(tmp_path / "nada", train_tf, test_tf)
+        splits.folder_splits(tmp_path / "nada", train_tf, test_tf)
 
 
 # --- Ejecuciones -----------------------------------------------------------------------
@@ -133,7 +133,7 @@ def test_folder_splits_validation_uses_test_transform(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_data():
-    return ex.offline_splits("similar", n_train=3, n_test=1, val_per_class=1)
+    return splits.offline_splits("similar", n_train=3, n_test=1, val_per_class=1)
 
 
 def test_run_is_reproducible_and_seed_matters(tiny_data):
@@ -148,7 +148,7 @@ def test_run_is_reproducible_and_seed_matters(tiny_data):
 
 
 def test_search_lr_never_reads_the_test_set(tiny_data):
-    data = ex.Splits(tiny_data.pool, tiny_data.pool_eval, tiny_data.labels, tiny_data.train_idx,
+    data = splits.Splits(tiny_data.pool, tiny_data.pool_eval, tiny_data.labels, tiny_data.train_idx,
                      tiny_data.val_idx, ExplodingDataset(), tiny_data.classes, in_memory=True)
     search = ex.search_lr(["finetune", "scratch"], [1e-3, 1e-2], data, TinyModels(), ex.Budget(epochs=2, batch_size=8))
     assert set(search.best) == {"finetune", "scratch"}

@@ -10,6 +10,7 @@ traza, con código de salida 2.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from collections.abc import Sequence
@@ -99,20 +100,17 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Fine-tuning, extracción de características y desde cero, con el mismo presupuesto."""
-    from course_utils.compare import METHODS, CompareConfig, run_comparison
+    """Fine-tuning, extracción de características y desde cero, con el mismo presupuesto (sin conexión)."""
+    from course_utils.experiments import RECIPES, compare_offline
 
-    if args.data != "mini":
-        raise ValueError("compare solo admite --data mini (el dominio sin conexión) por ahora.")
-    config = CompareConfig(task=args.task, n_per_class=args.n_per_class, epochs=args.epochs, seed=args.seed)
-    result = run_comparison(config, quiet=True)
+    result = compare_offline(args.task, n_per_class=args.n_per_class, epochs=args.epochs, seed=args.seed)
     if args.json:
-        _print(json.dumps({key: result[key] for key in (*METHODS, "seconds")}))
+        _print(json.dumps({key: result[key] for key in (*RECIPES, "seconds")}))
         return 0
-    _print(f"Tarea '{config.task}', {config.n_per_class} imágenes por clase, {config.epochs} épocas")
+    _print(f"Tarea '{args.task}', {args.n_per_class} imágenes por clase, {args.epochs} épocas")
     _print(f"{'receta':<20}{'época 1':>10}{'final':>10}")
-    for method in METHODS:
-        _print(f"{method:<20}{result[method][0]:>10.3f}{result[method][-1]:>10.3f}")
+    for name in RECIPES:
+        _print(f"{name:<20}{result[name][0]:>10.3f}{result[name][-1]:>10.3f}")
     _print(f"tiempo total: {result['seconds']:.1f} s")
     return 0
 
@@ -208,11 +206,12 @@ def cmd_badges(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from course_utils.compare import CompareConfig
+    from course_utils.experiments import compare_offline
     from course_utils.offline import PretrainConfig
     from course_utils.transfer_study import StudyConfig
 
-    offline_defaults, compare_defaults, study_defaults = PretrainConfig(), CompareConfig(), StudyConfig()
+    offline_defaults, study_defaults = PretrainConfig(), StudyConfig()
+    compare_defaults = inspect.signature(compare_offline).parameters
     parser = argparse.ArgumentParser(
         prog="python -m course_utils",
         description="Herramientas del curso de aprendizaje por transferencia y fine-tuning.",
@@ -236,12 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="sin barras de progreso")
     p.set_defaults(func=cmd_pretrain)
 
-    p = sub.add_parser("compare", help="fine-tuning vs extracción de características vs desde cero")
-    p.add_argument("--data", default="mini", help="conjunto: mini (dominio sin conexión)")
+    p = sub.add_parser("compare", help="fine-tuning vs extracción de características vs desde cero, sin conexión")
     p.add_argument("--task", default="similar", choices=["similar", "different"])
-    p.add_argument("--n-per-class", type=int, default=compare_defaults.n_per_class, help="imágenes de entrenamiento por clase")
-    p.add_argument("--epochs", type=int, default=compare_defaults.epochs, help="presupuesto común de épocas")
-    p.add_argument("--seed", type=int, default=compare_defaults.seed)
+    p.add_argument("--n-per-class", type=int, default=compare_defaults["n_per_class"].default, help="imágenes de entrenamiento por clase")
+    p.add_argument("--epochs", type=int, default=compare_defaults["epochs"].default, help="presupuesto común de épocas")
+    p.add_argument("--seed", type=int, default=compare_defaults["seed"].default)
     p.add_argument("--json", action="store_true", help="imprime un único objeto JSON")
     p.set_defaults(func=cmd_compare)
 

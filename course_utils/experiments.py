@@ -25,6 +25,8 @@ tanto, la del entrenamiento, no la de elegir otras imágenes.
 
 from __future__ import annotations
 
+import copy
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -32,15 +34,17 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from course_utils import offline
 from course_utils.env import get_device, seed_everything
-from course_utils.models import freeze, param_groups, stages
-from course_utils.splits import Splits
+from course_utils.models import freeze, param_groups, replace_head, stages
+from course_utils.splits import Splits, offline_splits
 from course_utils.training import History, evaluate, fit
 
 __all__ = [
     "Budget",
     "FEATURE_EXTRACTION",
     "FINETUNE",
+    "GlyphModels",
     "LRSearch",
     "ModelSource",
     "RECIPES",
@@ -48,6 +52,7 @@ __all__ = [
     "SCRATCH",
     "build",
     "compare",
+    "compare_offline",
     "frozen",
     "get_recipe",
     "recipe_label",
@@ -148,6 +153,19 @@ class ModelSource(Protocol):
     def pretrained_model(self, num_classes: int) -> nn.Module: ...
 
     def scratch_model(self, num_classes: int) -> nn.Module: ...
+
+
+class GlyphModels:
+    """Fuente de modelos del dominio sin conexión: la ``GlyphNet`` preentrenada en letras y la misma al azar."""
+
+    def __init__(self) -> None:
+        self._base = offline.load_pretrained()  # se lee y verifica una vez
+
+    def pretrained_model(self, num_classes: int) -> nn.Module:
+        return replace_head(copy.deepcopy(self._base), num_classes)
+
+    def scratch_model(self, num_classes: int) -> nn.Module:
+        return offline.GlyphNet(num_classes)
 
 
 def build(
@@ -257,6 +275,37 @@ def compare(
     for recipe in recipes:
         recipe = get_recipe(recipe)
         result[recipe.name] = run_seeds(recipe, data, models, budget, _lr_for(lrs, recipe.name), seeds, **kwargs)
+    return result
+
+
+def compare_offline(
+    task: str = "similar",
+    n_per_class: int = 20,
+    n_test_per_class: int = 50,
+    epochs: int = 6,
+    seed: int = 0,
+    lr: float = 3e-3,
+    batch_size: int = 16,
+    recipes: Sequence[str | Recipe] = tuple(RECIPES),
+    quiet: bool | None = True,
+) -> dict[str, Any]:
+    """Las tres recetas básicas en el dominio sin conexión, una semilla, en CPU (``python -m course_utils compare``).
+
+    La misma ``GlyphNet`` con el mismo presupuesto (Adam, ``lr`` en la cabeza y ``lr / 10`` en el
+    cuerpo al hacer fine-tuning), entrenada con ``n_per_class`` imágenes por clase de ``task``.
+    Devuelve ``{receta: [exactitud de prueba por época], "seconds": s, "histories": {receta:
+    History}, "config": {...}}``.
+    """
+    started = time.perf_counter()
+    data = offline_splits(task, n_per_class, n_test_per_class)
+    budget = Budget(epochs=epochs, batch_size=batch_size, optimizer="adam")
+    runs = compare(recipes, data, GlyphModels(), budget, lr, seeds=(seed,), device="cpu", quiet=quiet)
+    histories = {name: seed_runs[0] for name, seed_runs in runs.items()}
+    result: dict[str, Any] = {name: history.column("test_acc") for name, history in histories.items()}
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    result["histories"] = histories
+    result["config"] = {"task": task, "n_per_class": n_per_class, "n_test_per_class": n_test_per_class,
+                        "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
     return result
 
 

@@ -23,7 +23,6 @@ pasando cada época por el cuerpo congelado, con muchos menos cálculos.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,7 +44,6 @@ __all__ = [
     "STRATEGIES",
     "STRATEGY_LABELS",
     "CellResult",
-    "GlyphModels",
     "Grid",
     "StudyConfig",
     "StrategyResult",
@@ -124,25 +122,6 @@ class StudyConfig:
     def sizes(self) -> dict[str, int]:
         """``{"pequeño": small, "grande": large}``."""
         return {"pequeño": self.small, "grande": self.large}
-
-
-class GlyphModels:
-    """Fuente de modelos del dominio sin conexión: la ``GlyphNet`` preentrenada en letras y la misma al azar."""
-
-    def __init__(self) -> None:
-        from course_utils import offline
-
-        self._base = offline.load_pretrained()  # se lee y verifica una vez
-
-    def pretrained_model(self, num_classes: int) -> nn.Module:
-        from course_utils.models import replace_head
-
-        return replace_head(copy.deepcopy(self._base), num_classes)
-
-    def scratch_model(self, num_classes: int) -> nn.Module:
-        from course_utils import offline
-
-        return offline.GlyphNet(num_classes)
 
 
 # --------------------------------------------------------------------------------------
@@ -411,7 +390,7 @@ def run_grid(
     if unknown:
         raise ValueError(f"Recetas desconocidas: {', '.join(unknown)}. Usa algunas de: {', '.join(RECIPES)}.")
     targets = targets if targets is not None else make_targets(config)
-    models = models if models is not None else GlyphModels()
+    models = models if models is not None else ex.GlyphModels()
     cells = {}
     for size, n in config.sizes().items():
         for similarity, target in targets.items():
@@ -454,7 +433,7 @@ def transferability(
     las mismas semillas y presupuesto. Devuelve ``{parecido: {k: [exactitud por semilla]}}``.
     """
     config = grid.config
-    models = models if models is not None else GlyphModels()
+    models = models if models is not None else ex.GlyphModels()
     result: dict[str, dict[int, list[float]]] = {}
     for similarity, target in targets.items():
         cell = grid.cell(size, similarity)
@@ -600,7 +579,7 @@ def run_strategies(
     las demás. ``known`` permite reutilizar resultados ya medidos: ``{estrategia: (tasas por
     fase, exactitudes)}`` (la de una etapa es exactamente el fine-tuning completo de la rejilla).
     """
-    models = models if models is not None else GlyphModels()
+    models = models if models is not None else ex.GlyphModels()
     known = known or {}
     lrs, accs = {}, {}
     for strategy in strategies:

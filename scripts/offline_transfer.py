@@ -2,7 +2,7 @@
 
 Uso:  python scripts/offline_transfer.py [--seeds 0 1 2] [--epochs N] [--out docs/offline-transfer.md]
 
-Para cada semilla ejecuta ``python -m course_utils compare --data mini --json`` (el mismo
+Para cada semilla ejecuta ``python -m course_utils compare --json`` (el mismo
 código, llamado en proceso) y comprueba los objetivos del curso:
 
 - tras la época 1, fine-tuning supera a desde cero en >= 25 puntos de exactitud;
@@ -36,7 +36,7 @@ def run_seed(seed: int, epochs: int | None = None) -> dict:
     buffer = io.StringIO()
     extra = ["--epochs", str(epochs)] if epochs is not None else []
     with contextlib.redirect_stdout(buffer):
-        code = cli_main(["compare", "--data", "mini", "--json", "--seed", str(seed), *extra])
+        code = cli_main(["compare", "--json", "--seed", str(seed), *extra])
     if code != 0:
         raise SystemExit(f"compare falló con la semilla {seed}")
     return json.loads(buffer.getvalue())

@@ -13,7 +13,7 @@ def test_doctor_runs_offline_and_exits_zero(capsys, monkeypatch):
 
 
 def test_compare_json_prints_one_object_with_the_three_recipes(capsys):
-    assert main(["compare", "--data", "mini", "--json", "--n-per-class", "2", "--epochs", "2"]) == 0
+    assert main(["compare", "--json", "--n-per-class", "2", "--epochs", "2"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"finetune", "feature_extraction", "scratch", "seconds"}
     assert all(len(result[k]) == 2 for k in ("finetune", "feature_extraction", "scratch"))
@@ -40,9 +40,11 @@ def test_scenarios_rejects_a_bad_configuration(capsys):
     assert "large" in err and "Traceback" not in err
 
 
-def test_compare_rejects_unknown_data(capsys):
-    assert main(["compare", "--data", "imagenet"]) == 2
-    assert "mini" in capsys.readouterr().err
+def test_compare_no_longer_takes_data(capsys):
+    # --data solo admitía «mini»: se quitó. Una opción desconocida da el código 2 y no una traza.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--data", "mini"])
+    assert exit_info.value.code == 2 and "--data" in capsys.readouterr().err
 
 
 def test_download_offline_gives_spanish_message_and_nonzero_exit(capsys, monkeypatch):

@@ -194,3 +194,32 @@ def test_gap_by_size_and_size_sweep_figure():
     fig = plots.plot_size_sweep(sweep)
     assert [ax.get_xlabel() for ax in fig.axes] == ["imágenes de entrenamiento por clase"] * 2
     plt.close(fig)
+
+
+# --- La comparación sin conexión (python -m course_utils compare) ----------------------
+
+
+def test_glyph_recipes_share_network_and_differ_in_what_trains():
+    from course_utils.models import count_parameters
+
+    glyphs = ex.GlyphModels()
+    ft_model, ft_opt = ex.build("finetune", glyphs, 10, lr=1e-3)
+    fe_model, fe_opt = ex.build("feature_extraction", glyphs, 10, lr=1e-3)
+    sc_model, sc_opt = ex.build("scratch", glyphs, 10, lr=1e-3)
+    assert count_parameters(ft_model)["total"] == count_parameters(sc_model)["total"]
+    assert [g["lr"] for g in ft_opt.param_groups] == pytest.approx([1e-4, 1e-3])
+    assert count_parameters(fe_model)["trainable"] == 128 * 10 + 10
+    assert [g["name"] for g in fe_opt.param_groups] == ["cabeza"]
+    # Fine-tuning parte de los pesos preentrenados; desde cero, no.
+    assert not ft_model.layer1[0].weight.equal(sc_model.layer1[0].weight)
+    with pytest.raises(ValueError, match="Receta desconocida"):
+        ex.build("lora", glyphs, 10, lr=1e-3)
+
+
+def test_compare_offline_returns_one_accuracy_per_epoch():
+    result = ex.compare_offline(n_per_class=2, n_test_per_class=2, epochs=2, batch_size=8)
+    for name in ex.RECIPES:
+        assert len(result[name]) == 2
+        assert all(0.0 <= acc <= 1.0 for acc in result[name])
+        assert result["histories"][name].column("epoch") == [1, 2]
+    assert result["seconds"] > 0 and result["config"]["epochs"] == 2

@@ -10,18 +10,14 @@ también, con un aviso, las carpetas de clase sin ninguna imagen utilizable.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import tempfile
 import warnings
-import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 
@@ -36,9 +32,8 @@ __all__ = [
     "SkippedImageWarning",
     "class_folders",
     "denormalize",
-    "hotdog_loaders",
-    "make_image_folder",
     "make_loaders",
+    "skip_bad_images",
     "test_transforms",
     "train_transforms",
 ]
@@ -96,10 +91,8 @@ def denormalize(
 # --------------------------------------------------------------------------------------
 
 
-def _remove_warned_dir(path: str, owner_pid: int) -> None:
-    """Borra la carpeta de marcas de avisos, solo en el proceso que la creó (nunca en un proceso hijo)."""
-    if os.getpid() == owner_pid:
-        shutil.rmtree(path, ignore_errors=True)
+#: Archivos dañados de los que este proceso ya avisó (un aviso por archivo y proceso).
+_WARNED: set[str] = set()
 
 
 class ImageFolderSafe(ImageFolder):
@@ -109,15 +102,13 @@ class ImageFolderSafe(ImageFolder):
       tampoco se leen archivos ocultos ni carpetas ocultas dentro de una clase.
     - Al construirlo se descartan, con un aviso, los archivos vacíos (0 bytes); los que
       no tienen extensión de imagen se ignoran en silencio, como en ``ImageFolder``.
-    - Las imágenes se abren con ``images.load_rgb``. Si una no se puede leer, se emite
-      un ``SkippedImageWarning``, se recuerda su índice en ``bad_indices`` y se devuelve
-      la siguiente válida: la época sigue. El aviso sale **una sola vez por archivo** para
-      este conjunto, aunque lo lean varios procesos del ``DataLoader`` y en varias épocas:
-      el primer proceso que encuentra el archivo deja una marca en una carpeta temporal
-      propia del conjunto (que viaja con él al serializarlo) y los demás ya no avisan.
-      En el conjunto de prueba esa imagen de repuesto cuenta en la exactitud (suele ser
-      otra foto de la misma clase, la siguiente de la carpeta); ``check-data`` lista las
-      dañadas para borrarlas.
+    - Las imágenes se abren con ``images.load_rgb``. Una que no se puede leer se anota en
+      ``bad_indices`` y se avisa de ella (``SkippedImageWarning``) una vez por archivo en cada
+      proceso. Con ``skip_bad=True`` (por defecto, y siempre en la prueba) se **salta**:
+      ``dataset[i]`` devuelve ``None`` y ``skip_bad_images``, el ``collate_fn`` de
+      ``make_loaders``, la quita del lote, así que la exactitud se mide sin ella. Con
+      ``skip_bad=False`` (el entrenamiento de ``make_loaders``) se usa la siguiente imagen
+      legible, para que ningún lote de entrenamiento quede vacío.
     - Una carpeta de clase sin ninguna imagen utilizable es un ``FileNotFoundError``,
       salvo con ``skip_empty_classes=True``: entonces se salta con un ``SkippedClassWarning``
       que la nombra (y se quita de ``classes``).
@@ -139,6 +130,7 @@ class ImageFolderSafe(ImageFolder):
         *,
         classes: Sequence[str] | None = None,
         skip_empty_classes: bool = False,
+        skip_bad: bool = True,
     ) -> None:
         root = Path(root).expanduser()
         if not root.is_dir():
@@ -149,14 +141,11 @@ class ImageFolderSafe(ImageFolder):
             root, transform=transform, target_transform=target_transform, loader=loader,
             is_valid_file=is_valid_file or has_image_extension, allow_empty=allow_empty or check_classes,
         )
+        self.skip_bad = skip_bad
         self.bad_indices: set[int] = set()
         self.empty_classes: list[str] = []
         if check_classes:
             self._drop_unusable_classes(skip_empty_classes)
-        # Marcas de «ya avisado» compartidas por todas las copias del conjunto (procesos del
-        # DataLoader, épocas). La carpeta la borra solo el proceso que crea el conjunto.
-        self._warned_dir = tempfile.mkdtemp(prefix="course_utils-avisos-")
-        weakref.finalize(self, _remove_warned_dir, self._warned_dir, os.getpid())
 
     def find_classes(self, directory: str | os.PathLike) -> tuple[list[str], dict[str, int]]:
         """Subcarpetas no ocultas de ``directory``, en orden alfabético (o las clases pedidas en ``classes``)."""
@@ -270,63 +259,58 @@ class ImageFolderSafe(ImageFolder):
         root = Path(self.root)
         return root.parent if root.name in ("train", "test") else root
 
-    def _first_to_warn(self, path: str) -> bool:
-        """``True`` solo para la primera copia del conjunto (en cualquier proceso) que avisa de ``path``."""
-        folder = getattr(self, "_warned_dir", None)
-        if folder is None:
-            return True
-        marker = os.path.join(folder, hashlib.sha256(os.fsencode(path)).hexdigest()[:32])
+    def _read(self, index: int) -> Any | None:
+        """La imagen ``index`` transformada con su etiqueta, o ``None`` (con un aviso) si no se puede leer."""
+        path, target = self.samples[index]
         try:
-            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            return False
-        except OSError:
-            return True  # sin carpeta de marcas (p. ej. un conjunto guardado con pickle): aviso por proceso
-        os.close(fd)
-        return True
+            sample = self.loader(path)
+        except BadImageError as exc:
+            self.bad_indices.add(index)
+            if path not in _WARNED:
+                _WARNED.add(path)
+                instead = "no se usa" if self.skip_bad else "se usa la siguiente en su lugar"
+                warnings.warn(
+                    f"Se omite la imagen {path}: {exc.reason} ({instead}). Revisa la carpeta con "
+                    f"python -m course_utils check-data {self._dataset_root()}",
+                    SkippedImageWarning,
+                    stacklevel=3,
+                )
+            return None
+        if self.transform is not None:
+            sample = self.transform(sample)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return sample, target
 
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
+    def __getitem__(self, index: int) -> tuple[Any, Any] | None:
         n = len(self.samples)
         if not -n <= index < n:
             raise IndexError(f"Índice {index} fuera de rango: el conjunto tiene {n} imágenes.")
         index %= n
-        for offset in range(n):
-            i = (index + offset) % n
-            if i in self.bad_indices:
-                continue
-            path, target = self.samples[i]
-            try:
-                sample = self.loader(path)
-            except BadImageError as exc:
-                self.bad_indices.add(i)
-                if self._first_to_warn(path):
-                    warnings.warn(
-                        f"Se omite la imagen {path}: {exc.reason}. Se usa otra en su lugar; revisa la carpeta con "
-                        f"python -m course_utils check-data {self._dataset_root()}",
-                        SkippedImageWarning,
-                        stacklevel=2,
-                    )
-                continue
-            if self.transform is not None:
-                sample = self.transform(sample)
-            if self.target_transform is not None:
-                target = self.target_transform(target)
-            return sample, target
+        item = self._read(index)
+        if item is not None or self.skip_bad:
+            return item
+        for i in (index + offset for offset in range(1, n)):  # la siguiente legible, dando la vuelta
+            if i % n not in self.bad_indices and (item := self._read(i % n)) is not None:
+                return item
         raise RuntimeError(
             f"Ninguna de las {n} imágenes de {self.root} se puede leer. Revisa la carpeta con "
             f"python -m course_utils check-data {self._dataset_root()}"
         )
 
 
+def skip_bad_images(batch: list) -> Any:
+    """``collate_fn`` que quita del lote las imágenes dañadas (``None``); un lote sin ninguna queda vacío."""
+    items = [item for item in batch if item is not None]
+    if not items:
+        return torch.empty(0), torch.empty(0, dtype=torch.long)
+    return default_collate(items)
+
+
 def class_folders(directory: str | os.PathLike) -> list[str]:
     """Nombres de las subcarpetas de clase de ``directory`` (no ocultas), en orden alfabético."""
     with os.scandir(directory) as entries:
         return sorted(e.name for e in entries if e.is_dir() and not is_hidden(e.name))
-
-
-def make_image_folder(root: str | os.PathLike, transform: Callable | None = None) -> ImageFolderSafe:
-    """Atajo de ``ImageFolderSafe(root, transform)``."""
-    return ImageFolderSafe(root, transform=transform)
 
 
 # --------------------------------------------------------------------------------------
@@ -381,7 +365,7 @@ def make_loaders(
         train_transform = train_transforms(size)
     if test_transform is None:
         test_transform = test_transforms(size, resize=round(size * 256 / 224))
-    train_set = ImageFolderSafe(root / "train", transform=train_transform, skip_empty_classes=True)
+    train_set = ImageFolderSafe(root / "train", transform=train_transform, skip_empty_classes=True, skip_bad=False)
     if len(train_set.classes) < 2:
         raise ValueError(
             f"{root / 'train'} solo tiene imágenes utilizables de la clase {', '.join(train_set.classes)}: para "
@@ -406,12 +390,5 @@ def make_loaders(
     train_loader = DataLoader(
         train_set, batch_size=batch_size, shuffle=True, generator=generator, drop_last=False, **kwargs
     )
-    test_loader = DataLoader(test_set, batch_size=batch_size, shuffle=False, drop_last=False, **kwargs)
+    test_loader = DataLoader(test_set, batch_size=batch_size, shuffle=False, collate_fn=skip_bad_images, **kwargs)
     return train_loader, test_loader
-
-
-def hotdog_loaders(batch_size: int = 128, **kw: Any) -> tuple[DataLoader, DataLoader]:
-    """Descarga (si hace falta) el conjunto hotdog y devuelve sus cargadores (ver ``make_loaders``)."""
-    from course_utils.download import fetch_dataset
-
-    return make_loaders(fetch_dataset("hotdog"), batch_size, **kw)

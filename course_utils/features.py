@@ -115,7 +115,8 @@ def in_order(loader: torch.utils.data.DataLoader, batch_size: int | None = None)
     if loader.num_workers > 0:
         kwargs["persistent_workers"] = loader.persistent_workers
         kwargs["prefetch_factor"] = loader.prefetch_factor
-    return DataLoader(loader.dataset, batch_size=batch_size or loader.batch_size, shuffle=False, **kwargs)
+    return DataLoader(loader.dataset, batch_size=batch_size or loader.batch_size, shuffle=False,
+                      collate_fn=loader.collate_fn, **kwargs)
 
 
 def random_transforms(loader: Iterable) -> list[str]:
@@ -175,6 +176,8 @@ def extract_features(
     labels: list[torch.Tensor] = []
     try:
         for x, y in loader:
+            if len(y) == 0:  # un lote entero de imágenes dañadas (ver data.skip_bad_images)
+                continue
             with autocast(device, amp):
                 out = body(to_device(x, device, channels_last))
             feats.append(torch.flatten(out, 1).float())  # se queda en el dispositivo: sin sincronizar

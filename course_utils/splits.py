@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from course_utils import offline
-from course_utils.data import ImageFolderSafe
+from course_utils.data import ImageFolderSafe, skip_bad_images
 from course_utils.env import loader_kwargs
 
 __all__ = [
@@ -169,7 +169,7 @@ class Splits:
         eval_set = self.val if on == "val" else self.test
         # Lotes de evaluación de 64: en CPU, más rápidos que lotes enormes (caben en la caché).
         evaluation = DataLoader(eval_set, batch_size=max(batch_size, 64 if self.in_memory else batch_size),
-                                shuffle=False, **kwargs)
+                                shuffle=False, collate_fn=skip_bad_images, **kwargs)
         return train, evaluation
 
 
@@ -214,7 +214,7 @@ def folder_splits(
     for split in ("train", "test"):
         if not (root / split).is_dir():
             raise FileNotFoundError(f"Falta la carpeta {root / split}: se esperan train/<clase>/ y test/<clase>/.")
-    pool = ImageFolderSafe(root / "train", transform=train_transform)
+    pool = ImageFolderSafe(root / "train", transform=train_transform, skip_bad=False)  # lotes nunca vacíos
     pool_eval = ImageFolderSafe(root / "train", transform=test_transform)
     test = ImageFolderSafe(root / "test", transform=test_transform)
     if pool.classes != test.classes:

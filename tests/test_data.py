@@ -59,8 +59,10 @@ def test_image_folder_safe_skips_bad_files_once_and_ignores_hidden(tmp_path):
     messages = _skipped(record)
     assert len(messages) == 1 and str(text) in messages[0] and "Se omite" in messages[0]
     assert ds.bad_indices == {3}
-    assert all(isinstance(img, Image.Image) and img.mode == "RGB" for img, _ in items)
-    assert items[3][1] == 0  # el índice dañado (último) devuelve el siguiente válido: el primero
+    assert items[3] is None  # se salta: nunca se cuenta otra imagen en su lugar
+    assert all(isinstance(img, Image.Image) and img.mode == "RGB" for img, _ in items[:3])
+    replacing = data.ImageFolderSafe(root, skip_bad=False)  # el entrenamiento de make_loaders
+    assert replacing[3][1] == 0  # la siguiente legible, dando la vuelta: la primera
 
 
 def test_image_folder_safe_errors_are_spanish(tmp_path):
@@ -78,14 +80,14 @@ def test_image_folder_safe_errors_are_spanish(tmp_path):
 def test_image_folder_safe_all_unreadable(tmp_path):
     (tmp_path / "ds" / "cat").mkdir(parents=True)
     (tmp_path / "ds" / "cat" / "a.jpg").write_text("x")
-    ds = data.ImageFolderSafe(tmp_path / "ds")
-    with pytest.warns(data.SkippedImageWarning), pytest.raises(RuntimeError, match="Ninguna"):
-        ds[0]
+    assert data.ImageFolderSafe(tmp_path / "ds")[0] is None
+    with pytest.raises(RuntimeError, match="Ninguna"):
+        data.ImageFolderSafe(tmp_path / "ds", skip_bad=False)[0]
 
 
 def test_image_folder_safe_pickles_with_transform(tmp_path):
     root = _dataset(tmp_path / "ds")
-    ds = data.make_image_folder(root / "train", data.test_transforms(8, resize=10))
+    ds = data.ImageFolderSafe(root / "train", transform=data.test_transforms(8, resize=10))
     clone = pickle.loads(pickle.dumps(ds))
     assert clone.classes == ds.classes and len(clone) == len(ds)
     x, y = clone[0]
@@ -159,16 +161,6 @@ def test_denormalize_inverts_normalization():
         data.denormalize(torch.zeros(1, 4, 4))
 
 
-def test_hotdog_loaders_use_the_extracted_folder(tmp_path):
-    from course_utils import paths
-
-    _dataset(paths.data_dir() / "hotdog", n_train=2, n_test=1)  # ya "descargado": no hace falta red
-    train, test = data.hotdog_loaders(batch_size=2, device="cpu", num_workers=0, size=16)
-    x, y = next(iter(train))
-    assert x.shape == (2, 3, 16, 16)
-    assert Path(test.dataset.root) == paths.data_dir() / "hotdog" / "test"
-
-
 # --------------------------------------------------------------------------------------
 # Un aviso por archivo aunque lo lean varios procesos
 # --------------------------------------------------------------------------------------
@@ -182,26 +174,26 @@ def _folder_with_one_bad_file(root: Path) -> Path:
     return root
 
 
-def test_copies_of_the_dataset_warn_once_per_bad_file(tmp_path):
-    # Cada proceso del DataLoader recibe su copia (pickle con spawn, memoria copiada con fork):
-    # solo la primera copia que encuentra el archivo dañado avisa.
+def test_copies_of_the_dataset_in_one_process_warn_once_per_bad_file(tmp_path):
+    # Cada proceso del DataLoader recibe su copia (pickle con spawn, memoria copiada con fork).
     ds = data.ImageFolderSafe(_folder_with_one_bad_file(tmp_path / "train"))
     bad = [Path(p).name for p, _ in ds.samples].index("rota.jpg")
     worker_a, worker_b = pickle.loads(pickle.dumps(ds)), pickle.loads(pickle.dumps(ds))
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         for copy in (worker_a, worker_b, ds, pickle.loads(pickle.dumps(ds))):
-            assert copy[bad][1] == 0  # la siguiente válida (vuelve al principio)
+            assert copy[bad] is None  # se salta en todas
     messages = _skipped(record)
-    assert len(messages) == 1 and "rota.jpg" in messages[0]
-    assert worker_b.bad_indices == {bad}  # cada copia la salta sin volver a avisar
+    assert len(messages) == 1 and "rota.jpg" in messages[0] and "no se usa" in messages[0]
+    assert worker_b.bad_indices == {bad}  # cada copia la cuenta
 
 
-def test_one_warning_per_bad_file_with_worker_processes_over_two_epochs(tmp_path, capfd):
+def test_one_warning_per_bad_file_and_process_with_workers_over_two_epochs(tmp_path, capfd):
     import os
 
     ds = data.ImageFolderSafe(_folder_with_one_bad_file(tmp_path / "train"), transform=data.test_transforms(8, 8))
-    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2)  # procesos nuevos en cada época
+    # Procesos nuevos en cada época: el archivo dañado lo encuentra un proceso en cada una.
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2, collate_fn=data.skip_bad_images)
 
     def to_stderr(message, category, filename, lineno, file=None, line=None):
         os.write(2, f"{category.__name__}: {message}\n".encode())  # visible desde los procesos hijos
@@ -210,23 +202,45 @@ def test_one_warning_per_bad_file_with_worker_processes_over_two_epochs(tmp_path
         warnings.simplefilter("always")
         warnings.showwarning = to_stderr
         for _epoch in range(2):
-            assert sum(len(y) for _, y in loader) == len(ds)
+            assert sum(len(y) for _, y in loader) == len(ds) - 1  # la dañada no cuenta
     err = capfd.readouterr().err
-    assert err.count("rota.jpg") == 1, err
+    assert err.count("rota.jpg") == 2, err  # uno por proceso que la lee, no uno por lote ni por época
 
 
-def test_warning_marks_are_removed_with_the_dataset(tmp_path):
-    import gc
+def test_no_temporary_folders_are_created(tmp_path, monkeypatch):
+    import tempfile
 
-    ds = data.ImageFolderSafe(_folder_with_one_bad_file(tmp_path / "train"))
-    marks = Path(ds._warned_dir)
-    clone = pickle.loads(pickle.dumps(ds))
-    del clone
-    gc.collect()
-    assert marks.is_dir()  # una copia (un proceso hijo) nunca borra la carpeta compartida
-    del ds
-    gc.collect()
-    assert not marks.exists()
+    spare = tmp_path / "tmp"
+    spare.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spare))
+    root = _dataset(tmp_path / "ds")
+    (root / "test" / "cat" / "rota.jpg").write_text("no soy una imagen")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train, test = data.make_loaders(root, batch_size=2, device="cpu", num_workers=0, size=8)
+        list(test)
+    assert list(spare.iterdir()) == []
+
+
+def test_a_bad_test_image_is_not_replaced_by_a_neighbour(tmp_path):
+    from course_utils.training import evaluate
+
+    root = _dataset(tmp_path / "ds", n_train=2, n_test=3)
+    (root / "test" / "cat" / "9-rota.jpg").write_text("no soy una imagen")  # va después de 0..2.png
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, test = data.make_loaders(root, batch_size=4, device="cpu", num_workers=0, size=8)
+        labels = torch.cat([y for _, y in test]).tolist()
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2))
+        result = evaluate(model, test, "cpu")
+    assert labels == [0, 0, 0, 1, 1, 1]  # 6 imágenes legibles: la dañada no se sustituye
+    assert result["n"] == 6
+    assert test.dataset.bad_indices == {3}
+
+
+def test_a_batch_of_only_bad_images_is_empty_and_evaluation_skips_it():
+    x, y = data.skip_bad_images([None, None])
+    assert len(x) == 0 and len(y) == 0 and y.dtype == torch.long
 
 
 # --------------------------------------------------------------------------------------

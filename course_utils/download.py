@@ -1,9 +1,9 @@
-"""Descargas https con suma de verificación, reintentos, reanudación y extracción segura.
+"""Descargas https con suma de verificación, reintentos y extracción segura.
 
-- ``download`` baja un archivo a ``<destino>.part``, reanuda una descarga cortada con
-  una cabecera ``Range``, comprueba la suma SHA-1 y solo entonces lo mueve a su sitio
-  (``os.replace``, atómico). Nunca sobrescribe un archivo existente sin haber
-  verificado antes el nuevo, ni tampoco un ``.bad-<n>`` apartado antes.
+- ``download`` baja un archivo a ``<destino>.part``, comprueba la suma SHA-1 y solo entonces
+  lo mueve a su sitio (``os.replace``, atómico). Nunca sobrescribe un archivo existente sin
+  haber verificado antes el nuevo; lo que no coincide se conserva en ``<destino>.bad``.
+  Solo https (también tras una redirección); http solo hacia la propia máquina (pruebas).
 - ``safe_extract_zip`` rechaza zips con rutas peligrosas (``..``, absolutas, unidades de
   Windows, enlaces simbólicos) y extrae en una carpeta temporal que se mueve al final.
 - ``fetch_dataset`` junta las dos cosas para los conjuntos de ``DATA_HUB``.
@@ -27,6 +27,8 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from tqdm.auto import tqdm
 
 from course_utils import paths
 
@@ -159,69 +161,16 @@ class _SafeRedirectHandler(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _opener(url: str) -> urllib.request.OpenerDirector:
-    handlers: list[Any] = [_SafeRedirectHandler()]
-    if _is_loopback(urllib.parse.urlsplit(url).hostname):
-        handlers.append(urllib.request.ProxyHandler({}))  # un proxy nunca debe ver 127.0.0.1
-    return urllib.request.build_opener(*handlers)
-
-
-def _quiet_env() -> bool:
-    return bool(os.environ.get("CI")) or os.environ.get("COURSE_UTILS_QUIET", "") not in ("", "0")
-
-
 def _describe(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None)
-    text = str(reason if reason is not None else exc) or type(exc).__name__
-    return text
+    return str(reason if reason is not None else exc) or type(exc).__name__
 
 
-# --------------------------------------------------------------------------------------
-# Archivos apartados
-# --------------------------------------------------------------------------------------
-
-
-def _free_bad_path(path: Path) -> Path:
-    n = 1
-    while True:
-        candidate = path.with_name(f"{path.name}.bad-{n}")
-        if not candidate.exists() and not candidate.is_symlink():
-            return candidate
-        n += 1
-
-
-def _move_aside(source: Path, like: Path) -> Path:
-    """Mueve ``source`` a ``<like>.bad-<n>`` con el primer ``n`` libre (nunca pisa uno existente)."""
-    while True:
-        target = _free_bad_path(like)
-        try:
-            os.link(source, target)  # falla si ``target`` ya existe: nunca se pisa nada
-        except FileExistsError:
-            continue
-        except OSError:
-            # Sistemas de archivos sin enlaces duros: se comprueba justo antes de renombrar.
-            if target.exists():
-                continue
-            os.rename(source, target)
-            return target
-        os.unlink(source)
-        return target
-
-
-def _copy_aside(source: Path) -> Path:
-    """Deja una copia (enlace duro si se puede) de ``source`` en ``<source>.bad-<n>``; ``source`` sigue igual."""
-    while True:
-        target = _free_bad_path(source)
-        try:
-            os.link(source, target)
-            return target
-        except FileExistsError:
-            continue
-        except OSError:
-            if target.exists():
-                continue
-            shutil.copy2(source, target)
-            return target
+def _set_aside(path: Path, like: Path) -> Path:
+    """Mueve ``path`` a ``<like>.bad`` (un archivo dañado que se conserva para revisarlo) y devuelve esa ruta."""
+    bad = like.with_name(like.name + ".bad")
+    os.replace(path, bad)
+    return bad
 
 
 # --------------------------------------------------------------------------------------
@@ -229,28 +178,22 @@ def _copy_aside(source: Path) -> Path:
 # --------------------------------------------------------------------------------------
 
 
-def _content_range_start(value: str | None) -> int | None:
-    match = re.match(r"\s*bytes\s+(\d+)-\d+/(\d+|\*)", value or "")
-    return int(match.group(1)) if match else None
-
-
 def _fetch_once(url: str, part: Path, timeout: float, progress: bool) -> None:
-    """Un intento: completa ``part`` (reanudando si ya tiene datos). Lanza ``_TransferError`` si la red falla."""
-    from tqdm.auto import tqdm
-
-    offset = part.stat().st_size if part.is_file() else 0
-    headers = {"User-Agent": _USER_AGENT}
-    if offset > 0:
-        headers["Range"] = f"bytes={offset}-"
-    request = urllib.request.Request(url, headers=headers)
+    """Un intento: descarga ``url`` entero en ``part``. Lanza ``_TransferError`` si la red falla."""
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    received, length = 0, None
     try:
-        response = _opener(url).open(request, timeout=timeout)
+        with urllib.request.build_opener(_SafeRedirectHandler()).open(request, timeout=timeout) as response:
+            header = response.headers.get("Content-Length")
+            length = int(header) if header and header.isdigit() else None
+            with open(part, "wb") as fh, tqdm(total=length, unit="B", unit_scale=True, unit_divisor=1024,
+                                              desc=part.name[: -len(".part")], disable=not progress,
+                                              leave=False) as bar:
+                while chunk := response.read(_CHUNK):
+                    fh.write(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
     except urllib.error.HTTPError as exc:
-        if exc.code == 416 and offset > 0:
-            # El servidor no puede continuar desde ese punto: se empieza de cero en el siguiente intento.
-            exc.close()
-            part.unlink(missing_ok=True)
-            raise _TransferError("el servidor no pudo reanudar la descarga (HTTP 416)") from exc
         if exc.code >= 500 or exc.code == 429:
             raise _TransferError(f"el servidor respondió HTTP {exc.code}") from exc
         raise DownloadError(
@@ -259,33 +202,8 @@ def _fetch_once(url: str, part: Path, timeout: float, progress: bool) -> None:
         ) from exc
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise _TransferError(_describe(exc)) from exc
-
-    with response:
-        status = getattr(response, "status", 200)
-        length_header = response.headers.get("Content-Length")
-        length = int(length_header) if length_header and length_header.isdigit() else None
-        if status == 206 and offset > 0 and _content_range_start(response.headers.get("Content-Range")) == offset:
-            mode, start = "ab", offset
-        else:
-            mode, start = "wb", 0  # 200 (o un 206 que no cuadra): se empieza de cero
-        total = start + length if length is not None else None
-        received = 0
-        with open(part, mode) as fh, tqdm(
-            total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=part.name[: -len(".part")], disable=not progress, leave=False,
-        ) as bar:
-            while True:
-                try:
-                    chunk = response.read(_CHUNK)
-                except (OSError, http.client.HTTPException) as exc:
-                    raise _TransferError(f"la conexión se cortó ({_describe(exc)})") from exc
-                if not chunk:
-                    break
-                fh.write(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
     if length is not None and received < length:
-        raise _TransferError(f"la conexión se cortó tras {start + received} de {total} bytes")
+        raise _TransferError(f"la conexión se cortó tras {received} de {length} bytes")
 
 
 def _offline_message(url: str, dest: Path, reason: str) -> str:
@@ -294,8 +212,7 @@ def _offline_message(url: str, dest: Path, reason: str) -> str:
         "Para continuar puedes:\n"
         f"  - trabajar sin conexión: define la variable de entorno {paths.OFFLINE_ENV}=1 "
         "o usa el modo sin conexión del curso (los cuadernos lo eligen solos);\n"
-        f"  - o descargar el archivo a mano desde {url} en otro equipo y colocarlo en {dest}.\n"
-        "Lo ya descargado se conserva y la próxima vez se continúa desde ahí."
+        f"  - o descargar el archivo a mano desde {url} en otro equipo y colocarlo en {dest}."
     )
 
 
@@ -313,13 +230,13 @@ def download(
 
     - Si ``dest`` ya existe y su SHA-1 coincide con ``sha1`` (o no se da ``sha1``), se
       devuelve sin usar la red. Si existe pero no coincide, se descarga el nuevo y solo
-      cuando está verificado se sustituye; el antiguo queda en ``<dest>.bad-<n>``.
-    - Se escribe en ``<dest>.part``; si ya existe (una descarga cortada) se pide el resto
-      con ``Range``. Si el servidor no lo admite (responde 200) se empieza de cero.
-    - ``retries`` es el número de reintentos tras el primer intento (``0``: uno solo);
-      entre ellos se espera ``backoff * 2**k`` segundos. Una suma que no coincide se
-      reintenta desde cero; tras el último intento se lanza ``ChecksumError`` y el archivo
-      recibido se aparta en ``<dest>.bad-<n>``. Sin red se lanza ``OfflineError``.
+      cuando está verificado se sustituye; el antiguo queda en ``<dest>.bad``.
+    - Se escribe en ``<dest>.part`` y se renombra a ``dest`` solo tras verificar la suma:
+      ``dest`` nunca queda a medias.
+    - ``retries`` es el número de reintentos tras el primer intento (``0``: uno solo), cada
+      uno desde cero; entre ellos se espera ``backoff * 2**k`` segundos. Si la suma sigue sin
+      coincidir se lanza ``ChecksumError`` y lo recibido se aparta en ``<dest>.bad``. Sin red
+      se lanza ``OfflineError``.
     - ``progress``: barra de ``tqdm`` (también se apaga con ``COURSE_UTILS_QUIET=1``).
     """
     validate_url(url)
@@ -331,43 +248,37 @@ def download(
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    show = progress and not _quiet_env()
-
-    last_problem: str = ""
-    mismatch: tuple[str, Path] | None = None  # (suma obtenida, archivo apartado) del último intento
-    for attempt in range(retries + 1):
-        if attempt > 0 and backoff > 0:
-            time.sleep(backoff * 2 ** (attempt - 1))
-        mismatch = None
-        try:
-            _fetch_once(url, part, timeout, show)
-        except _TransferError as exc:
-            last_problem = str(exc)
-            continue
-        actual = sha1_file(part) if expected is not None else None
-        if actual is not None and actual != expected:
-            last_problem = f"la suma SHA-1 no coincide ({actual})"
-            if attempt < retries:
-                part.unlink(missing_ok=True)  # el siguiente intento empieza de cero
-            else:
-                mismatch = (actual, _move_aside(part, dest))
-            continue
-        if dest.exists():
-            # Un archivo anterior que no coincidía: se aparta sin borrarlo y se pone el nuevo.
-            _copy_aside(dest)
-        os.replace(part, dest)
-        return dest
-
-    if mismatch is not None:
-        actual, bad = mismatch
-        raise ChecksumError(
-            f"La suma SHA-1 de {url} no coincide tras {retries + 1} intento(s): se esperaba {expected} "
-            f"y se obtuvo {actual}. El archivo recibido se guardó aparte en {bad} (puedes borrarlo). "
-            "Suele deberse a una red que intercepta la descarga (proxy, portal de la wifi) o a un archivo "
-            f"cambiado en el servidor: vuelve a intentarlo con otra red o descárgalo a mano y colócalo en {dest}.",
-            expected=expected or "", actual=actual, bad_path=bad,
-        )
-    raise OfflineError(_offline_message(url, dest, last_problem))
+    show = progress and not paths.quiet_default()
+    problem, actual = "", None
+    try:
+        for attempt in range(retries + 1):
+            if attempt > 0 and backoff > 0:
+                time.sleep(backoff * 2 ** (attempt - 1))
+            try:
+                _fetch_once(url, part, timeout, show)
+            except _TransferError as exc:
+                problem, actual = str(exc), None
+                continue
+            actual = sha1_file(part) if expected is not None else None
+            if actual is not None and actual != expected:
+                problem = f"la suma SHA-1 no coincide ({actual})"
+                continue
+            if dest.exists():
+                _set_aside(dest, dest)  # el archivo anterior, que no coincidía, se conserva aparte
+            os.replace(part, dest)
+            return dest
+        if actual is not None:  # llegó entero, pero no es el archivo esperado
+            bad = _set_aside(part, dest)
+            raise ChecksumError(
+                f"La suma SHA-1 de {url} no coincide tras {retries + 1} intento(s): se esperaba {expected} "
+                f"y se obtuvo {actual}. El archivo recibido se guardó aparte en {bad} (puedes borrarlo). "
+                "Suele deberse a una red que intercepta la descarga (proxy, portal de la wifi) o a un archivo "
+                f"cambiado en el servidor: vuelve a intentarlo con otra red o descárgalo a mano y colócalo en {dest}.",
+                expected=expected or "", actual=actual, bad_path=bad,
+            )
+        raise OfflineError(_offline_message(url, dest, problem))
+    finally:
+        part.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------

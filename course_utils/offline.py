@@ -18,7 +18,6 @@ pesos viajan en ``data/pretrained/`` junto a un JSON con su SHA-256.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -34,6 +33,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from course_utils.download import file_hash
 from course_utils.env import seed_everything
 from course_utils.models import replace_head
 from course_utils.paths import atomic_write_bytes, data_dir, project_root
@@ -315,14 +315,6 @@ def weights_path() -> Path:
     return candidates[-1]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig = PretrainConfig(), quiet: bool | None = None) -> dict[str, Any]:
     """Preentrena ``GlyphNet`` en la tarea de origen y guarda pesos y metadatos.
 
@@ -342,7 +334,7 @@ def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig = Pret
     atomic_write_bytes(out, buffer.getvalue())
     meta = {
         "file": out.name,
-        "sha256": _sha256(out),
+        "sha256": file_hash(out, "sha256"),
         "architecture": "GlyphNet",
         "classes": list(SOURCE_CLASSES),
         "source_test_acc": evaluate(model, test, "cpu")["acc"],
@@ -369,7 +361,7 @@ def load_pretrained(num_classes: int | None = None, path: str | os.PathLike | No
         )
     if meta_path.is_file():
         expected = json.loads(meta_path.read_text(encoding="utf-8")).get("sha256")
-        actual = _sha256(path)
+        actual = file_hash(path, "sha256")
         if expected and expected != actual:
             raise ValueError(
                 f"La suma SHA-256 de {path.name} ({actual[:12]}…) no coincide con la de {meta_path.name} "

@@ -69,6 +69,11 @@ def offline_forced() -> bool:
     return _env_flag(OFFLINE_ENV)
 
 
+def quiet_default() -> bool:
+    """Sin barras de progreso en la CI (``CI``) o con ``COURSE_UTILS_QUIET=1``."""
+    return bool(os.environ.get("CI")) or _env_flag("COURSE_UTILS_QUIET")
+
+
 def full_requested() -> bool:
     """``True`` si ``COURSE_UTILS_FULL`` pide el modo completo también sin GPU."""
     return _env_flag(FULL_ENV)

@@ -27,6 +27,7 @@ from course_utils.env import amp_dtype, check_amp, get_device
 from course_utils.history import History
 from course_utils.images import load_rgb
 from course_utils.models import check_batch, set_train_mode
+from course_utils.paths import quiet_default
 
 __all__ = [
     "TrainingDiverged",
@@ -38,7 +39,6 @@ __all__ = [
     "evaluate",
     "predict_batches",
     "predict",
-    "quiet_default",
     "fit",
 ]
 
@@ -246,11 +246,6 @@ def predict(
 # --------------------------------------------------------------------------------------
 # fit: épocas, historial, puntos de control
 # --------------------------------------------------------------------------------------
-
-
-def quiet_default() -> bool:
-    """Las barras de progreso se apagan en la CI o con ``COURSE_UTILS_QUIET=1``."""
-    return bool(os.environ.get("CI")) or os.environ.get("COURSE_UTILS_QUIET", "") not in ("", "0")
 
 
 def _batches(loader: Iterable, model: nn.Module, desc: str, quiet: bool, check: bool) -> Iterator:

@@ -1,3 +1,4 @@
+import hashlib
 import json
 import shutil
 
@@ -39,7 +40,7 @@ def test_shipped_backbone_is_small_verified_and_recognises_source_letters():
     path = offline.weights_path()
     assert path.is_file() and path.stat().st_size <= 5 * 1024 * 1024
     meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta["sha256"] == offline._sha256(path)
+    assert meta["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     model = offline.load_pretrained()
     # Imágenes de origen con una semilla que el preentrenamiento nunca vio.
     x, y = offline.generate("source", 2, "test", seed=99)
@@ -79,5 +80,5 @@ def test_pretrain_writes_weights_and_metadata(tmp_path):
     config = offline.PretrainConfig(n_per_class=2, n_test_per_class=1, epochs=1, batch_size=32)
     meta = offline.pretrain(tmp_path / "w.pt", config, quiet=True)
     assert (tmp_path / "w.pt").is_file() and (tmp_path / "w.json").is_file()
-    assert meta["sha256"] == offline._sha256(tmp_path / "w.pt")
+    assert meta["sha256"] == hashlib.sha256((tmp_path / "w.pt").read_bytes()).hexdigest()
     assert offline.load_pretrained(path=tmp_path / "w.pt").fc.out_features == 38

@@ -10,7 +10,7 @@ antes del mínimo.
 ``find_lr`` hace esa prueba y **deja el modelo y el optimizador como estaban** (pesos,
 estadísticas de BatchNorm, estado y tasas del optimizador, modo de entrenamiento, generador
 aleatorio del cargador y de torch): buscar la tasa no entrena el modelo, y entrenar después
-da exactamente lo mismo que sin haberla buscado. ``plot_lr_finder`` dibuja la curva.
+da exactamente lo mismo que sin haberla buscado. ``plots.plot_lr_finder`` dibuja la curva.
 
 Dos sugerencias, las dos sobre la pérdida suavizada:
 
@@ -40,7 +40,7 @@ from course_utils.models import set_train_mode
 from course_utils.checkpoints import align_optimizer_state
 from course_utils.training import loss_on
 
-__all__ = ["METHODS", "LRFinderResult", "find_lr", "plot_lr_finder"]
+__all__ = ["METHODS", "LRFinderResult", "find_lr"]
 
 #: Formas de convertir la curva en una tasa sugerida.
 METHODS = ("steepest", "min/10")
@@ -232,29 +232,3 @@ def find_lr(
             "baja start_lr o revisa que las imágenes estén normalizadas."
         )
     return LRFinderResult(lrs, smoothed, raw, method, diverged, min(skip_start, len(lrs) - 1), ratios)
-
-
-def plot_lr_finder(result: LRFinderResult, ax: Any = None, title: str | None = None, label: str | None = None):
-    """Dibuja la pérdida (suavizada y por lote) frente a la tasa, en escala logarítmica, y marca la sugerencia."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
-    else:
-        fig = ax.figure
-    line = ax.plot(result.lrs, result.losses, lw=2, label=label or "pérdida suavizada")[0]
-    ax.plot(result.lrs, result.raw_losses, lw=0.8, alpha=0.35, color=line.get_color())
-    suggestion = result.suggestion
-    index = min(range(len(result.lrs)), key=lambda i: abs(math.log(result.lrs[i] / suggestion)))
-    ax.plot([suggestion], [result.losses[index]], marker="o", ms=8, color=line.get_color(), mec="black")
-    ax.axvline(suggestion, color=line.get_color(), ls="--", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("tasa de aprendizaje (escala logarítmica)")
-    ax.set_ylabel("pérdida de entrenamiento")
-    ax.set_title(title or f"Buscador de la tasa: sugerencia {suggestion:.1e} ({result.method})")
-    ax.grid(alpha=0.3)
-    top = max(result.losses[: max(result._argmin(), 1) + 1] + result.losses[:1])
-    low = min(result.losses)
-    ax.set_ylim(low - 0.1 * (top - low + 1e-9), top + 0.35 * (top - low + 1e-9))
-    ax.legend(fontsize="small")
-    return fig

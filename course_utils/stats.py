@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "half_epochs",
     "Summary",
     "final_values",
     "fmt",
@@ -115,13 +116,13 @@ def _finite(values: Any, name: str) -> np.ndarray:
     return curve
 
 
-def _half(n: int) -> int:
+def half_epochs(n: int) -> int:
     """Épocas de la «primera mitad» del entrenamiento (al menos 2 para poder medir una pendiente)."""
     return min(n, max(2, math.ceil(n / 2)))
 
 
 def _curve_stats(curve: np.ndarray) -> dict[str, float]:
-    h = _half(len(curve))
+    h = half_epochs(len(curve))
     slope = (curve[h - 1] - curve[0]) / (h - 1) if h >= 2 else math.nan
     return {"start": float(curve[0]), "slope": float(slope), "asymptote": float(np.mean(curve[-2:]))}
 

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.lr_finder import LRFinderResult, find_lr, plot_lr_finder
+from course_utils.lr_finder import LRFinderResult, find_lr
+from course_utils.plots import plot_lr_finder
 from course_utils.models import param_groups
 
 

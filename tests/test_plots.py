@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import matplotlib
 
 matplotlib.use("Agg", force=True)
@@ -14,7 +12,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from course_utils import plots  # noqa: E402
+from course_utils import plots, stats  # noqa: E402
+from course_utils.data import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from course_utils.history import History  # noqa: E402
 
 ROWS = [
     {"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "test_acc": 0.4, "seconds": 1.0, "images_per_s": 10.0, "lr": 0.1},
@@ -23,15 +23,11 @@ ROWS = [
 ]
 
 
-@dataclass
-class FakeHistory:
-    """Como training.History: una lista de filas en ``epochs``."""
-
-    epochs: list[dict[str, float]] = field(default_factory=list)
-
-
-def as_dict(rows):
-    return {key: [row[key] for row in rows] for key in rows[0]}
+def history(rows):
+    h = History()
+    for row in rows:
+        h.append(**row)
+    return h
 
 
 @pytest.fixture(autouse=True)
@@ -43,83 +39,47 @@ def _close_figures():
 def normalized_batch(b=3, h=4, w=5, seed=0):
     gen = torch.Generator().manual_seed(seed)
     raw = torch.rand(b, 3, h, w, generator=gen)
-    mean = torch.tensor(plots.IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(plots.IMAGENET_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return raw, (raw - mean) / std
 
 
 # --- Historiales ---------------------------------------------------------------------------
 
 
-def test_history_forms_give_identical_columns():
-    expected = plots._as_columns(FakeHistory(list(ROWS)))
-    assert plots._as_columns(as_dict(ROWS)) == expected
-    assert plots._as_columns(list(ROWS)) == expected
-    assert expected["epoch"] == [1.0, 2.0, 3.0]
-    assert expected["test_acc"] == pytest.approx([0.4, 0.6, 0.7])
-
-
-def test_real_history_is_accepted_and_none_becomes_nan():
-    training = pytest.importorskip("course_utils.training")
-    history = training.History()
-    history.append(epoch=1, train_loss=1.0, train_acc=0.5, test_acc=None, seconds=1.0, images_per_s=5.0, lr=0.1)
-    columns = plots._as_columns(history)
-    assert columns["train_loss"] == [1.0]
-    assert np.isnan(columns["test_acc"][0])
-    fig = plots.plot_history(history)  # sin exactitud de prueba: solo la de entrenamiento
+def test_plot_history_without_test_set_draws_only_training():
+    h = History()
+    h.append(epoch=1, train_loss=1.0, train_acc=0.5, seconds=1.0, images_per_s=5.0, lr=0.1)
+    fig = plots.plot_history(h)
     assert [len(ax.lines) for ax in fig.axes] == [1, 1]
-
-
-def test_bad_histories_raise_spanish_errors():
-    with pytest.raises(ValueError, match="longitudes distintas"):
-        plots._as_columns({"epoch": [1, 2], "train_loss": [0.5]})
     with pytest.raises(ValueError, match="vacío"):
-        plots._as_columns([])
-    with pytest.raises(ValueError, match="no numérico"):
-        plots._as_columns([{"epoch": 1, "train_loss": "mucho"}])
-    with pytest.raises(ValueError, match="No sé leer"):
-        plots._as_columns(42)
+        plots.plot_history(History())
 
 
 def test_plot_history_draws_two_panels_with_spanish_labels():
-    fig = plots.plot_history(as_dict(ROWS), title="Mi modelo")
+    rows = [dict(row, test_loss=1.5 - row["train_acc"]) for row in ROWS]
+    fig = plots.plot_history(history(rows), title="Mi modelo")
     loss_ax, acc_ax = fig.axes
-    assert len(loss_ax.lines) == 1 and len(acc_ax.lines) == 2
+    assert len(loss_ax.lines) == 2 and len(acc_ax.lines) == 2  # entrenamiento y prueba en los dos paneles
+    assert list(loss_ax.lines[1].get_ydata()) == pytest.approx([1.0, 0.8, 0.6])
     assert list(acc_ax.lines[1].get_ydata()) == pytest.approx([0.4, 0.6, 0.7])
     assert (loss_ax.get_xlabel(), loss_ax.get_ylabel()) == ("época", "pérdida")
     assert acc_ax.get_ylabel() == "exactitud"
     assert fig._suptitle.get_text() == "Mi modelo"
-    with pytest.raises(ValueError, match="train_loss"):
-        plots.plot_history({"epoch": [1], "test_acc": [0.5]})
 
 
 # --- Ventajas de la transferencia y comparación --------------------------------------------
 
 
-def test_transfer_advantages_numbers():
-    baseline = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # pendiente 0.1/época, asíntota 0.55
-    curve = [0.5, 0.8, 0.9, 0.9, 0.95, 0.95]  # primera mitad: épocas 1..3 -> (0.9-0.5)/2 = 0.2
-    adv = plots.transfer_advantages(curve, baseline)
-    assert adv == pytest.approx({"start": 0.4, "slope": 0.1, "asymptote": 0.40})
-    # Curva consigo misma: ninguna ventaja; curva peor: ventajas negativas.
-    assert plots.transfer_advantages(baseline, baseline) == pytest.approx({"start": 0, "slope": 0, "asymptote": 0})
-    assert plots.transfer_advantages(baseline, curve)["start"] == pytest.approx(-0.4)
-    # Dos épocas: la pendiente es la única ganancia; una época: no hay pendiente.
-    assert plots.transfer_advantages([0.5, 0.9], [0.1, 0.2])["slope"] == pytest.approx(0.3)
-    assert np.isnan(plots.transfer_advantages([0.5], [0.1])["slope"])
-    with pytest.raises(ValueError, match="no son finitos"):
-        plots.transfer_advantages([0.5, float("nan")], [0.1, 0.2])
-
-
-def test_compare_histories_picks_scratch_baseline_and_marks_advantages():
-    scratch = FakeHistory([dict(r, test_acc=v) for r, v in zip(ROWS, [0.1, 0.2, 0.3])])
-    finetune = as_dict(ROWS)  # test_acc 0.4, 0.6, 0.7
-    fig = plots.compare_histories({"desde_cero_scratch": scratch, "finetune": finetune, "lista": [0.2, 0.3, 0.35]})
+def test_plot_comparison_picks_scratch_baseline_and_marks_advantages():
+    scratch = history([dict(r, test_acc=v) for r, v in zip(ROWS, [0.1, 0.2, 0.3])])
+    finetune = history(ROWS)  # test_acc 0.4, 0.6, 0.7
+    fig = plots.plot_comparison({"desde_cero_scratch": scratch, "finetune": finetune, "lista": [0.2, 0.3, 0.35]})
     ax = fig.axes[0]
     labels = [line.get_label() for line in ax.lines if not line.get_label().startswith("_")]
     assert len(labels) == 3
     assert "referencia" in labels[0]
-    adv = plots.transfer_advantages([0.4, 0.6, 0.7], [0.1, 0.2, 0.3])
+    adv = stats.transfer_advantages([0.4, 0.6, 0.7], [0.1, 0.2, 0.3])
     assert f"inicio {adv['start']:+.3g}" in labels[1] and f"asíntota {adv['asymptote']:+.3g}" in labels[1]
     texts = " ".join(t.get_text() for t in ax.texts)
     for phrase in ("mayor punto de inicio", "mayor pendiente", "mayor asíntota"):
@@ -129,7 +89,7 @@ def test_compare_histories_picks_scratch_baseline_and_marks_advantages():
 
 def test_compare_without_marks_and_with_given_axes():
     fig, ax = plt.subplots()
-    returned = plots.compare_histories({"a": [0.1, 0.5], "b": [0.2, 0.3]}, mark=False, ax=ax, title="T")
+    returned = plots.plot_comparison({"a": [0.1, 0.5], "b": [0.2, 0.3]}, mark=False, ax=ax, title="T")
     assert returned is fig
     assert [line.get_label() for line in ax.lines] == ["a", "b"]
     assert len(ax.texts) == 0 and ax.get_title() == "T"
@@ -137,7 +97,7 @@ def test_compare_without_marks_and_with_given_axes():
 
 def test_compare_with_seeds_draws_mean_and_band():
     runs = [[0.1, 0.3, 0.5], [0.3, 0.5, 0.7]]
-    fig = plots.compare_histories({"finetune": runs, "scratch": [[0.1, 0.1, 0.2], [0.1, 0.1, 0.2]]}, mark=False)
+    fig = plots.plot_comparison({"finetune": runs, "scratch": [[0.1, 0.1, 0.2], [0.1, 0.1, 0.2]]}, mark=False)
     ax = fig.axes[0]
     assert len(ax.collections) == 2  # una banda por receta
     assert list(ax.lines[0].get_ydata()) == pytest.approx([0.2, 0.4, 0.6])
@@ -147,17 +107,19 @@ def test_compare_with_seeds_draws_mean_and_band():
 
 def test_compare_bad_input_raises_spanish_errors():
     with pytest.raises(ValueError, match="Métrica desconocida"):
-        plots.compare_histories({"a": as_dict(ROWS)}, metric="f1")
+        plots.plot_comparison({"a": history(ROWS)}, metric="f1")
     with pytest.raises(ValueError, match="Métrica desconocida"):
-        plots.compare_histories({"a": [0.1, 0.2]}, metric="precision")
+        plots.plot_comparison({"a": [0.1, 0.2]}, metric="precision")
     with pytest.raises(ValueError, match="distinto número de épocas"):
-        plots.compare_histories({"a": [[0.1, 0.2], [0.1, 0.2, 0.3]]})
+        plots.plot_comparison({"a": [[0.1, 0.2], [0.1, 0.2, 0.3]]})
     with pytest.raises(ValueError, match="referencia"):
-        plots.compare_histories({"a": [0.1], "b": [0.2]}, baseline="c")
+        plots.plot_comparison({"a": [0.1], "b": [0.2]}, baseline="c")
     with pytest.raises(ValueError, match="dict no vacío"):
-        plots.compare_histories({})
+        plots.plot_comparison({})
     with pytest.raises(ValueError, match="sin conjunto de prueba"):
-        plots.compare_histories({"a": {"epoch": [1, 2], "test_acc": [0.5, None]}})
+        plots.plot_comparison({"a": history([dict(ROWS[0], test_acc=None)])})
+    with pytest.raises(ValueError, match="al menos una época"):
+        plots.plot_comparison({"a": []})
 
 
 # --- Imágenes ------------------------------------------------------------------------------
@@ -165,14 +127,14 @@ def test_compare_bad_input_raises_spanish_errors():
 
 def test_show_images_denormalization_round_trip_and_titles():
     raw, batch = normalized_batch(b=3)
-    fig = plots.show_images(batch, labels=torch.tensor([2, 0, 1]), class_names=["gato", "perro", "perrito caliente"], ncols=2)
+    fig = plots.plot_images(batch, labels=torch.tensor([2, 0, 1]), class_names=["gato", "perro", "perrito caliente"], ncols=2)
     assert len(fig.axes) == 3  # 2x2 rejilla, el eje sobrante se quita
     assert [ax.get_title() for ax in fig.axes] == ["perrito caliente", "gato", "perro"]
     shown = np.asarray(fig.axes[0].images[0].get_array())
     assert shown.shape == (4, 5, 3)
     np.testing.assert_allclose(shown, raw[0].permute(1, 2, 0).numpy(), atol=1e-5)
     # Sin desnormalizar se recorta a [0, 1] lo normalizado.
-    fig2 = plots.show_images(batch, denormalize=False)
+    fig2 = plots.plot_images(batch, denormalize=False)
     raw_clip = batch[0].permute(1, 2, 0).clamp(0, 1).numpy()
     np.testing.assert_allclose(np.asarray(fig2.axes[0].images[0].get_array()), raw_clip, atol=1e-6)
 
@@ -180,7 +142,7 @@ def test_show_images_denormalization_round_trip_and_titles():
 def test_show_images_accepts_pil_and_uint8_arrays():
     array = np.zeros((6, 7, 3), dtype=np.uint8)
     array[..., 0] = 200
-    fig = plots.show_images([Image.fromarray(array), array], labels=["a", "b"], title="Ejemplos")
+    fig = plots.plot_images([Image.fromarray(array), array], labels=["a", "b"], title="Ejemplos")
     assert len(fig.axes) == 2
     for ax in fig.axes:
         np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()), array)  # sin desnormalizar
@@ -190,11 +152,11 @@ def test_show_images_accepts_pil_and_uint8_arrays():
 def test_show_images_bad_input():
     _, batch = normalized_batch(b=2)
     with pytest.raises(ValueError, match="2 imágenes y 3 etiquetas"):
-        plots.show_images(batch, labels=[0, 1, 0])
+        plots.plot_images(batch, labels=[0, 1, 0])
     with pytest.raises(ValueError, match="no existe"):
-        plots.show_images(batch, labels=[0, 5], class_names=["a", "b"])
+        plots.plot_images(batch, labels=[0, 5], class_names=["a", "b"])
     with pytest.raises(ValueError, match="No hay imágenes"):
-        plots.show_images([])
+        plots.plot_images([])
 
 
 # --- Matriz de confusión y errores --------------------------------------------------------
@@ -231,28 +193,28 @@ def test_show_misclassified_titles_and_limit():
     y_true = torch.tensor([0, 1, 1, 0, 1])
     y_pred = torch.tensor([0, 0, 1, 1, 0])
     probs = torch.tensor([[0.9, 0.1], [0.7, 0.3], [0.2, 0.8], [0.4, 0.6], [0.55, 0.45]])
-    fig = plots.show_misclassified(batch, y_true, y_pred, ["gato", "perro"], probs=probs)
+    fig = plots.plot_misclassified(batch, y_true, y_pred, ["gato", "perro"], probs=probs)
     assert [ax.get_title() for ax in fig.axes] == [
         "real: perro / pred: gato (p=0.70)",
         "real: gato / pred: perro (p=0.60)",
         "real: perro / pred: gato (p=0.55)",
     ]
-    fig = plots.show_misclassified(batch, y_true, y_pred, ["gato", "perro"], max_images=2)
+    fig = plots.plot_misclassified(batch, y_true, y_pred, ["gato", "perro"], max_images=2)
     assert len(fig.axes) == 2 and "(p=" not in fig.axes[0].get_title()
     assert "3 de 5" in fig._suptitle.get_text()
 
 
 def test_show_misclassified_without_errors_and_bad_lengths():
     _, batch = normalized_batch(b=2)
-    fig = plots.show_misclassified(batch, [0, 1], [0, 1], ["gato", "perro"])
+    fig = plots.plot_misclassified(batch, [0, 1], [0, 1], ["gato", "perro"])
     assert len(fig.axes) == 1 and len(fig.axes[0].images) == 0
     assert "No hay errores" in fig.axes[0].texts[0].get_text()
     with pytest.raises(ValueError, match="2 imágenes, 3 etiquetas"):
-        plots.show_misclassified(batch, [0, 1, 1], [0, 1], ["gato", "perro"])
+        plots.plot_misclassified(batch, [0, 1, 1], [0, 1], ["gato", "perro"])
 
 
 def test_figures_render_with_agg():
     """Dibujar de verdad (no solo construir) no falla: anotaciones, leyendas y disposición."""
-    fig = plots.compare_histories({"finetune": [0.5, 0.7, 0.8, 0.85], "scratch": [0.1, 0.3, 0.5, 0.6]})
+    fig = plots.plot_comparison({"finetune": [0.5, 0.7, 0.8, 0.85], "scratch": [0.1, 0.3, 0.5, 0.6]})
     fig.canvas.draw()
     assert plt.get_backend().lower() == "agg"

@@ -1,0 +1,279 @@
+"""Figuras del entrenamiento: curvas por época, comparación de recetas, matriz de confusión y buscador de la tasa.
+
+Una *ejecución* es un ``History`` (lo que devuelve ``training.fit``; se lee su columna
+``metric``) o una lista de números (un valor por época). Varias ejecuciones de la misma
+receta (semillas) son una lista de ejecuciones: se dibujan como media ± desviación típica.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from course_utils.plots.images import _as_labels
+from course_utils.stats import half_epochs, transfer_advantages
+
+__all__ = ["plot_history", "plot_comparison", "confusion_matrix", "plot_confusion_matrix", "plot_lr_finder"]
+
+#: Rótulo en español de cada columna del historial.
+_METRIC_LABELS = {
+    "train_loss": "pérdida de entrenamiento",
+    "train_acc": "exactitud de entrenamiento",
+    "test_loss": "pérdida de prueba",
+    "test_acc": "exactitud de prueba",
+    "seconds": "segundos",
+    "images_per_s": "imágenes por segundo",
+    "lr": "tasa de aprendizaje",
+}
+
+#: Palabras que delatan la curva de referencia (entrenada desde cero).
+_BASELINE_HINTS = ("scratch", "cero")
+
+
+def _curve(run: Any, name: str, metric: str) -> np.ndarray:
+    """Una ejecución (``History`` o lista de números) como curva de valores finitos."""
+    if metric not in _METRIC_LABELS:
+        raise ValueError(f"Métrica desconocida {metric!r}. Usa una de: {', '.join(_METRIC_LABELS)}.")
+    values = run.column(metric) if hasattr(run, "column") else run
+    curve = np.asarray([math.nan if v is None else v for v in values], dtype=float)
+    if curve.ndim != 1 or curve.size == 0:
+        raise ValueError(f"La curva {name!r} debe tener al menos una época (un número por época).")
+    if not np.all(np.isfinite(curve)):
+        hint = " (¿entrenaste sin conjunto de prueba?)" if metric.startswith("test_") else ""
+        raise ValueError(f"La curva {name!r} tiene valores que faltan o no son finitos{hint}. Elige otra métrica.")
+    return curve
+
+
+def _runs(value: Any, name: str, metric: str) -> np.ndarray:
+    """Matriz ``(ejecuciones, épocas)``: una fila para una ejecución, una por semilla para una lista de ellas."""
+    one_run = hasattr(value, "column") or all(isinstance(v, numbers.Real) for v in value)
+    runs = [_curve(value, name, metric)] if one_run else [
+        _curve(run, f"{name}[{i}]", metric) for i, run in enumerate(value)]
+    lengths = sorted({len(run) for run in runs})
+    if len(lengths) > 1:
+        raise ValueError(f"Las ejecuciones de {name!r} tienen distinto número de épocas ({lengths}): usa las mismas.")
+    return np.stack(runs)
+
+
+def plot_history(history: Any, title: str | None = None) -> Figure:
+    """Dos paneles por época: pérdida y exactitud, de entrenamiento y (si la hay) de prueba.
+
+    ``history`` es un ``History`` (el de ``training.fit``).
+    """
+    epochs = history.column("epoch")
+    if not epochs:
+        raise ValueError("El historial está vacío: entrena al menos una época antes de dibujarlo.")
+    marker = "o" if len(epochs) <= 30 else None
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    for ax, kind, label in zip(axes, ("loss", "acc"), ("pérdida", "exactitud")):
+        for split, name in (("train", "entrenamiento"), ("test", "prueba")):
+            values = history.column(f"{split}_{kind}")
+            if any(v is not None for v in values):
+                ax.plot(epochs, [math.nan if v is None else v for v in values], marker=marker, label=name)
+        ax.set_title(label.capitalize())
+        ax.set_ylabel(label)
+        ax.set_xlabel("época")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title or "Historial de entrenamiento")
+    return fig
+
+
+def _pick_baseline(names: list[str], baseline: str | None) -> str:
+    if baseline is not None:
+        if baseline not in names:
+            raise ValueError(f"La referencia {baseline!r} no es ninguna de las curvas: {', '.join(names)}.")
+        return baseline
+    for name in names:
+        if any(hint in name.lower() for hint in _BASELINE_HINTS):
+            return name
+    return names[-1]
+
+
+def _fmt(value: float) -> str:
+    return "—" if not math.isfinite(value) else f"{value:+.3g}"
+
+
+def _word(value: float) -> str:
+    if not math.isfinite(value) or value == 0:
+        return "igual"
+    return "mayor" if value > 0 else "menor"
+
+
+def _annotate_advantages(ax: Axes, curve: np.ndarray, base: np.ndarray, adv: dict[str, float], color: Any) -> None:
+    """Flechas y rótulos de las tres ventajas de ``curve`` sobre ``base``."""
+    box = dict(boxstyle="round,pad=0.2", fc="white", ec=color, alpha=0.85)
+    arrow = dict(arrowstyle="<->", color=color, lw=1.2)
+    # 1. Punto de inicio (época 1).
+    ax.annotate("", xy=(1, curve[0]), xytext=(1, base[0]), arrowprops=arrow)
+    ax.annotate(f"{_word(adv['start'])} punto de inicio\n{_fmt(adv['start'])}", xy=(1, (curve[0] + base[0]) / 2),
+                xytext=(8, 0), textcoords="offset points", va="center", fontsize=8, bbox=box)
+    # 2. Pendiente: secantes sobre la primera mitad del entrenamiento.
+    for values, style in ((curve, ":"), (base, ":")):
+        h = half_epochs(len(values))
+        if h >= 2:
+            ax.plot([1, h], [values[0], values[h - 1]], linestyle=style, color=color, lw=1, label="_secante")
+    h = half_epochs(len(curve))
+    middle = ((1 + h) / 2, (curve[0] + curve[h - 1]) / 2)
+    ax.annotate(f"{_word(adv['slope'])} pendiente\n{_fmt(adv['slope'])}/época", xy=middle,
+                xytext=(0, 14), textcoords="offset points", ha="center", fontsize=8, bbox=box)
+    # 3. Asíntota: media de las dos últimas épocas.
+    n_c, n_b = len(curve), len(base)
+    x = max(n_c, n_b) + 0.15
+    top, bottom = float(np.mean(curve[-2:])), float(np.mean(base[-2:]))
+    ax.set_xlim(right=max(ax.get_xlim()[1], x + 0.1))  # que la flecha no quede fuera de los ejes
+    ax.annotate("", xy=(x, top), xytext=(x, bottom), arrowprops=arrow)
+    ax.annotate(f"{_word(adv['asymptote'])} asíntota\n{_fmt(adv['asymptote'])}", xy=(x, (top + bottom) / 2),
+                xytext=(-8, 0), textcoords="offset points", ha="right", va="center", fontsize=8, bbox=box)
+
+
+def plot_comparison(
+    histories: Mapping[str, Any],
+    metric: str = "test_acc",
+    mark: bool = True,
+    title: str | None = None,
+    ax: Axes | None = None,
+    baseline: str | None = None,
+) -> Figure:
+    """Curvas de varias recetas en unos mismos ejes, p. ej. fine-tuning frente a desde cero.
+
+    Cada valor de ``histories`` es una ejecución (``History`` o lista de números, un valor de
+    ``metric`` por época) o una lista de ejecuciones (semillas): entonces se dibuja la media ± la
+    desviación típica (muestral) como banda.
+
+    Con ``mark=True`` se anotan, frente a la curva ``baseline`` (por defecto la que tiene
+    «scratch» o «cero» en el nombre, o si no la última), las tres ventajas del aprendizaje por
+    transferencia (ver ``transfer_advantages``): sus valores van en la leyenda de cada curva y,
+    con flechas, sobre la primera curva que no es la referencia. ``ax`` permite dibujar en unos
+    ejes existentes. Devuelve la figura.
+    """
+    if not isinstance(histories, Mapping) or not histories:
+        raise ValueError('Pasa un dict no vacío de curvas: {"finetune": historial, "scratch": historial, ...}.')
+    names = [str(name) for name in histories]
+    runs = {str(name): _runs(value, str(name), metric) for name, value in histories.items()}
+    means = {name: r.mean(axis=0) for name, r in runs.items()}
+    ref = _pick_baseline(names, baseline) if len(names) > 1 else None
+    advantages = {name: transfer_advantages(means[name], means[ref]) for name in names if ref and name != ref}
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    else:
+        fig = ax.get_figure()
+    colors = {}
+    for name in names:
+        r = runs[name]
+        epochs = np.arange(1, r.shape[1] + 1)
+        label = name
+        if mark and name in advantages:
+            adv = advantages[name]
+            label = (f"{name} (inicio {_fmt(adv['start'])}, pendiente {_fmt(adv['slope'])}/época, "
+                     f"asíntota {_fmt(adv['asymptote'])})")
+        elif mark and name == ref:
+            label = f"{name} (referencia)"
+        if r.shape[0] > 1:
+            label += f" · media ± desv. de {r.shape[0]}"
+        (line,) = ax.plot(epochs, means[name], marker="o" if r.shape[1] <= 30 else None,
+                          linestyle="--" if name == ref else "-", label=label)
+        colors[name] = line.get_color()
+        if r.shape[0] > 1:
+            std = r.std(axis=0, ddof=1)
+            ax.fill_between(epochs, means[name] - std, means[name] + std, color=colors[name], alpha=0.2, lw=0)
+    if mark and advantages:
+        first = next(iter(advantages))
+        _annotate_advantages(ax, means[first], means[ref], advantages[first], colors[first])
+    ax.set_xlabel("época")
+    ax.set_ylabel(_METRIC_LABELS[metric])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    ax.set_title(title or f"Comparación: {_METRIC_LABELS[metric]} por época")
+    return fig
+
+
+def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int) -> np.ndarray:
+    """Matriz de confusión ``(num_classes, num_classes)``: fila = clase real, columna = predicción."""
+    t, p = _as_labels(y_true, "y_true"), _as_labels(y_pred, "y_pred")
+    if len(t) != len(p):
+        raise ValueError(f"y_true tiene {len(t)} valores e y_pred {len(p)}. Pasa una predicción por ejemplo.")
+    if num_classes < 1:
+        raise ValueError(f"num_classes debe ser al menos 1 (llegó {num_classes}).")
+    for name, values in (("y_true", t), ("y_pred", p)):
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(
+                f"{name} tiene clases fuera de 0..{num_classes - 1} (mín. {values.min()}, máx. {values.max()}). "
+                "Comprueba num_classes o la lista de clases."
+            )
+    counts = np.bincount(t * num_classes + p, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def plot_confusion_matrix(
+    y_true: Any, y_pred: Any, class_names: Sequence[str], normalize: bool = False, title: str | None = None
+) -> Figure:
+    """Matriz de confusión con el número de ejemplos escrito en cada celda.
+
+    Con ``normalize=True`` cada fila se divide por su total (proporción de cada clase real
+    que acaba en cada predicción) y las celdas muestran esa proporción.
+    """
+    k = len(class_names)
+    cm = confusion_matrix(y_true, y_pred, k)
+    total = int(cm.sum())
+    if normalize:
+        rows = cm.sum(axis=1, keepdims=True)
+        shown = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
+    else:
+        shown = cm
+    size = max(4.0, 0.6 * k + 2.0)
+    fig, ax = plt.subplots(figsize=(size + 1, size), layout="constrained")
+    image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else max(1, int(cm.max())))
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    threshold = (1 if normalize else max(1, cm.max())) / 2
+    fontsize = 9 if k <= 12 else 6
+    for i in range(k):
+        for j in range(k):
+            text = f"{shown[i, j]:.2f}" if normalize else str(int(cm[i, j]))
+            ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
+                    color="white" if shown[i, j] > threshold else "black")
+    ax.set_xticks(range(k), [str(c) for c in class_names], rotation=45, ha="right")
+    ax.set_yticks(range(k), [str(c) for c in class_names])
+    ax.set_xlabel("predicción")
+    ax.set_ylabel("clase real")
+    accuracy = np.trace(cm) / total if total else math.nan
+    default = "Matriz de confusión" + (" (normalizada por filas)" if normalize else "")
+    if total:
+        default += f"\nexactitud {accuracy:.3f} ({total} ejemplos)"
+    ax.set_title(title or default)
+    return fig
+
+
+def plot_lr_finder(result: Any, ax: Any = None, title: str | None = None, label: str | None = None):
+    """Dibuja la pérdida (suavizada y por lote) frente a la tasa, en escala logarítmica, y marca la sugerencia."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
+    else:
+        fig = ax.figure
+    line = ax.plot(result.lrs, result.losses, lw=2, label=label or "pérdida suavizada")[0]
+    ax.plot(result.lrs, result.raw_losses, lw=0.8, alpha=0.35, color=line.get_color())
+    suggestion = result.suggestion
+    index = min(range(len(result.lrs)), key=lambda i: abs(math.log(result.lrs[i] / suggestion)))
+    ax.plot([suggestion], [result.losses[index]], marker="o", ms=8, color=line.get_color(), mec="black")
+    ax.axvline(suggestion, color=line.get_color(), ls="--", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("tasa de aprendizaje (escala logarítmica)")
+    ax.set_ylabel("pérdida de entrenamiento")
+    ax.set_title(title or f"Buscador de la tasa: sugerencia {suggestion:.1e} ({result.method})")
+    ax.grid(alpha=0.3)
+    top = max(result.losses[: max(result._argmin(), 1) + 1] + result.losses[:1])
+    low = min(result.losses)
+    ax.set_ylim(low - 0.1 * (top - low + 1e-9), top + 0.35 * (top - low + 1e-9))
+    ax.legend(fontsize="small")
+    return fig

@@ -5,24 +5,51 @@
   usaría el mismo giro para todas). La etiqueta no se toca.
 - ``sample_photo`` y ``example_photo``: una foto real para enseñar las transformaciones
   (la que trae matplotlib, o una de *hotdog* en el modo completo).
-- ``augmentation_gallery`` y ``gallery_figure``: una transformación de cada familia, dibujada.
-- ``explorer_transform`` y ``augmentation_explorer``: el explorador con deslizadores.
-- ``mild_augmentation``, ``train_with_gap`` y ``plot_gap``: el experimento de sobreajuste.
+- ``augmentation_gallery``: una transformación de cada familia (la dibuja ``plots.plot_gallery``).
+- ``explorer_transform``: la transformación del explorador con deslizadores (``widgets``).
+- ``mild_augmentation`` y ``train_with_gap``: el experimento de sobreajuste (``plots.plot_gap``).
 - Audio: ``synth_melody``, ``change_speed``, ``change_pitch``, ``add_noise``, ``snr_db``,
-  ``dominant_frequency``, ``spectrogram`` y ``plot_spectrograms``.
+  ``dominant_frequency`` y ``spectrogram`` (``plots.plot_spectrograms``).
 
 Nada se ejecuta al importar el módulo.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+
+from course_utils.history import History
+from course_utils.images import has_image_extension, is_hidden, load_rgb
+from course_utils.training import evaluate, fit
+
+__all__ = [
+    "SAMPLE_RATE",
+    "SAMPLE_PHOTO",
+    "TransformDataset",
+    "GaussianNoise",
+    "sample_photo",
+    "example_photo",
+    "augmentation_gallery",
+    "explorer_transform",
+    "mild_augmentation",
+    "train_with_gap",
+    "synth_melody",
+    "change_speed",
+    "change_pitch",
+    "add_noise",
+    "snr_db",
+    "dominant_frequency",
+    "spectrogram",
+]
 
 SAMPLE_RATE = 16_000
 #: Foto de ejemplo que viaja con matplotlib (retrato de Grace Hopper, dominio público).
@@ -66,10 +93,6 @@ class GaussianNoise(torch.nn.Module):
 
 def _load_square(path: Path, size: int) -> torch.Tensor:
     """Imagen → tensor 3 x size x size en [0, 1] (recorte central cuadrado y cambio de tamaño)."""
-    from torchvision.transforms.v2 import functional as F
-
-    from course_utils.images import load_rgb
-
     image = F.to_image(load_rgb(path))
     side = min(image.shape[-2:])
     image = F.center_crop(image, [side, side])
@@ -79,8 +102,6 @@ def _load_square(path: Path, size: int) -> torch.Tensor:
 
 def sample_photo(size: int = 160) -> torch.Tensor:
     """La foto que trae matplotlib (Grace Hopper) como tensor 3 x size x size en [0, 1]."""
-    import matplotlib
-
     if not isinstance(size, int) or size < 8:
         raise ValueError(f"size debe ser un entero >= 8 (píxeles de lado), no {size!r}.")
     path = Path(matplotlib.get_data_path()) / "sample_data" / SAMPLE_PHOTO
@@ -97,8 +118,6 @@ def example_photo(mode: Any = None, size: int = 160) -> tuple[torch.Tensor, str]
     """
     folder = None if mode is None or getattr(mode, "offline", True) else Path(mode.data_root) / "train" / "hotdog"
     if folder is not None and folder.is_dir():
-        from course_utils.images import has_image_extension, is_hidden
-
         files = sorted(p for p in folder.iterdir() if has_image_extension(p) and not is_hidden(p.name))
         if files:
             return _load_square(files[0], size), f"hotdog: {files[0].name}"
@@ -106,14 +125,12 @@ def example_photo(mode: Any = None, size: int = 160) -> tuple[torch.Tensor, str]
 
 
 # --------------------------------------------------------------------------------------
-# Galería y explorador
+# Galería y explorador (sus figuras están en plots.images y el widget en widgets)
 # --------------------------------------------------------------------------------------
 
 
 def augmentation_gallery(size: int) -> dict[str, Callable]:
     """Una transformación de cada familia, fuerte a propósito para que se vea bien."""
-    from torchvision.transforms import v2
-
     return {
         "rotación": v2.RandomRotation(30),
         "traslación": v2.RandomAffine(degrees=0, translate=(0.2, 0.2)),
@@ -122,36 +139,6 @@ def augmentation_gallery(size: int) -> dict[str, Callable]:
         "color / iluminación": v2.ColorJitter(brightness=0.6, contrast=0.6, saturation=0.8, hue=0.1),
         "ruido": GaussianNoise(0.15),
     }
-
-
-def _show(ax, image: torch.Tensor, title: str | None = None) -> None:
-    ax.imshow(image.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy())
-    if title:
-        ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def gallery_figure(image: torch.Tensor, transforms: Mapping[str, Callable], samples: int = 4, seed: int = 0,
-                   title: str | None = None):
-    """Una fila por transformación: la imagen original y ``samples`` versiones al azar (con ``seed``)."""
-    import matplotlib.pyplot as plt
-
-    if not transforms:
-        raise ValueError("Pasa al menos una transformación, por ejemplo augmentation_gallery(160).")
-    if not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples debe ser un entero >= 1, no {samples!r}.")
-    torch.manual_seed(seed)
-    fig, axes = plt.subplots(len(transforms), samples + 1, figsize=(1.1 * (samples + 1), 1.2 * len(transforms)),
-                             squeeze=False, layout="constrained")
-    for row, (name, transform) in zip(axes, transforms.items()):
-        _show(row[0], image, "original")
-        row[0].set_ylabel(name, fontsize=9)
-        for k, ax in enumerate(row[1:], start=1):
-            _show(ax, transform(image), f"versión {k}")
-    if title:
-        fig.suptitle(title)
-    return fig
 
 
 def explorer_transform(rotation: float = 0.0, translate: float = 0.0, zoom: float = 1.0, flip: bool = False,
@@ -163,8 +150,6 @@ def explorer_transform(rotation: float = 0.0, translate: float = 0.0, zoom: floa
     del ruido, siempre el mismo con la misma ``seed``). Con los valores por defecto devuelve
     la imagen tal cual.
     """
-    from torchvision.transforms.v2 import functional as F
-
     if not zoom > 0:
         raise ValueError(f"zoom debe ser > 0 (1 = tamaño original), no {zoom!r}.")
     if not brightness >= 0:
@@ -190,91 +175,6 @@ def explorer_transform(rotation: float = 0.0, translate: float = 0.0, zoom: floa
     return apply
 
 
-#: Deslizadores del explorador: nombre → (descripción, mínimo, máximo, paso, valor inicial).
-EXPLORER_SLIDERS = {
-    "rotation": ("giro (°)", -45.0, 45.0, 5.0, 0.0),
-    "translate": ("traslación", -0.3, 0.3, 0.05, 0.0),
-    "zoom": ("zoom", 0.5, 2.0, 0.1, 1.0),
-    "brightness": ("brillo", 0.2, 2.0, 0.1, 1.0),
-    "noise": ("ruido", 0.0, 0.3, 0.02, 0.0),
-}
-
-
-#: Resolución de la figura del explorador: 3,6 x 2,1 pulgadas a 120 ppp = 432 x 252 píxeles. En JPEG
-#: ocupa unos 30 kB (en PNG, 130 kB): viaja al navegador en cada cambio y se guarda en el cuaderno.
-EXPLORER_DPI = 120
-
-
-def explorer_figure(image: torch.Tensor, title: str = "aumentada", **params: Any):
-    """Original y versión transformada con ``explorer_transform(**params)``, lado a lado."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(3.6, 2.1), layout="constrained")
-    _show(axes[0], image, "original")
-    _show(axes[1], explorer_transform(**params)(image), title)
-    return fig
-
-
-def figure_bytes(fig, format: str = "jpeg", dpi: int = 100) -> bytes:
-    """Dibuja ``fig`` en un archivo de imagen (``jpeg`` o ``png``) en memoria y la cierra.
-
-    Cerrarla evita que salga otra vez, estática, al final de la celda.
-    """
-    import io
-
-    import matplotlib.pyplot as plt
-
-    options = {"pil_kwargs": {"quality": 90}} if format == "jpeg" else {}
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format=format, dpi=dpi, **options)
-    finally:
-        plt.close(fig)
-    return buffer.getvalue()
-
-
-def augmentation_explorer(images: torch.Tensor | Mapping[str, torch.Tensor]):
-    """Explorador con deslizadores: devuelve un ``VBox`` (controles arriba, figura abajo).
-
-    ``images`` es un tensor 3xHxW en [0, 1] o un ``dict`` ``{nombre: tensor}`` (se elige con
-    un desplegable). La figura (original y aumentada) se dibuja en JPEG dentro de un widget
-    ``Image`` que forma parte de la caja: cada cambio de un control (al soltar el deslizador)
-    la sustituye por la nueva.
-    No depende de que el núcleo capture la salida de matplotlib, así que se ve igual en
-    JupyterLab (ipywidgets 8) y en Colab (ipywidgets 7), también con «Ejecutar todo».
-    """
-    import ipywidgets as widgets
-
-    if isinstance(images, torch.Tensor):
-        images = {"imagen": images}
-    if not images:
-        raise ValueError("Pasa al menos una imagen (tensor 3 x alto x ancho en [0, 1]).")
-    for name, image in images.items():
-        if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] != 3:
-            raise ValueError(f"La imagen {name!r} debe ser un tensor de forma (3, alto, ancho) con valores en [0, 1].")
-    controls: dict[str, widgets.Widget] = {"image": widgets.Dropdown(options=list(images), description="imagen")}
-    for key, (label, low, high, step, value) in EXPLORER_SLIDERS.items():
-        # continuous_update=False: una figura al soltar el deslizador, no una por píxel arrastrado
-        # (en Colab cada figura viaja por la red y se acumularían).
-        controls[key] = widgets.FloatSlider(value=value, min=low, max=high, step=step, description=label,
-                                            continuous_update=False)
-    controls["flip"] = widgets.Checkbox(value=False, description="volteo horizontal")
-    # A su tamaño natural (si no, la caja la estira a todo el ancho y se ve borrosa).
-    figure = widgets.Image(format="jpeg", layout=widgets.Layout(align_self="flex-start"))
-
-    def draw(_change=None) -> None:
-        params = {key: control.value for key, control in controls.items()}
-        image = images[params.pop("image")]
-        figure.value = figure_bytes(explorer_figure(image, **params), "jpeg", EXPLORER_DPI)
-
-    for control in controls.values():
-        control.observe(draw, names="value")
-    draw()
-    sliders = [controls[key] for key in EXPLORER_SLIDERS]
-    return widgets.VBox([widgets.HBox([controls["image"], controls["flip"]]),
-                         widgets.HBox([widgets.VBox(sliders[:3]), widgets.VBox(sliders[3:])]), figure])
-
-
 # --------------------------------------------------------------------------------------
 # Experimento: sobreajuste con y sin aumento
 # --------------------------------------------------------------------------------------
@@ -288,8 +188,6 @@ def mild_augmentation(degrees: float = 10.0, translate: float = 0.1, scale: floa
     brillo y contraste de 1 ± ``color`` y ruido gaussiano de desviación ``noise``.
     Trabaja sobre tensores 3xHxW en [0, 1].
     """
-    from torchvision.transforms import v2
-
     if not 0 <= degrees <= 30:
         raise ValueError(f"degrees debe estar entre 0 y 30: giros mayores cambian algunos dígitos (6 y 9). Recibido: {degrees!r}.")
     if not (0 <= translate < 0.5 and 0 <= scale < 1 and 0 <= color < 1):
@@ -310,8 +208,6 @@ def train_with_gap(model: torch.nn.Module, train_loader, clean_train_loader, tes
     ``epoch``, ``train_acc``, ``test_acc`` y ``gap`` (entrenamiento − prueba). Sin barras ni una
     línea por época (``quiet=False`` para verlas): se suele llamar muchas veces seguidas.
     """
-    from course_utils.training import History, evaluate, fit
-
     history = History()
     train_acc = []
     for epoch in range(1, epochs + 1):
@@ -321,41 +217,6 @@ def train_with_gap(model: torch.nn.Module, train_loader, clean_train_loader, tes
     test_acc = history.column("test_acc")
     return {"epoch": list(range(1, epochs + 1)), "train_acc": train_acc, "test_acc": test_acc,
             "gap": [a - b for a, b in zip(train_acc, test_acc)]}
-
-
-def plot_gap(runs: Mapping[str, Sequence[Mapping[str, Sequence[float]]]], title: str | None = None):
-    """Dos paneles: exactitud de entrenamiento y de prueba (medias), y la brecha (media ± desviación).
-
-    ``runs`` es ``{nombre: [resultado de train_with_gap por semilla]}``.
-    """
-    import matplotlib.pyplot as plt
-
-    if not runs or not all(runs.values()):
-        raise ValueError("Pasa un dict {nombre: [resultados de train_with_gap]} con al menos una ejecución por nombre.")
-    fig, (ax_acc, ax_gap) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    for name, results in runs.items():
-        epochs = np.asarray(results[0]["epoch"])
-        train = np.mean([r["train_acc"] for r in results], axis=0)
-        test = np.mean([r["test_acc"] for r in results], axis=0)
-        gaps = np.asarray([r["gap"] for r in results])
-        (line,) = ax_acc.plot(epochs, train, "--", marker="o", ms=3, label=f"{name}: entrenamiento")
-        ax_acc.plot(epochs, test, "-", marker="o", ms=3, color=line.get_color(), label=f"{name}: prueba")
-        ax_gap.plot(epochs, gaps.mean(axis=0), marker="o", ms=3, color=line.get_color(), label=name)
-        if len(gaps) > 1:
-            std = gaps.std(axis=0, ddof=1)
-            ax_gap.fill_between(epochs, gaps.mean(axis=0) - std, gaps.mean(axis=0) + std, color=line.get_color(),
-                                alpha=0.2, lw=0)
-    ax_acc.set_title("Exactitud (media de las semillas)")
-    ax_acc.set_ylabel("exactitud")
-    ax_gap.set_title("Brecha entrenamiento − prueba (media ± desv.)")
-    ax_gap.set_ylabel("brecha")
-    for ax in (ax_acc, ax_gap):
-        ax.set_xlabel("época")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    if title:
-        fig.suptitle(title)
-    return fig
 
 
 # --------------------------------------------------------------------------------------
@@ -481,28 +342,3 @@ def spectrogram(wave: np.ndarray, sample_rate: int = SAMPLE_RATE, window: int = 
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
     db = 10 * np.log10(power.T + 1e-10)
     return (starts + window / 2) / sample_rate, np.fft.rfftfreq(window, 1.0 / sample_rate), db
-
-
-def plot_spectrograms(waves: Mapping[str, np.ndarray], sample_rate: int = SAMPLE_RATE, max_freq: float = 3000.0,
-                      title: str | None = None):
-    """Un espectrograma por sonido, con los mismos ejes para poder compararlos."""
-    import matplotlib.pyplot as plt
-
-    if not waves:
-        raise ValueError("Pasa un dict {nombre: sonido} con al menos un sonido.")
-    longest = max(len(w) for w in waves.values()) / sample_rate
-    fig, axes = plt.subplots(1, len(waves), figsize=(3.4 * len(waves), 3.2), sharey=True, squeeze=False,
-                             layout="constrained")
-    for ax, (name, wave) in zip(axes[0], waves.items()):
-        times, freqs, db = spectrogram(wave, sample_rate)
-        keep = freqs <= max_freq
-        mesh = ax.pcolormesh(times, freqs[keep], db[keep], shading="auto", vmin=db.max() - 70, vmax=db.max(),
-                             cmap="magma")
-        ax.set_xlim(0, longest)
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("tiempo (s)")
-    axes[0][0].set_ylabel("frecuencia (Hz)")
-    fig.colorbar(mesh, ax=axes[0].tolist(), label="potencia (dB)")
-    if title:
-        fig.suptitle(title)
-    return fig

@@ -1,13 +1,11 @@
 """Aumento de datos: cada transformación hace lo que dice, conserva la etiqueta y falla con mensajes claros."""
 
-import io
-
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import augment, offline
+from course_utils import augment, offline, plots
 
 RATE = 8_000
 
@@ -83,63 +81,6 @@ def test_explorer_transform_rejects_bad_values_in_spanish(kwargs):
         augment.explorer_transform(**kwargs)
 
 
-def shown_figure(box):
-    """La figura que ve el usuario: la imagen del único widget Image dentro de la caja mostrada."""
-    from PIL import Image
-
-    from widget_frontend import find
-
-    widgets = pytest.importorskip("ipywidgets")
-    data = bytes(find(box, widgets.Image).value)
-    assert data, "el explorador no muestra ninguna figura"
-    return data, Image.open(io.BytesIO(data)).convert("RGB")
-
-
-def red_pixels(picture) -> int:
-    return sum(count for count, (r, g, b) in picture.getcolors(1 << 20) if r > 200 and g < 60 and b < 60)
-
-
-def test_explorer_shows_the_figure_and_redraws_it_when_a_control_changes(monkeypatch):
-    widgets = pytest.importorskip("ipywidgets")
-    from widget_frontend import find, user_picks, user_sets
-
-    calls = []
-    real_figure = augment.explorer_figure
-    monkeypatch.setattr(augment, "explorer_figure",
-                        lambda image, **params: calls.append((image, params)) or real_figure(image, **params))
-    red = torch.tensor([1.0, 0, 0]).view(3, 1, 1)
-    images = {"a": tiny_images(1, 16)[0] * (1 - 0.7 * red), "b": torch.ones(3, 16, 16) * red}  # «a» sin rojo
-    box = augment.augmentation_explorer(images)
-    assert isinstance(box, widgets.VBox)
-    first, picture = shown_figure(box)  # al crearlo ya se ve la figura, sin tocar nada
-    assert picture.width > 200 and picture.height > 100 and red_pixels(picture) < 100
-    assert calls[-1][1] == {"rotation": 0.0, "translate": 0.0, "zoom": 1.0, "brightness": 1.0, "noise": 0.0,
-                            "flip": False}
-    for label, *_, initial in augment.EXPLORER_SLIDERS.values():  # cada deslizador, visible y en su valor inicial
-        assert find(box, widgets.FloatSlider, label).value == initial
-
-    user_sets(find(box, widgets.FloatSlider, "giro (°)"), 15.0)
-    rotated, _ = shown_figure(box)
-    assert rotated != first and calls[-1][1]["rotation"] == 15.0
-    user_picks(find(box, widgets.Dropdown, "imagen"), "b")
-    red, picture = shown_figure(box)
-    assert red != rotated and torch.equal(calls[-1][0], images["b"]) and calls[-1][1]["rotation"] == 15.0
-    assert red_pixels(picture) > 5000  # la imagen roja, no la del principio
-    user_sets(find(box, widgets.Checkbox, "volteo horizontal"), True)
-    assert shown_figure(box)[0] != red and calls[-1][1]["flip"] is True
-
-
-def test_explorer_leaves_no_stray_figures_and_rejects_bad_images():
-    import matplotlib.pyplot as plt
-
-    pytest.importorskip("ipywidgets")
-    plt.close("all")
-    augment.augmentation_explorer(tiny_images(1, 16)[0])
-    assert plt.get_fignums() == []  # si no, el cuaderno mostraría una figura estática de más
-    with pytest.raises(ValueError, match="forma"):
-        augment.augmentation_explorer(torch.zeros(8, 8))
-
-
 def test_mild_augmentation_rejects_rotations_that_change_digits():
     with pytest.raises(ValueError, match="6 y 9"):
         augment.mild_augmentation(degrees=180)
@@ -164,7 +105,7 @@ def test_train_with_gap_measures_clean_train_and_test_each_epoch():
     assert result["epoch"] == [1, 2]
     assert result["train_acc"] == result["test_acc"]  # mismo cargador en los dos papeles
     assert result["gap"] == [0.0, 0.0]
-    fig = augment.plot_gap({"sin aumento": [result], "con aumento": [result, result]})
+    fig = plots.plot_gap({"sin aumento": [result], "con aumento": [result, result]})
     assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "brecha"
 
 
@@ -208,7 +149,7 @@ def test_spectrogram_peaks_at_the_tone_frequency():
     times, freqs, db = augment.spectrogram(tone(1000.0), RATE, window=256, hop=64)
     assert db.shape == (len(freqs), len(times))
     assert abs(freqs[db.mean(axis=1).argmax()] - 1000) <= RATE / 256
-    fig = augment.plot_spectrograms({"tono": tone(1000.0)}, RATE)
+    fig = plots.plot_spectrograms({"tono": tone(1000.0)}, RATE)
     assert fig.axes[0].get_xlabel() == "tiempo (s)" and fig.axes[0].get_ylabel() == "frecuencia (Hz)"
 
 
@@ -224,3 +165,16 @@ def test_spectrogram_peaks_at_the_tone_frequency():
 def test_bad_audio_arguments_raise_spanish_errors(call, words):
     with pytest.raises(ValueError, match=words):
         call(tone())
+
+
+def test_gallery_uses_its_own_seed_and_leaves_the_global_generator_alone():
+    photo = augment.sample_photo(size=24)
+    gallery = {"giro": augment.augmentation_gallery(24)["rotación"]}
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    first = plots.plot_gallery(photo, gallery, samples=2, seed=5)
+    assert torch.equal(torch.rand(3), expected), "dibujar la galería no debe cambiar lo que torch.rand da después"
+    second = plots.plot_gallery(photo, gallery, samples=2, seed=5)
+    same = [ax.images[0].get_array() for ax in first.axes[1:]], [ax.images[0].get_array() for ax in second.axes[1:]]
+    assert all(np.array_equal(a, b) for a, b in zip(*same)), "con la misma semilla, las mismas versiones"

@@ -48,19 +48,18 @@ WIDGET_MS = 20_000
 UPLOAD_NAME = "letra_A.png"
 
 SETUP = """\
-from course_utils import augment, offline
+from course_utils import augment, offline, widgets
 from course_utils.finetune import transforms_for
 from course_utils.scenarios import scenario_widget
-from course_utils.uploads import upload_predictor
 
 letters, letter_labels = offline.generate("source", 1, "test")
 letter_b = letters[offline.SOURCE_CLASSES.index("b")]"""
-EXPLORER = 'augment.augmentation_explorer({"foto": augment.sample_photo(), "letra b": letter_b})'
+EXPLORER = 'widgets.augmentation_explorer({"foto": augment.sample_photo(), "letra b": letter_b})'
 SCENARIOS = "scenario_widget()"
 UPLOAD = """\
 model = offline.load_pretrained()  # GlyphNet preentrenada en letras, con su cabeza de 38 clases
 _, test_tf = transforms_for("mini", offline.IMAGE_SIZE)
-upload_predictor(model, test_tf, offline.SOURCE_CLASSES)"""
+widgets.upload_predictor(model, test_tf, offline.SOURCE_CLASSES)"""
 CELLS = {"setup": SETUP, "explorer": EXPLORER, "scenarios": SCENARIOS, "upload": UPLOAD}
 #: «Ejecutar todo» terminó: cada celda con su número, o alguna con un error (JupyterLab lo muestra en stderr).
 RUN_ALL_FINISHED = """count => {
@@ -131,7 +130,7 @@ def upload_png(folder: Path) -> tuple[Path, str]:
     from course_utils import offline
     from course_utils.finetune import transforms_for
     from course_utils.training import predict
-    from course_utils.uploads import describe_prediction
+    from course_utils.widgets import describe_prediction
 
     letters, _ = offline.generate("source", 1, "train", seed=7)
     pixels = (letters[offline.SOURCE_CLASSES.index("A")].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
@@ -323,7 +322,7 @@ def test_ci_installs_the_browser_and_repeats_the_widget_tests_with_ipywidgets_7(
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "apt-get install -y -qq chromium" in ci and 'export CI="${CI:-true}"' in ci
     assert "playwright" in (ROOT / "requirements.txt").read_text(encoding="utf-8")
-    widget_tests = "tests/test_augment.py tests/test_scenarios.py tests/test_uploads.py"
+    widget_tests = "tests/test_widgets.py tests/test_scenarios.py"
     assert "ipywidgets==7.7.1" in ci and widget_tests in ci and widget_tests in readme
     assert ci.index("ipywidgets==7.7.1") < ci.index("\npython -m pytest\n")
     assert f"`{DEFAULT_SCREENSHOTS.relative_to(ROOT).as_posix()}/`" in readme  # el README dice dónde mirar

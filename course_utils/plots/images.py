@@ -9,16 +9,19 @@ formato canal-primero) se desnormalizan.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+import torch
+
+from course_utils import augment
 from course_utils.data import IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ["plot_images", "plot_misclassified"]
+__all__ = ["plot_images", "plot_misclassified", "plot_gallery", "plot_explorer", "plot_spectrograms"]
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -228,3 +231,71 @@ def plot_misclassified(
     arrays = [_to_display(items[i], denormalize, mean, std) for i in shown]
     title = f"Errores: {wrong.size} de {len(t)} imágenes mal clasificadas (se muestran {len(shown)})"
     return _image_grid(arrays, titles, ncols, title, fontsize=7, cell_width=3.0)  # títulos largos
+
+
+# --------------------------------------------------------------------------------------
+# Aumento de datos (imágenes y sonido)
+# --------------------------------------------------------------------------------------
+
+
+def _show(ax, image: torch.Tensor, title: str | None = None) -> None:
+    ax.imshow(image.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy())
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_gallery(image: torch.Tensor, transforms: Mapping[str, Callable], samples: int = 4, seed: int = 0,
+                   title: str | None = None):
+    """Una fila por transformación: la imagen original y ``samples`` versiones al azar (con ``seed``).
+
+    Usa su propia semilla sin tocar el generador aleatorio global de torch.
+    """
+    if not transforms:
+        raise ValueError("Pasa al menos una transformación, por ejemplo augmentation_gallery(160).")
+    if not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples debe ser un entero >= 1, no {samples!r}.")
+    fig, axes = plt.subplots(len(transforms), samples + 1, figsize=(1.1 * (samples + 1), 1.2 * len(transforms)),
+                             squeeze=False, layout="constrained")
+    for row, (name, transform) in zip(axes, transforms.items()):
+        _show(row[0], image, "original")
+        row[0].set_ylabel(name, fontsize=9)
+        with torch.random.fork_rng(devices=[]):  # las versiones al azar no cambian el generador global
+            torch.manual_seed(seed)
+            for k, ax in enumerate(row[1:], start=1):
+                _show(ax, transform(image), f"versión {k}")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_explorer(image: torch.Tensor, title: str = "aumentada", **params: Any):
+    """Original y versión transformada con ``augment.explorer_transform(**params)``, lado a lado."""
+    fig, axes = plt.subplots(1, 2, figsize=(3.6, 2.1), layout="constrained")
+    _show(axes[0], image, "original")
+    _show(axes[1], augment.explorer_transform(**params)(image), title)
+    return fig
+
+
+def plot_spectrograms(waves: Mapping[str, np.ndarray], sample_rate: int = augment.SAMPLE_RATE, max_freq: float = 3000.0,
+                      title: str | None = None):
+    """Un espectrograma por sonido, con los mismos ejes para poder compararlos."""
+    if not waves:
+        raise ValueError("Pasa un dict {nombre: sonido} con al menos un sonido.")
+    longest = max(len(w) for w in waves.values()) / sample_rate
+    fig, axes = plt.subplots(1, len(waves), figsize=(3.4 * len(waves), 3.2), sharey=True, squeeze=False,
+                             layout="constrained")
+    for ax, (name, wave) in zip(axes[0], waves.items()):
+        times, freqs, db = augment.spectrogram(wave, sample_rate)
+        keep = freqs <= max_freq
+        mesh = ax.pcolormesh(times, freqs[keep], db[keep], shading="auto", vmin=db.max() - 70, vmax=db.max(),
+                             cmap="magma")
+        ax.set_xlim(0, longest)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("tiempo (s)")
+    axes[0][0].set_ylabel("frecuencia (Hz)")
+    fig.colorbar(mesh, ax=axes[0].tolist(), label="potencia (dB)")
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -21,7 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from course_utils.plots.images import _as_labels
 from course_utils.stats import half_epochs, transfer_advantages
 
-__all__ = ["plot_history", "plot_comparison", "confusion_matrix", "plot_confusion_matrix", "plot_lr_finder"]
+__all__ = ["plot_history", "plot_comparison", "plot_gap", "confusion_matrix", "plot_confusion_matrix", "plot_lr_finder"]
 
 #: Rótulo en español de cada columna del historial.
 _METRIC_LABELS = {
@@ -276,4 +276,37 @@ def plot_lr_finder(result: Any, ax: Any = None, title: str | None = None, label:
     low = min(result.losses)
     ax.set_ylim(low - 0.1 * (top - low + 1e-9), top + 0.35 * (top - low + 1e-9))
     ax.legend(fontsize="small")
+    return fig
+
+
+def plot_gap(runs: Mapping[str, Sequence[Mapping[str, Sequence[float]]]], title: str | None = None):
+    """Dos paneles: exactitud de entrenamiento y de prueba (medias), y la brecha (media ± desviación).
+
+    ``runs`` es ``{nombre: [resultado de train_with_gap por semilla]}``.
+    """
+    if not runs or not all(runs.values()):
+        raise ValueError("Pasa un dict {nombre: [resultados de train_with_gap]} con al menos una ejecución por nombre.")
+    fig, (ax_acc, ax_gap) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    for name, results in runs.items():
+        epochs = np.asarray(results[0]["epoch"])
+        train = np.mean([r["train_acc"] for r in results], axis=0)
+        test = np.mean([r["test_acc"] for r in results], axis=0)
+        gaps = np.asarray([r["gap"] for r in results])
+        (line,) = ax_acc.plot(epochs, train, "--", marker="o", ms=3, label=f"{name}: entrenamiento")
+        ax_acc.plot(epochs, test, "-", marker="o", ms=3, color=line.get_color(), label=f"{name}: prueba")
+        ax_gap.plot(epochs, gaps.mean(axis=0), marker="o", ms=3, color=line.get_color(), label=name)
+        if len(gaps) > 1:
+            std = gaps.std(axis=0, ddof=1)
+            ax_gap.fill_between(epochs, gaps.mean(axis=0) - std, gaps.mean(axis=0) + std, color=line.get_color(),
+                                alpha=0.2, lw=0)
+    ax_acc.set_title("Exactitud (media de las semillas)")
+    ax_acc.set_ylabel("exactitud")
+    ax_gap.set_title("Brecha entrenamiento − prueba (media ± desv.)")
+    ax_gap.set_ylabel("brecha")
+    for ax in (ax_acc, ax_gap):
+        ax.set_xlabel("época")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
     return fig

@@ -1,0 +1,193 @@
+"""Los widgets de los cuadernos: el explorador de aumento, el asistente de escenarios y la subida de fotos.
+
+Funcionan igual en JupyterLab (ipywidgets 8) y en Colab (ipywidgets 7): solo usan widgets que
+existen en las dos versiones, y las figuras viajan como imágenes JPEG dentro de la caja (no
+dependen de que el núcleo capture la salida de matplotlib). Crear un widget nunca espera a
+que el usuario haga algo: «Ejecutar todo» no se bloquea.
+
+``FileUpload`` cambió de formato entre ipywidgets 7 y 8: ``uploaded_files`` entiende los dos.
+``upload_predictor`` usa el mismo ``FileUpload`` en todas partes; en Colab añade un botón que
+abre el diálogo de subida de Colab (``google.colab.files.upload()``), útil para fotos grandes: el
+``FileUpload`` de Colab puede quedarse sin enviar las de más de 1 MB (ipywidgets#3452).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from course_utils.env import get_device, in_colab
+from course_utils.plots.images import plot_explorer
+from course_utils.training import predict
+
+__all__ = [
+    "EXPLORER_SLIDERS",
+    "figure_bytes",
+    "augmentation_explorer",
+    "uploaded_files",
+    "image_from_bytes",
+    "describe_prediction",
+    "upload_predictor",
+]
+
+# --------------------------------------------------------------------------------------
+# Explorador de aumento de datos
+# --------------------------------------------------------------------------------------
+
+
+#: Deslizadores del explorador: nombre → (descripción, mínimo, máximo, paso, valor inicial).
+EXPLORER_SLIDERS = {
+    "rotation": ("giro (°)", -45.0, 45.0, 5.0, 0.0),
+    "translate": ("traslación", -0.3, 0.3, 0.05, 0.0),
+    "zoom": ("zoom", 0.5, 2.0, 0.1, 1.0),
+    "brightness": ("brillo", 0.2, 2.0, 0.1, 1.0),
+    "noise": ("ruido", 0.0, 0.3, 0.02, 0.0),
+}
+
+
+#: Resolución de la figura del explorador: 3,6 x 2,1 pulgadas a 120 ppp = 432 x 252 píxeles. En JPEG
+#: ocupa unos 30 kB (en PNG, 130 kB): viaja al navegador en cada cambio y se guarda en el cuaderno.
+EXPLORER_DPI = 120
+
+
+def figure_bytes(fig, format: str = "jpeg", dpi: int = 100) -> bytes:
+    """Dibuja ``fig`` en un archivo de imagen (``jpeg`` o ``png``) en memoria y la cierra.
+
+    Cerrarla evita que salga otra vez, estática, al final de la celda.
+    """
+    options = {"pil_kwargs": {"quality": 90}} if format == "jpeg" else {}
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format=format, dpi=dpi, **options)
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def augmentation_explorer(images: torch.Tensor | Mapping[str, torch.Tensor]):
+    """Explorador con deslizadores: devuelve un ``VBox`` (controles arriba, figura abajo).
+
+    ``images`` es un tensor 3xHxW en [0, 1] o un ``dict`` ``{nombre: tensor}`` (se elige con
+    un desplegable). La figura (original y aumentada) se dibuja en JPEG dentro de un widget
+    ``Image`` que forma parte de la caja: cada cambio de un control (al soltar el deslizador)
+    la sustituye por la nueva.
+    No depende de que el núcleo capture la salida de matplotlib, así que se ve igual en
+    JupyterLab (ipywidgets 8) y en Colab (ipywidgets 7), también con «Ejecutar todo».
+    """
+    if isinstance(images, torch.Tensor):
+        images = {"imagen": images}
+    if not images:
+        raise ValueError("Pasa al menos una imagen (tensor 3 x alto x ancho en [0, 1]).")
+    for name, image in images.items():
+        if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] != 3:
+            raise ValueError(f"La imagen {name!r} debe ser un tensor de forma (3, alto, ancho) con valores en [0, 1].")
+    controls: dict[str, widgets.Widget] = {"image": widgets.Dropdown(options=list(images), description="imagen")}
+    for key, (label, low, high, step, value) in EXPLORER_SLIDERS.items():
+        # continuous_update=False: una figura al soltar el deslizador, no una por píxel arrastrado
+        # (en Colab cada figura viaja por la red y se acumularían).
+        controls[key] = widgets.FloatSlider(value=value, min=low, max=high, step=step, description=label,
+                                            continuous_update=False)
+    controls["flip"] = widgets.Checkbox(value=False, description="volteo horizontal")
+    # A su tamaño natural (si no, la caja la estira a todo el ancho y se ve borrosa).
+    figure = widgets.Image(format="jpeg", layout=widgets.Layout(align_self="flex-start"))
+
+    def draw(_change=None) -> None:
+        params = {key: control.value for key, control in controls.items()}
+        image = images[params.pop("image")]
+        figure.value = figure_bytes(plot_explorer(image, **params), "jpeg", EXPLORER_DPI)
+
+    for control in controls.values():
+        control.observe(draw, names="value")
+    draw()
+    sliders = [controls[key] for key in EXPLORER_SLIDERS]
+    return widgets.VBox([widgets.HBox([controls["image"], controls["flip"]]),
+                         widgets.HBox([widgets.VBox(sliders[:3]), widgets.VBox(sliders[3:])]), figure])
+
+
+# --------------------------------------------------------------------------------------
+# Subir una foto propia y clasificarla
+# --------------------------------------------------------------------------------------
+
+
+def uploaded_files(value: Any) -> list[tuple[str, bytes]]:
+    """``[(nombre, bytes)]`` a partir del ``value`` de un ``FileUpload`` de ipywidgets 7 u 8."""
+    if not value:
+        return []
+    if isinstance(value, dict):  # ipywidgets 7: {nombre: {"metadata": {...}, "content": bytes}}
+        return [(name, bytes(item["content"])) for name, item in value.items()]
+    files = []  # ipywidgets 8: tupla de dicts con "name" y "content" (memoryview)
+    for item in value:
+        files.append((item["name"], bytes(item["content"])))
+    return files
+
+
+def image_from_bytes(name: str, content: bytes):
+    """Abre una imagen subida como RGB; ``ValueError`` en español si no es una imagen válida."""
+    try:
+        image = Image.open(io.BytesIO(content))
+        image.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"«{name}» no es una imagen que se pueda abrir ({exc}). Sube un JPEG o PNG.") from exc
+    return image.convert("RGB")
+
+
+def describe_prediction(name: str, top: Sequence[tuple[str, float]]) -> str:
+    """Texto con las clases más probables de una imagen."""
+    ranking = ", ".join(f"{label} ({prob:.0%})" for label, prob in top)
+    return f"{name}: {ranking}"
+
+
+def upload_predictor(model, transform: Callable, class_names: Sequence[str], device=None):
+    """Widget para subir imágenes y ver la predicción del modelo: devuelve un ``VBox``.
+
+    Arriba, un botón ``FileUpload`` («Subir imagen»); debajo, el texto con las clases más
+    probables de cada imagen subida. En Colab hay además un botón «Diálogo de Colab» que abre
+    ``google.colab.files.upload()`` al pulsarlo (nunca al crear el widget). ``predict`` lleva el
+    modelo a ``device`` antes de clasificar, aunque esté en la CPU.
+    """
+    device = get_device(device)
+
+    def classify(name: str, content: bytes) -> str:
+        try:
+            image = image_from_bytes(name, content)
+        except ValueError as exc:
+            return str(exc)
+        return describe_prediction(name, predict(model, image, transform, class_names, device))
+
+    upload = widgets.FileUpload(accept="image/*", multiple=True, description="Subir imagen")
+    result = widgets.HTML(value="<i>Sube una imagen (JPEG o PNG) para ver qué clase predice el modelo.</i>")
+
+    def show(files: Sequence[tuple[str, bytes]]) -> None:
+        if files:
+            result.value = "<br>".join(html.escape(classify(name, content)) for name, content in files)
+
+    upload.observe(lambda change: show(uploaded_files(change["new"])), names="value")
+    if not in_colab():
+        return widgets.VBox([upload, result])
+
+    dialog = widgets.Output()  # aquí dibuja Colab su diálogo de subida mientras está abierto
+    button = widgets.Button(description="Diálogo de Colab", icon="upload",
+                            tooltip="Abre el diálogo de subida de Colab (también para fotos de más de 1 MB)")
+
+    def open_dialog(_button) -> None:
+        from google.colab import files  # type: ignore[import-not-found]
+
+        try:
+            with dialog:
+                chosen = files.upload()
+        except Exception as exc:  # el diálogo vive en el navegador: si falla, que se lea por qué
+            result.value = html.escape(f"No se pudo abrir el diálogo de Colab ({exc}). Usa el botón «Subir imagen».")
+            return
+        finally:
+            dialog.clear_output()
+        show(list(chosen.items()))
+
+    button.on_click(open_dialog)
+    return widgets.VBox([widgets.HBox([upload, button]), dialog, result])

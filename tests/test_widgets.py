@@ -1,0 +1,183 @@
+"""Los widgets: subida de imágenes (ipywidgets 7 y 8, Colab sin bloqueos) y el explorador de aumento."""
+
+import io
+import sys
+import types
+
+import ipywidgets as ipw
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+from widget_frontend import displayed, find, user_clicks, user_uploads
+
+from course_utils import widgets
+
+
+def png_bytes(color=(255, 0, 0)):
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_uploaded_files_understands_ipywidgets_7_and_8():
+    content = png_bytes()
+    v7 = {"a.png": {"metadata": {"name": "a.png"}, "content": content}}
+    v8 = ({"name": "a.png", "type": "image/png", "size": len(content), "content": memoryview(content)},)
+    assert widgets.uploaded_files(v7) == widgets.uploaded_files(v8) == [("a.png", content)]
+    assert widgets.uploaded_files(()) == [] and widgets.uploaded_files({}) == []
+
+
+def test_image_from_bytes_converts_to_rgb_and_rejects_non_images():
+    buffer = io.BytesIO()
+    Image.new("L", (3, 3), 128).save(buffer, format="PNG")
+    assert widgets.image_from_bytes("gris.png", buffer.getvalue()).mode == "RGB"
+    with pytest.raises(ValueError, match="JPEG o PNG"):
+        widgets.image_from_bytes("notas.jpg", b"esto no es una imagen")
+
+
+class Bright(nn.Module):
+    """Clasifica por el brillo medio: «clara» si pasa de 0,5."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(1, 2)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[-10.0], [10.0]]))
+            self.fc.bias.zero_()
+
+    def forward(self, x):
+        return self.fc(x.mean(dim=(1, 2, 3)).unsqueeze(1) - 0.5)
+
+
+def to_tensor():
+    from torchvision.transforms import v2
+
+    return v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+
+
+def test_upload_predictor_shows_the_prediction_of_each_uploaded_image():
+    box = widgets.upload_predictor(Bright(), to_tensor(), ["oscura", "clara"], device="cpu")
+    upload = find(box, ipw.FileUpload)
+    result = find(box, ipw.HTML)  # el texto que ve el usuario, dentro de la caja mostrada
+    assert "Sube una imagen" in result.value
+    user_uploads(upload, "luz.png", png_bytes((250, 250, 250)))
+    assert result.value.startswith("luz.png: clara (100%)")
+    user_uploads(upload, "noche.png", png_bytes((5, 5, 5)))
+    assert result.value.startswith("noche.png: oscura (100%)") and "luz.png" not in result.value
+    user_uploads(upload, "notas.png", b"esto no es una imagen", mime="image/png")
+    assert "«notas.png» no es una imagen" in result.value and "Sube un JPEG o PNG" in result.value
+    assert widgets.describe_prediction("x", [("a", 0.5)]) == "x: a (50%)"
+
+
+class FakeColabFiles:
+    """Sustituto de ``google.colab.files``: cuenta las llamadas a ``upload``."""
+
+    def __init__(self, chosen):
+        self.chosen, self.calls = chosen, 0
+
+    def upload(self):
+        self.calls += 1
+        if isinstance(self.chosen, Exception):
+            raise self.chosen
+        return dict(self.chosen)
+
+
+@pytest.fixture
+def fake_colab(monkeypatch):
+    files = FakeColabFiles({"luz.png": png_bytes((250, 250, 250))})
+    colab = types.ModuleType("google.colab")
+    colab.files = files
+    google = types.ModuleType("google")
+    google.colab = colab
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google.colab.files", files)
+    return files
+
+
+def test_in_colab_creating_the_widget_never_waits_for_a_file(fake_colab):
+    box = widgets.upload_predictor(Bright(), to_tensor(), ["oscura", "clara"], device="cpu")
+    assert fake_colab.calls == 0  # «Ejecutar todo» sigue sin esperar a nadie
+    result = find(box, ipw.HTML)
+    user_clicks(find(box, ipw.Button, "Diálogo de Colab"))
+    assert fake_colab.calls == 1
+    assert result.value.startswith("luz.png: clara (100%)")
+    user_uploads(find(box, ipw.FileUpload), "noche.png", png_bytes((5, 5, 5)))  # el FileUpload también vale
+    assert result.value.startswith("noche.png: oscura (100%)") and fake_colab.calls == 1
+    fake_colab.chosen = RuntimeError("sin navegador")
+    user_clicks(find(box, ipw.Button, "Diálogo de Colab"))
+    assert "No se pudo abrir el diálogo de Colab (sin navegador)" in result.value and "«Subir imagen»" in result.value
+
+
+def test_outside_colab_there_is_no_colab_button():
+    box = widgets.upload_predictor(Bright(), to_tensor(), ["oscura", "clara"], device="cpu")
+    assert not [w for w in displayed(box) if isinstance(w, ipw.Button)]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="necesita una GPU con CUDA")
+def test_upload_predictor_moves_a_cpu_model_to_the_gpu():
+    model = Bright()
+    box = widgets.upload_predictor(model, to_tensor(), ["oscura", "clara"], device="cuda")
+    user_uploads(find(box, ipw.FileUpload), "luz.png", png_bytes((250, 250, 250)))
+    assert find(box, ipw.HTML).value.startswith("luz.png: clara (100%)")
+    assert next(model.parameters()).device.type == "cuda"
+
+
+# --------------------------------------------------------------------------------------
+# Explorador de aumento de datos
+# --------------------------------------------------------------------------------------
+
+
+def shown_figure(box):
+    """La figura que ve el usuario: la imagen del único widget Image dentro de la caja mostrada."""
+    from PIL import Image
+
+    from widget_frontend import find
+
+    data = bytes(find(box, ipw.Image).value)
+    assert data, "el explorador no muestra ninguna figura"
+    return data, Image.open(io.BytesIO(data)).convert("RGB")
+
+
+def red_pixels(picture) -> int:
+    return sum(count for count, (r, g, b) in picture.getcolors(1 << 20) if r > 200 and g < 60 and b < 60)
+
+
+def test_explorer_shows_the_figure_and_redraws_it_when_a_control_changes(monkeypatch):
+    from widget_frontend import find, user_picks, user_sets
+
+    calls = []
+    real_figure = widgets.plot_explorer
+    monkeypatch.setattr(widgets, "plot_explorer",
+                        lambda image, **params: calls.append((image, params)) or real_figure(image, **params))
+    red = torch.tensor([1.0, 0, 0]).view(3, 1, 1)
+    images = {"a": torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0)) * (1 - 0.7 * red), "b": torch.ones(3, 16, 16) * red}  # «a» sin rojo
+    box = widgets.augmentation_explorer(images)
+    assert isinstance(box, ipw.VBox)
+    first, picture = shown_figure(box)  # al crearlo ya se ve la figura, sin tocar nada
+    assert picture.width > 200 and picture.height > 100 and red_pixels(picture) < 100
+    assert calls[-1][1] == {"rotation": 0.0, "translate": 0.0, "zoom": 1.0, "brightness": 1.0, "noise": 0.0,
+                            "flip": False}
+    for label, *_, initial in widgets.EXPLORER_SLIDERS.values():  # cada deslizador, visible y en su valor inicial
+        assert find(box, ipw.FloatSlider, label).value == initial
+
+    user_sets(find(box, ipw.FloatSlider, "giro (°)"), 15.0)
+    rotated, _ = shown_figure(box)
+    assert rotated != first and calls[-1][1]["rotation"] == 15.0
+    user_picks(find(box, ipw.Dropdown, "imagen"), "b")
+    red, picture = shown_figure(box)
+    assert red != rotated and torch.equal(calls[-1][0], images["b"]) and calls[-1][1]["rotation"] == 15.0
+    assert red_pixels(picture) > 5000  # la imagen roja, no la del principio
+    user_sets(find(box, ipw.Checkbox, "volteo horizontal"), True)
+    assert shown_figure(box)[0] != red and calls[-1][1]["flip"] is True
+
+
+def test_explorer_leaves_no_stray_figures_and_rejects_bad_images():
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    widgets.augmentation_explorer(torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0)))
+    assert plt.get_fignums() == []  # si no, el cuaderno mostraría una figura estática de más
+    with pytest.raises(ValueError, match="forma"):
+        widgets.augmentation_explorer(torch.zeros(8, 8))

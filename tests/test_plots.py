@@ -125,7 +125,7 @@ def test_compare_bad_input_raises_spanish_errors():
 # --- Imágenes ------------------------------------------------------------------------------
 
 
-def test_show_images_denormalization_round_trip_and_titles():
+def test_plot_images_denormalization_round_trip_and_titles():
     raw, batch = normalized_batch(b=3)
     fig = plots.plot_images(batch, labels=torch.tensor([2, 0, 1]), class_names=["gato", "perro", "perrito caliente"], ncols=2)
     assert len(fig.axes) == 3  # 2x2 rejilla, el eje sobrante se quita
@@ -139,7 +139,7 @@ def test_show_images_denormalization_round_trip_and_titles():
     np.testing.assert_allclose(np.asarray(fig2.axes[0].images[0].get_array()), raw_clip, atol=1e-6)
 
 
-def test_show_images_accepts_pil_and_uint8_arrays():
+def test_plot_images_accepts_pil_and_uint8_arrays():
     array = np.zeros((6, 7, 3), dtype=np.uint8)
     array[..., 0] = 200
     fig = plots.plot_images([Image.fromarray(array), array], labels=["a", "b"], title="Ejemplos")
@@ -149,7 +149,7 @@ def test_show_images_accepts_pil_and_uint8_arrays():
     assert fig._suptitle.get_text() == "Ejemplos"
 
 
-def test_show_images_bad_input():
+def test_plot_images_bad_input():
     _, batch = normalized_batch(b=2)
     with pytest.raises(ValueError, match="2 imágenes y 3 etiquetas"):
         plots.plot_images(batch, labels=[0, 1, 0])

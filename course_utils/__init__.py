@@ -1,18 +1,28 @@
-"""course_utils: utilidades del curso de aprendizaje por transferencia con PyTorch.
+"""course_utils: el paquete del curso de aprendizaje por transferencia con PyTorch.
 
-Importar el paquete no tiene efectos secundarios: no descarga nada, no crea
-carpetas y no importa matplotlib. Cada módulo se ocupa de una sola cosa:
+Importar el paquete no tiene efectos secundarios: no descarga nada, no crea carpetas y no
+importa matplotlib. Los módulos se leen en el orden en que fluyen los datos:
 
-- ``env``: dispositivo (cuda, mps, cpu), Colab, semillas y ajustes de DataLoader.
-- ``paths``: dónde se guardan datos, pesos y puntos de control.
-- ``download``: descargas https con suma de verificación, reintentos y extracción segura.
-- ``data``: el conjunto *hotdog*, carpetas ImageFolder, transformaciones y cargadores.
-- ``images``: lectura robusta de imágenes y revisión de conjuntos (``check-data``).
-- ``offline``: el dominio sin conexión (glifos generados) y su red preentrenada.
-- ``models``: ResNet-18, nueva cabeza, congelar/descongelar y grupos de parámetros.
-- ``training``: ``fit``, ``evaluate``, ``predict``, ``History`` y puntos de control.
-- ``plots``: rejillas de imágenes, curvas, matriz de confusión y errores.
-- ``cli``: la línea de órdenes ``python -m course_utils``.
+1. Entorno: ``env`` (dispositivo, semillas, precisión mixta, ajustes del DataLoader) y
+   ``paths`` (dónde van los datos y los pesos; escritura atómica).
+2. Datos e imágenes: ``images`` (leer cualquier foto como RGB, revisar una carpeta),
+   ``data`` (transformaciones, ``ImageFolderSafe`` y ``make_loaders``, el único creador de
+   cargadores de carpetas), ``augment`` (aumento de datos de imágenes y de sonido) y
+   ``download`` (el zip de *hotdog*, con suma de verificación y extracción segura).
+3. El dominio sin conexión: ``offline`` (glifos generados y la GlyphNet preentrenada).
+4. Modelos: ``models`` (etapas, cabeza nueva, congelar, BatchNorm, grupos de parámetros).
+5. Entrenamiento: ``history`` (una fila por época), ``training`` (``train_one_epoch``, el bucle
+   de los cuadernos; ``evaluate``, ``predict`` y ``fit``) y ``checkpoints`` (guardar y cargar).
+6. Reutilizar una red: ``features`` (características en caché, redes truncadas) y
+   ``lr_finder`` (el buscador de la tasa de aprendizaje).
+7. Experimentos: ``splits`` (particiones por clase), ``experiments`` (un ``Recipe`` por receta,
+   ``RECIPES``, entrenar y comparar con varias semillas) y ``stats`` (medias, intervalos, ventajas).
+8. El estudio del cuaderno 6: ``study``; y la regla de los cuatro escenarios: ``scenarios``.
+9. Figuras: ``plots`` (todas, y solo figuras).
+10. Widgets: ``widgets`` (explorador de aumento, asistente de escenarios, subida de fotos).
+11. Para los cuadernos y la terminal: ``course`` (modo completo o sin conexión), ``finetune``
+    (ajustar una carpeta propia), ``colab`` (botones y celda de preparación) y ``cli``
+    (``python -m course_utils``).
 """
 
 __version__ = "0.1.0"

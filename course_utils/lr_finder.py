@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import math
+from contextlib import contextmanager
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,55 +170,36 @@ def find_lr(
             raise ValueError("No hay parámetros entrenables: descongela alguna etapa antes de buscar la tasa.")
         optimizer = torch.optim.Adam(trainable, lr=start_lr)
     align_optimizer_state(optimizer)
+    base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
+    if not max(base_lrs) > 0:
+        raise ValueError("Todas las tasas del optimizador son 0: dale a cada grupo una tasa > 0 (se usan como proporciones).")
+    ratios = [lr / max(base_lrs) for lr in base_lrs]
+    factor = (end_lr / start_lr) ** (1 / (num_iter - 1))
+    lrs = [start_lr * factor**step for step in range(num_iter)]  # crecen de forma exponencial
+    with _everything_restored(model, optimizer, train_loader):  # buscar la tasa no entrena el modelo
+        set_train_mode(model, True)
+        tried, smoothed, raw, diverged = _sweep(model, optimizer, ratios, lrs, train_loader, loss_fn, device,
+                                                beta, diverge_factor, skip_start)
+    if len(tried) < 3:
+        raise ValueError(
+            f"La pérdida se disparó en los primeros lotes (con tasas de {start_lr:g} a {tried[-1] if tried else start_lr:g}): "
+            "baja start_lr o revisa que las imágenes estén normalizadas."
+        )
+    return LRFinderResult(tried, smoothed, raw, method, diverged, min(skip_start, len(tried) - 1), ratios)
 
-    # --- Guardar todo lo que la prueba va a cambiar ---
-    model_state = copy.deepcopy(model.state_dict())
-    optimizer_state = copy.deepcopy(optimizer.state_dict())
+
+@contextmanager
+def _everything_restored(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Iterable):
+    """Al salir (también tras un error), el modelo, el optimizador, el modo y los generadores, como estaban."""
+    model_state, optimizer_state = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
     was_training = model.training
     torch_rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    generator = getattr(train_loader, "generator", None)
+    generator = getattr(loader, "generator", None)
     generator_state = generator.get_state() if generator is not None else None
-
-    base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
-    top = max(base_lrs)
-    if not top > 0:
-        raise ValueError("Todas las tasas del optimizador son 0: dale a cada grupo una tasa > 0 (se usan como proporciones).")
-    ratios = [lr / top for lr in base_lrs]
-    factor = (end_lr / start_lr) ** (1 / (num_iter - 1))
-
-    lrs: list[float] = []
-    smoothed: list[float] = []
-    raw: list[float] = []
-    average, best, diverged = 0.0, math.inf, False
     try:
-        set_train_mode(model, True)
-        batches = _batches(train_loader)
-        for step in range(num_iter):
-            lr = start_lr * factor**step
-            for group, ratio in zip(optimizer.param_groups, ratios):
-                group["lr"] = lr * ratio
-            x, y = next(batches)
-            x, y = x.to(device), y.to(device)
-            loss = loss_fn(model(x).float(), y)
-            value = float(loss.item())
-            if not math.isfinite(value):
-                diverged = True
-                break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            average = beta * average + (1 - beta) * value
-            current = average / (1 - beta ** (step + 1))  # corrección de sesgo de la media móvil
-            lrs.append(lr)
-            raw.append(value)
-            smoothed.append(current)
-            best = min(best, current)
-            if step >= skip_start and current > diverge_factor * best:
-                diverged = True
-                break
+        yield
     finally:
-        # --- Dejarlo todo como estaba: buscar la tasa no entrena el modelo ---
         model.load_state_dict(model_state)
         optimizer.load_state_dict(optimizer_state)
         set_train_mode(model, was_training)
@@ -226,9 +208,31 @@ def find_lr(
             torch.cuda.set_rng_state_all(cuda_rng)
         if generator is not None:
             generator.set_state(generator_state)
-    if len(lrs) < 3:
-        raise ValueError(
-            f"La pérdida se disparó en los primeros lotes (con tasas de {start_lr:g} a {lrs[-1] if lrs else start_lr:g}): "
-            "baja start_lr o revisa que las imágenes estén normalizadas."
-        )
-    return LRFinderResult(lrs, smoothed, raw, method, diverged, min(skip_start, len(lrs) - 1), ratios)
+
+
+def _sweep(model, optimizer, ratios, lrs, loader, loss_fn, device, beta, diverge_factor, skip_start):
+    """Un paso de entrenamiento por tasa de ``lrs``: ``(tasas probadas, pérdida suavizada, pérdida, divergió)``."""
+    tried, smoothed, raw = [], [], []
+    average, best = 0.0, math.inf
+    batches = _batches(loader)
+    for step, lr in enumerate(lrs):
+        for group, ratio in zip(optimizer.param_groups, ratios):
+            group["lr"] = lr * ratio
+        x, y = next(batches)
+        loss = loss_fn(model(x.to(device)).float(), y.to(device))
+        value = float(loss.item())
+        if not math.isfinite(value):
+            return tried, smoothed, raw, True
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        average = beta * average + (1 - beta) * value
+        current = average / (1 - beta ** (step + 1))  # corrección de sesgo de la media móvil
+        tried.append(lr)
+        raw.append(value)
+        smoothed.append(current)
+        best = min(best, current)
+        if step >= skip_start and current > diverge_factor * best:
+            return tried, smoothed, raw, True
+    return tried, smoothed, raw, False
+

@@ -318,6 +318,29 @@ def class_folders(directory: str | os.PathLike) -> list[str]:
 # --------------------------------------------------------------------------------------
 
 
+def _check_layout(root: str | os.PathLike, batch_size: int) -> Path:
+    """Comprueba ``batch_size`` y que ``root`` tenga ``train/`` y ``test/`` con las mismas clases."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size debe ser un entero >= 1, no {batch_size!r}. Prueba con 32.")
+    root = Path(root).expanduser()
+    for split in ("train", "test"):
+        if not (root / split).is_dir():
+            raise FileNotFoundError(
+                f"Falta la carpeta {root / split}. La estructura esperada es {_LAYOUT} "
+                "(las mismas subcarpetas de clase en las dos)."
+            )
+    train_names, test_names = class_folders(root / "train"), class_folders(root / "test")
+    if train_names != test_names:
+        only_train = ", ".join(sorted(set(train_names) - set(test_names))) or "ninguna"
+        only_test = ", ".join(sorted(set(test_names) - set(train_names))) or "ninguna"
+        raise ValueError(
+            f"Las clases de train ({', '.join(train_names)}) y de test ({', '.join(test_names)}) no coinciden "
+            f"(solo en train: {only_train}; solo en test: {only_test}). Crea las mismas subcarpetas en las dos "
+            "(¿hay alguna mal escrita?)."
+        )
+    return root
+
+
 def make_loaders(
     root: str | os.PathLike,
     batch_size: int = 32,
@@ -343,24 +366,7 @@ def make_loaders(
     Hacen falta al menos 2 clases con imágenes en ``train/`` y alguna imagen en ``test/``.
     Para saberlo se abre una imagen de cada clase (la primera que se pueda leer).
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size debe ser un entero >= 1, no {batch_size!r}. Prueba con 32.")
-    root = Path(root).expanduser()
-    for split in ("train", "test"):
-        if not (root / split).is_dir():
-            raise FileNotFoundError(
-                f"Falta la carpeta {root / split}. La estructura esperada es {_LAYOUT} "
-                "(las mismas subcarpetas de clase en las dos)."
-            )
-    train_names, test_names = class_folders(root / "train"), class_folders(root / "test")
-    if train_names != test_names:
-        only_train = ", ".join(sorted(set(train_names) - set(test_names))) or "ninguna"
-        only_test = ", ".join(sorted(set(test_names) - set(train_names))) or "ninguna"
-        raise ValueError(
-            f"Las clases de train ({', '.join(train_names)}) y de test ({', '.join(test_names)}) no coinciden "
-            f"(solo en train: {only_train}; solo en test: {only_test}). Crea las mismas subcarpetas en las dos "
-            "(¿hay alguna mal escrita?)."
-        )
+    root = _check_layout(root, batch_size)
     if train_transform is None:
         train_transform = train_transforms(size)
     if test_transform is None:

@@ -88,6 +88,28 @@ def build_model(weights: str, num_classes: int) -> torch.nn.Module:
     raise ValueError(f"--weights debe ser uno de {', '.join(WEIGHTS)}, no {weights!r}.")
 
 
+def _checked(weights: str, epochs: int, batch_size: int | None, size: int | None, lr: float | None):
+    """Comprueba los argumentos antes de nada caro (descargar pesos, leer la carpeta) y completa los que faltan."""
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights debe ser uno de {', '.join(WEIGHTS)}, no {weights!r}.")
+    settings = SETTINGS[weights]
+    batch_size = settings.batch_size if batch_size is None else batch_size
+    # Los argumentos se comprueban antes de nada caro (descargar pesos, leer la carpeta).
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs (--epochs) debe ser un entero >= 1, no {epochs!r}. Prueba con 5.")
+    if size is None:
+        size = settings.size
+    elif isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(
+            f"size (--size, el lado de la imagen en píxeles) debe ser un entero >= 1, no {size!r}. "
+            f"Prueba con {settings.size}, el de la receta."
+        )
+    lr = settings.lr if lr is None else lr
+    if not 0 < lr < float("inf"):
+        raise ValueError(f"La tasa de aprendizaje debe ser > 0 y finita, no {lr!r}. Prueba con {settings.lr}.")
+    return settings, batch_size, size, lr
+
+
 def finetune_folder(
     data: str | os.PathLike,
     weights: str = "imagenet",
@@ -107,24 +129,8 @@ def finetune_folder(
     Nunca sobrescribe un punto de control existente salvo con ``resume=True``, que
     continúa desde él. Devuelve ``{"model", "history", "class_names", "out", "test_acc"}``.
     """
-    if weights not in WEIGHTS:
-        raise ValueError(f"weights debe ser uno de {', '.join(WEIGHTS)}, no {weights!r}.")
-    settings = SETTINGS[weights]
-    batch_size = settings.batch_size if batch_size is None else batch_size
-    # Los argumentos se comprueban antes de nada caro (descargar pesos, leer la carpeta).
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs (--epochs) debe ser un entero >= 1, no {epochs!r}. Prueba con 5.")
-    if size is None:
-        size = settings.size
-    elif isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(
-            f"size (--size, el lado de la imagen en píxeles) debe ser un entero >= 1, no {size!r}. "
-            f"Prueba con {settings.size}, el de la receta."
-        )
     lr_given = lr is not None
-    lr = lr if lr_given else settings.lr
-    if not 0 < lr < float("inf"):
-        raise ValueError(f"La tasa de aprendizaje debe ser > 0 y finita, no {lr!r}. Prueba con {settings.lr}.")
+    settings, batch_size, size, lr = _checked(weights, epochs, batch_size, size, lr)
     out = Path(out) if out is not None else Path("runs") / f"finetune-{weights}-{time.strftime('%Y%m%d-%H%M%S')}"
     checkpoint = out / "checkpoint.pt"
     if checkpoint.exists() and not resume:
@@ -139,21 +145,14 @@ def finetune_folder(
         data, batch_size, device=device, num_workers=num_workers,
         train_transform=train_tf, test_transform=test_tf, seed=seed,
     )
-    names = list(train_loader.dataset.classes)
-    test_names = list(test_loader.dataset.classes)
-    if names != test_names:
-        raise ValueError(
-            f"Las clases de train ({', '.join(names)}) y de test ({', '.join(test_names)}) no coinciden. "
-            "Crea las mismas subcarpetas en las dos."
-        )
+    names = list(train_loader.dataset.classes)  # make_loaders comprueba que test/ tiene las mismas
     model = build_model(weights, len(names))
     optimizer = settings.make_optimizer(model, lr)
     history = History()
     if resume and checkpoint.is_file():
         history, _ = load_checkpoint(checkpoint, model, optimizer, map_location=device)
         if lr_given:  # el optimizador guardado trae su tasa: la pedida ahora manda (p. ej., tras divergir)
-            fresh = settings.make_optimizer(model, lr)
-            for group, new_group in zip(optimizer.param_groups, fresh.param_groups):
+            for group, new_group in zip(optimizer.param_groups, settings.make_optimizer(model, lr).param_groups):
                 group["lr"] = new_group["lr"]
     if len(history) >= epochs:
         raise ValueError(

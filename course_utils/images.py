@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
@@ -87,8 +88,6 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         return _composite_on_white(img)
     if mode == "I" or mode.startswith("I;16"):
         # Grises de 16 bits (PNG médicos, científicos): se escalan a 0..255 en vez de recortarse.
-        import numpy as np
-
         values = np.asarray(img, dtype=np.float64)
         if values.size and values.max() > 255:
             values = values / 257.0

@@ -18,6 +18,20 @@ import os
 import tempfile
 from pathlib import Path
 
+__all__ = [
+    "OFFLINE_ENV",
+    "FULL_ENV",
+    "DATA_ENV",
+    "project_root",
+    "data_dir",
+    "cache_dir",
+    "torch_hub_dir",
+    "offline_forced",
+    "quiet_default",
+    "full_requested",
+    "atomic_write_bytes",
+]
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 #: Variable de entorno que fuerza el modo sin conexión (la usa la CI).

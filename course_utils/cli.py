@@ -122,7 +122,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
     """Las cuatro recetas en los cuatro escenarios (tamaño x parecido) del dominio sin conexión."""
-    from course_utils.transfer_study import LABELS, StudyConfig, run_scenarios
+    from course_utils.study import LABELS, StudyConfig, run_scenarios
 
     seeds = tuple(args.seeds) if args.seeds else StudyConfig().seeds
     config = StudyConfig(small=args.small, large=args.large, n_test=args.n_test, epochs=args.epochs,
@@ -208,7 +208,7 @@ def cmd_badges(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from course_utils.experiments import compare_offline
     from course_utils.offline import PretrainConfig
-    from course_utils.transfer_study import StudyConfig
+    from course_utils.study import StudyConfig
 
     offline_defaults, study_defaults = PretrainConfig(), StudyConfig()
     compare_defaults = inspect.signature(compare_offline).parameters
@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default="imagenet", choices=["imagenet", "mini", "none"])
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--out", default=None, help="carpeta de resultados (por defecto runs/finetune-...)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=None, help="por defecto, el de la receta de --weights")
     p.add_argument("--lr", type=float, default=None, help="tasa de aprendizaje del cuerpo")
     p.add_argument("--size", type=int, default=None, help="lado de la imagen de entrada en píxeles")
     p.add_argument("--device", default=None, help="cuda, mps o cpu (por defecto, el mejor disponible)")

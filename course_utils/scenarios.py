@@ -4,7 +4,7 @@
 configuración de código que la aplica con ``course_utils``; ``scenario_widget()``
 es el asistente interactivo de los cuadernos (compatible con ipywidgets 7 y 8).
 ``SOURCE_RECIPES`` da la misma recomendación como nombre de receta, para medirla
-(``transfer_study``, cuaderno 6).
+(``study``, cuaderno 6).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ SIZES = ("pequeño", "grande")
 SIMILARITIES = ("parecido", "diferente")
 
 #: La receta que recomiendan las fuentes en cada escenario, con los nombres de
-#: ``transfer_study.RECIPES`` (es lo que el cuaderno 6 pone a prueba):
+#: ``study.RECIPES`` (es lo que el cuaderno 6 pone a prueba):
 #:
 #: - pequeño y parecido: extracción de características (solo una capa final nueva);
 #: - pequeño y diferente: conservar solo las primeras etapas convolucionales y añadir capas densas;

@@ -4,7 +4,7 @@ Uso:
     python scripts/scenarios_seeds.py 3 4 5          # unos 2 minutos en 2 núcleos
 
 Sirve para ver qué veredictos dependen de las semillas (docs/escenarios.md, sección 2). Misma
-configuración que el cuaderno (``transfer_study.StudyConfig()``) salvo las semillas.
+configuración que el cuaderno (``study.StudyConfig()``) salvo las semillas.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from course_utils import transfer_study as study  # noqa: E402
+from course_utils import study  # noqa: E402
+from course_utils.experiments import GlyphModels  # noqa: E402
 from course_utils.stats import fmt  # noqa: E402
 
 COLUMNS = ("scratch", "finetune", "feature_extraction", "truncated")
@@ -28,7 +29,7 @@ def main() -> int:
     args = parser.parse_args()
     config = study.StudyConfig(seeds=tuple(args.seeds))
     started = time.perf_counter()
-    grid = study.run_grid(config, study.make_targets(config), study.GlyphModels(), device="cpu")
+    grid = study.run_grid(config, study.make_targets(config), GlyphModels(), device="cpu")
     print("| celda | " + " | ".join(study.LABELS[name] for name in COLUMNS) + " | gana | veredicto |")
     print("|---" * (len(COLUMNS) + 3) + "|")
     for (size, similarity), cell in grid.cells.items():

@@ -1,6 +1,6 @@
 """Figuras de los experimentos: búsqueda de tasas, tamaño de los datos, transferibilidad y estrategias.
 
-Cada función recibe resultados ya calculados (por ``experiments`` o ``transfer_study``) y
+Cada función recibe resultados ya calculados (por ``experiments`` o ``study``) y
 solo los dibuja; las medias y desviaciones salen de ``stats``. Devuelven la ``Figure``.
 """
 
@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 
 from course_utils.experiments import LRSearch, recipe_label
 from course_utils.stats import final_values, gap_by_size, mean_std
-from course_utils.transfer_study import LABELS, RECIPES, STRATEGY_LABELS, TASKS, Grid, StrategyResult
+from course_utils.study import LABELS, RECIPES, STRATEGY_LABELS, TASKS, Grid, StrategyResult
 
 __all__ = ["plot_grid", "plot_lr_search", "plot_size_sweep", "plot_strategies", "plot_transferability"]
 
@@ -83,7 +83,7 @@ def plot_size_sweep(
 def plot_transferability(
     curves: Mapping[str, Mapping[int, Sequence[float]]], stage_names: Sequence[str], title: str | None = None
 ) -> Figure:
-    """Exactitud (media ± desv.) frente a las etapas congeladas, una línea por tarea (``transfer_study.transferability``)."""
+    """Exactitud (media ± desv.) frente a las etapas congeladas, una línea por tarea (``study.transferability``)."""
     fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
     for similarity, curve in curves.items():
         ks = sorted(curve)

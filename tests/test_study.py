@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from course_utils import offline, plots, stats
-from course_utils import transfer_study as ts
+from course_utils import study as ts
 from course_utils.models import stage_names
 from course_utils.scenarios import SIMILARITIES, SIZES, SOURCE_RECIPES, recommend
 from tiny_models import TinyModels

@@ -35,6 +35,7 @@ __all__ = [
     "set_train_mode",
     "count_parameters",
     "param_groups",
+    "stage_param_groups",
     "stage_table",
     "output_count",
     "check_batch",
@@ -225,6 +226,21 @@ def param_groups(
         groups.append({"name": "cuerpo", "params": body, "lr": lr, "weight_decay": weight_decay})
     if head:
         groups.append({"name": "cabeza", "params": head, "lr": lr * head_lr_mult, "weight_decay": weight_decay})
+    if not groups:
+        raise ValueError("No hay parámetros entrenables: descongela alguna etapa (unfreeze o freeze(until=...)).")
+    return groups
+
+
+def stage_param_groups(model: nn.Module, lr: float, multipliers: dict[str, float]) -> list[dict]:
+    """Un grupo de parámetros por etapa entrenable: la etapa ``name`` aprende con ``lr * multipliers[name]``.
+
+    Es la versión por etapas de ``param_groups`` (tasas discriminativas, como en fastai o ULMFiT).
+    """
+    groups = []
+    for name, modules in stages(model):
+        params = [p for p in _stage_parameters(modules) if p.requires_grad]
+        if params:
+            groups.append({"name": name, "params": params, "lr": lr * multipliers[name]})
     if not groups:
         raise ValueError("No hay parámetros entrenables: descongela alguna etapa (unfreeze o freeze(until=...)).")
     return groups

@@ -1,9 +1,9 @@
 """Los cuatro escenarios del aprendizaje por transferencia (tamaño x parecido) y su receta.
 
 ``recommend(size, similarity)`` devuelve la receta de cada caso con la
-configuración de código que la aplica con ``course_utils``; ``scenario_widget()``
-es el asistente interactivo de los cuadernos (compatible con ipywidgets 7 y 8).
-``SOURCE_RECIPES`` da la misma recomendación como nombre de receta, para medirla
+configuración de código que la aplica con ``course_utils``; el asistente interactivo de los cuadernos
+es ``widgets.scenario_widget()``.
+``SOURCE_ADVICE`` da la misma recomendación como nombre de receta, para medirla
 (``study``, cuaderno 6).
 """
 
@@ -15,13 +15,13 @@ SIZES = ("pequeño", "grande")
 SIMILARITIES = ("parecido", "diferente")
 
 #: La receta que recomiendan las fuentes en cada escenario, con los nombres de
-#: ``study.RECIPES`` (es lo que el cuaderno 6 pone a prueba):
+#: ``study.GRID_RECIPES`` (es lo que el cuaderno 6 pone a prueba):
 #:
 #: - pequeño y parecido: extracción de características (solo una capa final nueva);
 #: - pequeño y diferente: conservar solo las primeras etapas convolucionales y añadir capas densas;
 #: - grande y parecido: partir de los pesos preentrenados y ajustar toda la red;
 #: - grande y diferente: entrenar desde cero.
-SOURCE_RECIPES = {
+SOURCE_ADVICE = {
     ("pequeño", "parecido"): "feature_extraction",
     ("pequeño", "diferente"): "truncated",
     ("grande", "parecido"): "finetune",
@@ -40,7 +40,7 @@ class Recommendation:
     code: str
 
 
-_RECIPES = {
+_ADVICE = {
     ("pequeño", "parecido"): (
         "extracción de características",
         "Con pocos datos, ajustar millones de pesos sobreajusta; como la tarea se parece a la de origen, "
@@ -82,7 +82,7 @@ def recommend(size: str, similarity: str) -> Recommendation:
         raise ValueError(f"size debe ser uno de {', '.join(SIZES)}, no {size!r}.")
     if similarity not in SIMILARITIES:
         raise ValueError(f"similarity debe ser uno de {', '.join(SIMILARITIES)}, no {similarity!r}.")
-    recipe, why, code = _RECIPES[(size, similarity)]
+    recipe, why, code = _ADVICE[(size, similarity)]
     return Recommendation(size, similarity, recipe, why, code)
 
 
@@ -91,30 +91,3 @@ def size_from_count(images_per_class: int, threshold: int = 1000) -> str:
     if images_per_class < 1:
         raise ValueError("El número de imágenes por clase debe ser >= 1.")
     return "pequeño" if images_per_class < threshold else "grande"
-
-
-def scenario_widget():
-    """Asistente interactivo: elige tamaño y parecido y muestra la receta y su código.
-
-    Solo usa ``Dropdown``, ``IntSlider``, ``HTML`` y ``VBox``, que existen igual en
-    ipywidgets 7 (Colab) y 8 (JupyterLab).
-    """
-    import html
-
-    import ipywidgets as widgets
-
-    count = widgets.IntSlider(value=100, min=10, max=5000, step=10, description="img/clase")
-    similarity = widgets.Dropdown(options=list(SIMILARITIES), value="parecido", description="Parecido")
-    result = widgets.HTML()
-
-    def update(_=None) -> None:
-        rec = recommend(size_from_count(count.value), similarity.value)
-        result.value = (
-            f"<b>Conjunto {rec.size}, {rec.similarity} al de origen → {html.escape(rec.recipe)}</b>"
-            f"<p>{html.escape(rec.why)}</p><pre>{html.escape(rec.code)}</pre>"
-        )
-
-    count.observe(update, names="value")
-    similarity.observe(update, names="value")
-    update()
-    return widgets.VBox([count, similarity, result])

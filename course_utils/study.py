@@ -10,8 +10,8 @@ lote, optimizador Adam, imágenes) y con la tasa de aprendizaje de cada variante
 buscador de ``lr_finder`` con la semilla 0, antes de mirar la prueba:
 
 1. ``run_grid``: en cada una de las cuatro celdas (tamaño x parecido), las cuatro recetas
-   de ``RECIPES`` con varias semillas; gana la de mayor exactitud media en prueba y se compara
-   con la recomendación de las fuentes (``scenarios.SOURCE_RECIPES``).
+   de ``GRID_RECIPES`` con varias semillas; gana la de mayor exactitud media en prueba y se compara
+   con la recomendación de las fuentes (``scenarios.SOURCE_ADVICE``).
 2. ``transferability``: exactitud frente al número de etapas congeladas (de ninguna a todas).
 3. ``run_strategies``: tres formas de hacer fine-tuning con el mismo número de épocas
    (``STRATEGIES``).
@@ -34,13 +34,13 @@ from torch import nn
 from course_utils import experiments as ex
 from course_utils import splits
 from course_utils.env import get_device, seed_everything
-from course_utils.models import freeze, stages
+from course_utils.models import freeze, stage_param_groups, stages
 from course_utils.stats import mean_std, t_critical
 from course_utils.training import evaluate, fit
 
 __all__ = [
     "LABELS",
-    "RECIPES",
+    "GRID_RECIPES",
     "STRATEGIES",
     "STRATEGY_LABELS",
     "CellResult",
@@ -56,13 +56,9 @@ __all__ = [
 ]
 
 #: Las cuatro recetas que se comparan en cada celda.
-RECIPES = ("scratch", "finetune", "feature_extraction", "truncated")
-LABELS = {
-    "scratch": "desde cero",
-    "finetune": "fine-tuning completo",
-    "feature_extraction": "extracción de características",
-    "truncated": "primeras etapas + capas densas",
-}
+GRID_RECIPES = ("scratch", "finetune", "feature_extraction", "truncated")
+#: Su nombre en español: el de ``experiments.RECIPES`` y, para la red truncada (solo de este estudio), el suyo.
+LABELS = {**{name: ex.RECIPES[name].label for name in GRID_RECIPES[:3]}, "truncated": "primeras etapas + capas densas"}
 #: Las tres estrategias de fine-tuning que se comparan.
 STRATEGIES = ("single_stage", "two_stage", "discriminative")
 STRATEGY_LABELS = {
@@ -350,7 +346,7 @@ class Grid:
         config["seeds"] = list(self.config.seeds)
         return {
             "cells": {f"{size}/{sim}": cell.to_dict() for (size, sim), cell in self.cells.items()},
-            "recipes": list(RECIPES),
+            "recipes": list(GRID_RECIPES),
             "config": config,
             "seconds": round(self.seconds, 1),
         }
@@ -376,19 +372,19 @@ def run_grid(
     targets: Mapping[str, Target] | None = None,
     models: Any = None,
     device=None,
-    recipes: Sequence[str] = RECIPES,
+    recipes: Sequence[str] = GRID_RECIPES,
 ) -> Grid:
     """Las cuatro recetas en las cuatro celdas, con el mismo presupuesto y varias semillas.
 
     La tasa de cada receta y celda la elige el buscador de la tasa (semilla 0, solo con las
     imágenes de entrenamiento de esa celda). Devuelve una ``Grid``.
     """
-    from course_utils.scenarios import SOURCE_RECIPES
+    from course_utils.scenarios import SOURCE_ADVICE
 
     started = time.perf_counter()
-    unknown = [r for r in recipes if r not in RECIPES]
+    unknown = [r for r in recipes if r not in GRID_RECIPES]
     if unknown:
-        raise ValueError(f"Recetas desconocidas: {', '.join(unknown)}. Usa algunas de: {', '.join(RECIPES)}.")
+        raise ValueError(f"Recetas desconocidas: {', '.join(unknown)}. Usa algunas de: {', '.join(GRID_RECIPES)}.")
     targets = targets if targets is not None else make_targets(config)
     models = models if models is not None else ex.GlyphModels()
     cells = {}
@@ -398,7 +394,7 @@ def run_grid(
             lrs = {r: choose_lr(r, target, data, models, config, device) for r in recipes}
             accs = {r: [run_recipe(r, target, data, models, config, lrs[r], s, device) for s in config.seeds]
                     for r in recipes}
-            recommended = SOURCE_RECIPES[size, similarity]
+            recommended = SOURCE_ADVICE[size, similarity]
             if recommended not in accs:
                 raise ValueError(f"La receta recomendada {recommended!r} no está entre las recetas comparadas.")
             cells[size, similarity] = CellResult(size, similarity, n, lrs, accs, recommended, config.tie)
@@ -456,16 +452,6 @@ def transferability(
 # --------------------------------------------------------------------------------------
 # Estrategias de fine-tuning con el mismo presupuesto
 # --------------------------------------------------------------------------------------
-
-
-def _stage_optimizer(model: nn.Module, lr: float, multipliers: Mapping[str, float]) -> torch.optim.Adam:
-    """Adam con un grupo por etapa entrenable: la etapa ``name`` aprende con ``lr * multipliers[name]``."""
-    groups = []
-    for name, modules in stages(model):
-        params = [p for m in modules for p in m.parameters() if p.requires_grad]
-        if params:
-            groups.append({"name": name, "params": params, "lr": lr * multipliers[name]})
-    return torch.optim.Adam(groups)
 
 
 @dataclass(frozen=True)
@@ -558,13 +544,13 @@ def run_strategy(
     for index, phase in enumerate(plan):
         _apply_freeze(model, phase.last_frozen)
         if lrs is None:
-            suggestion = _find(model, train, _stage_optimizer(model, 1.0, phase.multipliers), config, device)
+            suggestion = _find(model, train, torch.optim.Adam(stage_param_groups(model, 1.0, phase.multipliers)), config, device)
             lr = float(f"{suggestion * phase.lr_factor:.2g}")
         else:
             lr = float(lrs[index])
         used.append(lr)
         done += phase.epochs
-        fit(model, train, None, epochs=done, optimizer=_stage_optimizer(model, lr, phase.multipliers), device=device,
+        fit(model, train, None, epochs=done, optimizer=torch.optim.Adam(stage_param_groups(model, lr, phase.multipliers)), device=device,
             quiet=True, history=history)
     return evaluate(model, test, device)["acc"], used
 

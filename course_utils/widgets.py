@@ -25,12 +25,14 @@ from PIL import Image, UnidentifiedImageError
 
 from course_utils.env import get_device, in_colab
 from course_utils.plots.images import plot_explorer
+from course_utils.scenarios import SIMILARITIES, recommend, size_from_count
 from course_utils.training import predict
 
 __all__ = [
     "EXPLORER_SLIDERS",
     "figure_bytes",
     "augmentation_explorer",
+    "scenario_widget",
     "uploaded_files",
     "image_from_bytes",
     "describe_prediction",
@@ -109,6 +111,34 @@ def augmentation_explorer(images: torch.Tensor | Mapping[str, torch.Tensor]):
     sliders = [controls[key] for key in EXPLORER_SLIDERS]
     return widgets.VBox([widgets.HBox([controls["image"], controls["flip"]]),
                          widgets.HBox([widgets.VBox(sliders[:3]), widgets.VBox(sliders[3:])]), figure])
+
+
+# --------------------------------------------------------------------------------------
+# Asistente de los cuatro escenarios
+# --------------------------------------------------------------------------------------
+
+
+def scenario_widget():
+    """Asistente interactivo: elige tamaño y parecido y muestra la receta y su código.
+
+    Solo usa ``Dropdown``, ``IntSlider``, ``HTML`` y ``VBox``, que existen igual en
+    ipywidgets 7 (Colab) y 8 (JupyterLab).
+    """
+    count = widgets.IntSlider(value=100, min=10, max=5000, step=10, description="img/clase")
+    similarity = widgets.Dropdown(options=list(SIMILARITIES), value="parecido", description="Parecido")
+    result = widgets.HTML()
+
+    def update(_=None) -> None:
+        rec = recommend(size_from_count(count.value), similarity.value)
+        result.value = (
+            f"<b>Conjunto {rec.size}, {rec.similarity} al de origen → {html.escape(rec.recipe)}</b>"
+            f"<p>{html.escape(rec.why)}</p><pre>{html.escape(rec.code)}</pre>"
+        )
+
+    count.observe(update, names="value")
+    similarity.observe(update, names="value")
+    update()
+    return widgets.VBox([count, similarity, result])
 
 
 # --------------------------------------------------------------------------------------

@@ -50,12 +50,11 @@ UPLOAD_NAME = "letra_A.png"
 SETUP = """\
 from course_utils import augment, offline, widgets
 from course_utils.finetune import transforms_for
-from course_utils.scenarios import scenario_widget
 
 letters, letter_labels = offline.generate("source", 1, "test")
 letter_b = letters[offline.SOURCE_CLASSES.index("b")]"""
 EXPLORER = 'widgets.augmentation_explorer({"foto": augment.sample_photo(), "letra b": letter_b})'
-SCENARIOS = "scenario_widget()"
+SCENARIOS = "widgets.scenario_widget()"
 UPLOAD = """\
 model = offline.load_pretrained()  # GlyphNet preentrenada en letras, con su cabeza de 38 clases
 _, test_tf = transforms_for("mini", offline.IMAGE_SIZE)

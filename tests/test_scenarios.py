@@ -2,7 +2,7 @@
 
 import pytest
 
-from course_utils import scenarios
+from course_utils import scenarios, widgets
 from course_utils.study import LABELS
 
 
@@ -10,7 +10,7 @@ from course_utils.study import LABELS
 @pytest.mark.parametrize("similarity", scenarios.SIMILARITIES)
 def test_recommendation_is_the_recipe_that_notebook_6_measures(size, similarity):
     rec = scenarios.recommend(size, similarity)
-    assert LABELS[scenarios.SOURCE_RECIPES[size, similarity]] in rec.recipe
+    assert LABELS[scenarios.SOURCE_ADVICE[size, similarity]] in rec.recipe
     assert rec.why and rec.code
 
 
@@ -30,15 +30,15 @@ def test_size_threshold_and_bad_arguments():
 
 
 def test_widget_shows_the_recipe_and_updates_it_when_the_controls_change():
-    import ipywidgets as widgets
+    import ipywidgets as ipw
     from widget_frontend import find, user_picks, user_sets
 
-    box = scenarios.scenario_widget()
-    result = find(box, widgets.HTML)  # el texto que ve el usuario, dentro de la caja mostrada
+    box = widgets.scenario_widget()
+    result = find(box, ipw.HTML)  # el texto que ve el usuario, dentro de la caja mostrada
     assert "Conjunto pequeño, parecido al de origen → extracción de características" in result.value  # 100 img/clase
-    user_picks(find(box, widgets.Dropdown, "Parecido"), "diferente")
+    user_picks(find(box, ipw.Dropdown, "Parecido"), "diferente")
     assert "primeras etapas + capas densas" in result.value and "truncated_model" in result.value
-    user_sets(find(box, widgets.IntSlider, "img/clase"), 5000)
+    user_sets(find(box, ipw.IntSlider, "img/clase"), 5000)
     assert "Conjunto grande, diferente al de origen → entrenar desde cero" in result.value
-    user_picks(find(box, widgets.Dropdown, "Parecido"), "parecido")
+    user_picks(find(box, ipw.Dropdown, "Parecido"), "parecido")
     assert scenarios.recommend("grande", "parecido").recipe in result.value

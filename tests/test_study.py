@@ -6,7 +6,7 @@ import pytest
 from course_utils import offline, plots, stats
 from course_utils import study as ts
 from course_utils.models import stage_names
-from course_utils.scenarios import SIMILARITIES, SIZES, SOURCE_RECIPES, recommend
+from course_utils.scenarios import SIMILARITIES, SIZES, SOURCE_ADVICE, recommend
 from tiny_models import TinyModels
 
 
@@ -20,10 +20,10 @@ def tiny_grid():
 
 
 def test_source_recipes_cover_the_four_scenarios_with_known_recipes():
-    assert set(SOURCE_RECIPES) == {(size, sim) for size in SIZES for sim in SIMILARITIES}
-    assert set(SOURCE_RECIPES.values()) == set(ts.RECIPES)  # cada receta es la recomendada en un escenario
-    assert SOURCE_RECIPES["grande", "diferente"] == "scratch"
-    assert SOURCE_RECIPES["pequeño", "parecido"] == "feature_extraction"
+    assert set(SOURCE_ADVICE) == {(size, sim) for size in SIZES for sim in SIMILARITIES}
+    assert set(SOURCE_ADVICE.values()) == set(ts.GRID_RECIPES)  # cada receta es la recomendada en un escenario
+    assert SOURCE_ADVICE["grande", "diferente"] == "scratch"
+    assert SOURCE_ADVICE["pequeño", "parecido"] == "feature_extraction"
     assert recommend("pequeño", "parecido").recipe == "extracción de características"  # la API anterior sigue igual
 
 
@@ -32,10 +32,10 @@ def test_grid_runs_every_recipe_in_every_cell_with_the_same_seeds(tiny_grid):
     assert set(grid.cells) == {(size, sim) for size in SIZES for sim in SIMILARITIES}
     for (size, sim), cell in grid.cells.items():
         assert cell.n_per_class == {"pequeño": 2, "grande": 3}[size]
-        assert set(cell.accs) == set(ts.RECIPES) and all(len(v) == 2 for v in cell.accs.values())
+        assert set(cell.accs) == set(ts.GRID_RECIPES) and all(len(v) == 2 for v in cell.accs.values())
         assert all(0.0 <= a <= 1.0 for v in cell.accs.values() for a in v)
         assert all(lr > 0 for lr in cell.lrs.values())
-        assert cell.recommended == SOURCE_RECIPES[size, sim]
+        assert cell.recommended == SOURCE_ADVICE[size, sim]
     payload = json.loads(json.dumps(grid.to_dict(), ensure_ascii=False))
     cell = payload["cells"]["grande/diferente"]
     assert set(cell) >= {"accuracy", "winner", "recommended", "held", "verdict", "lr", "per_seed"}

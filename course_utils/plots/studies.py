@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 
 from course_utils.experiments import LRSearch, recipe_label
 from course_utils.stats import final_values, gap_by_size, mean_std
-from course_utils.study import LABELS, RECIPES, STRATEGY_LABELS, TASKS, Grid, StrategyResult
+from course_utils.study import GRID_RECIPES, LABELS, STRATEGY_LABELS, TASKS, Grid, StrategyResult
 
 __all__ = ["plot_grid", "plot_lr_search", "plot_size_sweep", "plot_strategies", "plot_transferability"]
 
@@ -138,7 +138,7 @@ def _grid_panel(ax, cell, colors: Mapping[str, str]) -> None:
 def plot_grid(grid: Grid, title: str | None = None) -> Figure:
     """Cuatro paneles (tamaño x parecido) con la exactitud media ± desv. de cada receta; la recomendada, rayada."""
     fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), layout="constrained", sharey=True)
-    colors = dict(zip(RECIPES, ("tab:gray", "tab:blue", "tab:orange", "tab:green")))
+    colors = dict(zip(GRID_RECIPES, ("tab:gray", "tab:blue", "tab:orange", "tab:green")))
     for row, size in enumerate(("pequeño", "grande")):
         for col, similarity in enumerate(TASKS):
             cell = grid.cell(size, similarity)

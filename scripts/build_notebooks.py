@@ -1,15 +1,17 @@
 """Construye los cuadernos ``notebooks/NN_*.ipynb`` a partir de sus fuentes ``notebooks/src/NN_*.md``.
 
-Formato de la fuente: Markdown normal. Cada bloque ```` ```python ```` es una celda de
-código; el texto entre bloques es una celda de Markdown (una línea ``+++`` sola
-parte el texto en varias celdas). El botón de Colab y la celda de preparación
-los añade este guion desde ``course_utils.colab`` (no se escriben en la fuente).
+Las fuentes están en el formato Markdown de jupytext (https://jupytext.readthedocs.io): texto
+normal, y cada bloque ```` ```python ```` es una celda de código. JupyterLab las abre como
+cuadernos con jupytext instalado (clic derecho > *Abrir con* > *Jupytext Notebook*): un
+profesor puede editarlas y ejecutarlas allí, y este guion las vuelve a convertir. El botón de
+Colab y la celda de preparación los añade este guion desde ``course_utils.colab`` (no se
+escriben en la fuente).
 
-Las palabras que siguen a ``python`` en la línea que abre un bloque son etiquetas de la celda
-(``metadata.tags``). Usamos dos: ``training-numbers`` (la salida de la celda tiene cifras de un
-entrenamiento, que cambian con la CPU y la versión de PyTorch: nbval no las compara, ver
-``conftest.py``) e ``imagenet-claim`` (la celda comprueba lo que consiguen los pesos reales de
-ImageNet: en el modo completo con pesos sustitutos puede fallar, ver ``tests/test_full_mode.py``).
+Las etiquetas de una celda van en la línea que abre el bloque (```` ```python tags=["..."] ````).
+Usamos dos: ``training-numbers`` (la salida de la celda tiene cifras de un entrenamiento, que
+cambian con la CPU y la versión de PyTorch: nbval no las compara, ver ``conftest.py``) e
+``imagenet-claim`` (la celda comprueba lo que consiguen los pesos reales de ImageNet: en el modo
+completo con pesos sustitutos puede fallar, ver ``tests/test_full_mode.py``).
 La versión de PyTorch con la que se generaron las salidas se guarda en
 ``metadata.course_utils.outputs_torch`` del cuaderno.
 
@@ -31,7 +33,6 @@ import argparse
 import importlib.metadata
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -39,39 +40,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import jupytext  # noqa: E402
+import nbformat  # noqa: E402
+
 from course_utils.colab import badge_source, setup_source  # noqa: E402
 
 KNOWN_TAGS = {"training-numbers", "imagenet-claim"}
-FENCE = re.compile(r"^```python([^\n]*)\n(.*?)^```\s*$", re.S | re.M)
 
 
 def parse(text: str) -> list[tuple[str, str, list[str]]]:
-    """Fuente Markdown → ``[(tipo, texto, etiquetas)]`` con tipo ``markdown`` o ``code``."""
-    cells: list[tuple[str, str, list[str]]] = []
-
-    def add_markdown(chunk: str) -> None:
-        for part in re.split(r"^\+\+\+\s*$", chunk, flags=re.M):
-            if part.strip():
-                cells.append(("markdown", part.strip("\n"), []))
-
-    position = 0
-    for match in FENCE.finditer(text):
-        add_markdown(text[position : match.start()])
-        tags = match.group(1).split()
+    """Fuente (Markdown de jupytext) → ``[(tipo, texto, etiquetas)]`` con tipo ``markdown`` o ``code``."""
+    cells = []
+    for cell in jupytext.reads(text, fmt="md").cells:
+        tags = list(cell.metadata.get("tags", []))
         unknown = set(tags) - KNOWN_TAGS
         if unknown:
-            raise ValueError(f"Etiqueta de celda desconocida {sorted(unknown)} en: {match.group(0)[:80]!r}. "
+            raise ValueError(f"Etiqueta de celda desconocida {sorted(unknown)} en: {cell.source[:80]!r}. "
                              f"Las admitidas son {sorted(KNOWN_TAGS)}.")
-        cells.append(("code", match.group(2).rstrip("\n"), tags))
-        position = match.end()
-    add_markdown(text[position:])
+        cells.append((cell.cell_type, cell.source, tags))
     return cells
 
 
 def build(source: Path) -> dict:
     """Cuaderno (sin salidas) a partir de una fuente."""
-    import nbformat
-
     target = source.parent.parent / (source.stem + ".ipynb")
     relative = target.relative_to(ROOT)
     nb = nbformat.v4.new_notebook()
@@ -105,8 +96,6 @@ def execute(nb, cwd: Path) -> None:
 
 
 def main() -> int:
-    import nbformat
-
     parser = argparse.ArgumentParser(description="Construye los cuadernos desde notebooks/src/.")
     parser.add_argument("prefixes", nargs="*", help="solo los cuadernos que empiezan por estos prefijos")
     parser.add_argument("--check", action="store_true", help="solo comprobar que coinciden con la fuente")

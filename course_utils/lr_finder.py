@@ -69,7 +69,7 @@ class LRFinderResult:
     @property
     def min_lr(self) -> float:
         """La tasa con la menor pérdida suavizada."""
-        return self.lrs[self._argmin()]
+        return self.lrs[self.min_index()]
 
     @property
     def steepest(self) -> float:
@@ -86,13 +86,14 @@ class LRFinderResult:
         """La tasa sugerida según ``method`` (``"steepest"`` o ``"min/10"``)."""
         return self.steepest if self.method == "steepest" else self.min_over_10
 
-    def _argmin(self) -> int:
+    def min_index(self) -> int:
+        """Índice del mínimo de la pérdida suavizada (sin contar los primeros ``skip_start`` lotes)."""
         start = min(self.skip_start, len(self.losses) - 1)
         window = self.losses[start:]
         return start + min(range(len(window)), key=window.__getitem__)
 
     def _steepest_index(self) -> int:
-        end = self._argmin()
+        end = self.min_index()
         start = min(self.skip_start, end)
         if end - start < 2:
             return end

@@ -147,7 +147,7 @@ def test_finder_finds_a_sensible_rate_for_a_real_problem():
     model = LogisticRegression()
     result = find_lr(model, loader(), num_iter=60, start_lr=1e-5, end_lr=10, device="cpu")
     assert 1e-4 < result.suggestion < 1.0
-    assert result.losses[result._argmin()] < result.losses[0] - 0.2
+    assert result.losses[result.min_index()] < result.losses[0] - 0.2
 
 
 def test_bad_arguments_raise_spanish_errors():

@@ -188,7 +188,7 @@ def test_plot_confusion_matrix_writes_counts_and_proportions():
     assert [t.get_text() for t in fig.axes[0].texts] == ["0.50", "0.50", "0.00", "1.00"]
 
 
-def test_show_misclassified_titles_and_limit():
+def test_plot_misclassified_titles_and_limit():
     _, batch = normalized_batch(b=5)
     y_true = torch.tensor([0, 1, 1, 0, 1])
     y_pred = torch.tensor([0, 0, 1, 1, 0])
@@ -204,7 +204,7 @@ def test_show_misclassified_titles_and_limit():
     assert "3 de 5" in fig._suptitle.get_text()
 
 
-def test_show_misclassified_without_errors_and_bad_lengths():
+def test_plot_misclassified_without_errors_and_bad_lengths():
     _, batch = normalized_batch(b=2)
     fig = plots.plot_misclassified(batch, [0, 1], [0, 1], ["gato", "perro"])
     assert len(fig.axes) == 1 and len(fig.axes[0].images) == 0

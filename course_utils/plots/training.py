@@ -272,7 +272,7 @@ def plot_lr_finder(result: Any, ax: Any = None, title: str | None = None, label:
     ax.set_ylabel("pérdida de entrenamiento")
     ax.set_title(title or f"Buscador de la tasa: sugerencia {suggestion:.1e} ({result.method})")
     ax.grid(alpha=0.3)
-    top = max(result.losses[: max(result._argmin(), 1) + 1] + result.losses[:1])
+    top = max(result.losses[: max(result.min_index(), 1) + 1] + result.losses[:1])
     low = min(result.losses)
     ax.set_ylim(low - 0.1 * (top - low + 1e-9), top + 0.35 * (top - low + 1e-9))
     ax.legend(fontsize="small")

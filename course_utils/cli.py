@@ -5,6 +5,9 @@
 Los errores previstos (datos mal colocados, sin conexión, argumentos fuera de
 rango, un entrenamiento que diverge) se muestran como un mensaje en español, sin
 traza, con código de salida 2.
+
+Cada orden importa lo que usa al ejecutarse (no al cargar el módulo): ``--help`` responde al
+momento y ``doctor`` funciona aunque otra parte de la instalación esté rota.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import inspect
 import json
 import sys
 from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
 
 
 def _print(text: str = "") -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = ["SIZES", "SIMILARITIES", "SOURCE_ADVICE", "Recommendation", "recommend", "size_from_count"]
+
 SIZES = ("pequeño", "grande")
 SIMILARITIES = ("parecido", "diferente")
 

@@ -88,11 +88,14 @@ def test_hotdog_standin_has_odd_files_that_the_loader_survives(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dataset = ImageFolderSafe(root / "train")
-        images = [dataset[i][0] for i in range(len(dataset))]
+        items = [dataset[i] for i in range(len(dataset))]
         test = ImageFolderSafe(root / "test")
-        images += [test[i][0] for i in range(len(test))]
+        items += [test[i] for i in range(len(test))]
     assert dataset.classes == ["hotdog", "not-hotdog"]
+    images = [item[0] for item in items if item is not None]
     assert all(image.mode == "RGB" for image in images)  # GIF, RGBA, gris y CMYK llegan como RGB
+    bad = [Path(dataset.samples[i][0]).name for i in dataset.bad_indices]
+    assert bad == ["truncada.jpg"] and len(images) == len(items) - 1  # la truncada se salta y se cuenta
 
 
 def test_resnet18_standin_loads_as_imagenet_weights(tmp_path, monkeypatch):

@@ -34,7 +34,8 @@ def _to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def _as_labels(values: Any, name: str) -> np.ndarray:
+def _as_labels(values: Any, name: str, num_classes: int | None = None) -> np.ndarray:
+    """Índices de clase como vector de enteros; con ``num_classes``, comprueba que estén en 0..num_classes-1."""
     array = _to_numpy(values)
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
@@ -42,6 +43,11 @@ def _as_labels(values: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name} debe ser una lista de índices de clase (una dimensión), no de forma {array.shape}.")
     if array.size and not np.all(np.equal(np.mod(array, 1), 0)):
         raise ValueError(f"{name} contiene valores no enteros. Usa índices de clase (0, 1, 2…), p. ej. logits.argmax(1).")
+    if num_classes is not None and array.size and (array.min() < 0 or array.max() >= num_classes):
+        raise ValueError(
+            f"{name} tiene clases fuera de 0..{num_classes - 1} (mín. {array.min()}, máx. {array.max()}). "
+            "Comprueba num_classes o la lista de clases."
+        )
     return array.astype(np.int64)
 
 
@@ -197,7 +203,7 @@ def plot_misclassified(
     if max_images < 1:
         raise ValueError(f"max_images debe ser al menos 1 (llegó {max_images}).")
     items = _as_image_list(images)
-    t, p = _as_labels(y_true, "y_true"), _as_labels(y_pred, "y_pred")
+    t, p = _as_labels(y_true, "y_true", len(class_names)), _as_labels(y_pred, "y_pred", len(class_names))
     if not len(items) == len(t) == len(p):
         raise ValueError(
             f"Hay {len(items)} imágenes, {len(t)} etiquetas reales y {len(p)} predicciones. "
@@ -210,9 +216,6 @@ def plot_misclassified(
             raise ValueError(
                 f"probs tiene forma {prob_array.shape}; se esperaba ({len(items)}, clases) o ({len(items)},)."
             )
-    for name, values in (("y_true", t), ("y_pred", p)):
-        if values.size and (values.min() < 0 or values.max() >= len(class_names)):
-            raise ValueError(f"{name} tiene clases fuera de 0..{len(class_names) - 1}: revisa class_names.")
     wrong = np.flatnonzero(t != p)
     if wrong.size == 0:
         fig, ax = plt.subplots(figsize=(5, 2), layout="constrained")

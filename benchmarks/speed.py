@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import io
 import json
-import math
 import os
 import platform
 import resource
@@ -36,7 +35,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 

@@ -26,7 +26,6 @@ import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from tqdm.auto import tqdm
 

@@ -31,7 +31,6 @@ import math
 from contextlib import contextmanager
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import nn

@@ -11,10 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SIZES", "SIMILARITIES", "SOURCE_ADVICE", "Recommendation", "recommend", "size_from_count"]
+__all__ = [
+    "SIZES",
+    "SIMILARITIES",
+    "SIZE_LABELS",
+    "SIMILARITY_LABELS",
+    "SOURCE_ADVICE",
+    "Recommendation",
+    "recommend",
+    "size_from_count",
+]
 
-SIZES = ("pequeño", "grande")
-SIMILARITIES = ("parecido", "diferente")
+#: Las claves son en inglés (las del JSON de ``scenarios --json``); lo que se lee, en español.
+SIZES = ("small", "large")
+SIMILARITIES = ("similar", "different")
+SIZE_LABELS = {"small": "pequeño", "large": "grande"}
+SIMILARITY_LABELS = {"similar": "parecido", "different": "diferente"}
 
 #: La receta que recomiendan las fuentes en cada escenario, con los nombres de
 #: ``study.GRID_RECIPES`` (es lo que el cuaderno 6 pone a prueba):
@@ -24,10 +36,10 @@ SIMILARITIES = ("parecido", "diferente")
 #: - grande y parecido: partir de los pesos preentrenados y ajustar toda la red;
 #: - grande y diferente: entrenar desde cero.
 SOURCE_ADVICE = {
-    ("pequeño", "parecido"): "feature_extraction",
-    ("pequeño", "diferente"): "truncated",
-    ("grande", "parecido"): "finetune",
-    ("grande", "diferente"): "scratch",
+    ("small", "similar"): "feature_extraction",
+    ("small", "different"): "truncated",
+    ("large", "similar"): "finetune",
+    ("large", "different"): "scratch",
 }
 
 
@@ -43,7 +55,7 @@ class Recommendation:
 
 
 _ADVICE = {
-    ("pequeño", "parecido"): (
+    ("small", "similar"): (
         "extracción de características",
         "Con pocos datos, ajustar millones de pesos sobreajusta; como la tarea se parece a la de origen, "
         "las características preentrenadas ya sirven: se congela todo el cuerpo y solo se entrena una cabeza nueva.",
@@ -51,7 +63,7 @@ _ADVICE = {
         "freeze(model)                       # todo congelado salvo la cabeza (BatchNorm incluidas)\n"
         "optimizer = torch.optim.Adam(param_groups(model, lr=1e-3, head_lr_mult=1))",
     ),
-    ("pequeño", "diferente"): (
+    ("small", "different"): (
         "primeras etapas + capas densas",
         "Las primeras capas detectan bordes y texturas, útiles en casi cualquier imagen; las últimas son "
         "específicas de la tarea de origen y aquí estorban. Se conservan solo las primeras etapas (congeladas) "
@@ -60,7 +72,7 @@ _ADVICE = {
         "                        hidden=128, num_classes=num_classes)  # features.truncated_model\n"
         "optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)",
     ),
-    ("grande", "parecido"): (
+    ("large", "similar"): (
         "fine-tuning completo",
         "Con muchos datos ya no hay tanto riesgo de sobreajuste: se parte de los pesos preentrenados y se "
         "ajustan todos, con una tasa de aprendizaje pequeña para el cuerpo y mayor para la cabeza nueva.",
@@ -68,7 +80,7 @@ _ADVICE = {
         "unfreeze(model)                     # todo entrenable\n"
         "optimizer = torch.optim.SGD(param_groups(model, lr=1e-3, head_lr_mult=10), momentum=0.9)",
     ),
-    ("grande", "diferente"): (
+    ("large", "different"): (
         "entrenar desde cero (o fine-tuning completo como inicialización)",
         "Con muchos datos de un dominio distinto, la red puede aprender sus propias características; los pesos "
         "preentrenados siguen siendo una inicialización razonable, pero ya no dan una gran ventaja.",
@@ -79,7 +91,7 @@ _ADVICE = {
 
 
 def recommend(size: str, similarity: str) -> Recommendation:
-    """Receta para un conjunto ``size`` (pequeño/grande) y ``similarity`` (parecido/diferente)."""
+    """Receta para un conjunto ``size`` (``"small"``/``"large"``) y ``similarity`` (``"similar"``/``"different"``)."""
     if size not in SIZES:
         raise ValueError(f"size debe ser uno de {', '.join(SIZES)}, no {size!r}.")
     if similarity not in SIMILARITIES:
@@ -89,7 +101,7 @@ def recommend(size: str, similarity: str) -> Recommendation:
 
 
 def size_from_count(images_per_class: int, threshold: int = 1000) -> str:
-    """``pequeño`` o ``grande`` según las imágenes por clase (umbral orientativo: 1000)."""
+    """``"small"`` o ``"large"`` según las imágenes por clase (umbral orientativo: 1000)."""
     if images_per_class < 1:
         raise ValueError("El número de imágenes por clase debe ser >= 1.")
-    return "pequeño" if images_per_class < threshold else "grande"
+    return "small" if images_per_class < threshold else "large"

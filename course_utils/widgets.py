@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from course_utils.env import get_device, in_colab
 from course_utils.plots.images import plot_explorer
-from course_utils.scenarios import SIMILARITIES, recommend, size_from_count
+from course_utils.scenarios import SIMILARITIES, SIMILARITY_LABELS, SIZE_LABELS, recommend, size_from_count
 from course_utils.training import predict
 
 __all__ = [
@@ -125,13 +125,14 @@ def scenario_widget():
     ipywidgets 7 (Colab) y 8 (JupyterLab).
     """
     count = widgets.IntSlider(value=100, min=10, max=5000, step=10, description="img/clase")
-    similarity = widgets.Dropdown(options=list(SIMILARITIES), value="parecido", description="Parecido")
+    similarity = widgets.Dropdown(options=[(SIMILARITY_LABELS[k], k) for k in SIMILARITIES], value="similar",
+                                  description="Parecido")
     result = widgets.HTML()
 
     def update(_=None) -> None:
         rec = recommend(size_from_count(count.value), similarity.value)
         result.value = (
-            f"<b>Conjunto {rec.size}, {rec.similarity} al de origen → {html.escape(rec.recipe)}</b>"
+            f"<b>Conjunto {SIZE_LABELS[rec.size]}, {SIMILARITY_LABELS[rec.similarity]} al de origen → {html.escape(rec.recipe)}</b>"
             f"<p>{html.escape(rec.why)}</p><pre>{html.escape(rec.code)}</pre>"
         )
 

@@ -60,7 +60,7 @@ def main() -> int:
         print(json.dumps({"seed": seed, **r}), flush=True)
 
     lines = [
-        f"| semilla | fine-tuning (época 1 → final) | extracción de características | desde cero | ventaja época 1 | ventaja final | segundos | ¿cumple? |",
+        "| semilla | fine-tuning (época 1 → final) | extracción de características | desde cero | ventaja época 1 | ventaja final | segundos | ¿cumple? |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for seed, r, gap1, gap_end, passed in rows:

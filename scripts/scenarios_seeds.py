@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_utils import study  # noqa: E402
 from course_utils.experiments import GlyphModels  # noqa: E402
+from course_utils.scenarios import SIMILARITY_LABELS, SIZE_LABELS  # noqa: E402
 from course_utils.stats import fmt  # noqa: E402
 
 COLUMNS = ("scratch", "finetune", "feature_extraction", "truncated")
@@ -34,7 +35,7 @@ def main() -> int:
     print("|---" * (len(COLUMNS) + 3) + "|")
     for (size, similarity), cell in grid.cells.items():
         accs = " | ".join(fmt(cell.means[n], cell.stds[n], 3) for n in COLUMNS)
-        print(f"| {size}, {similarity} | {accs} | {study.LABELS[cell.winner]} | {cell.verdict} "
+        print(f"| {SIZE_LABELS[size]}, {SIMILARITY_LABELS[similarity]} | {accs} | {study.LABELS[cell.winner]} | {cell.verdict} "
               f"(ventaja {cell.gap:.3f}, margen {cell.noise:.3f}) |")
     print(f"\nsemillas {config.seeds}: {time.perf_counter() - started:.0f} s")
     return 0

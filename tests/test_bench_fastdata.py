@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torchvision.transforms import v2
 
-from course_utils import env, offline
+from course_utils import offline
 from course_utils.training import evaluate, fit
 
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "fastdata.py"

@@ -295,9 +295,9 @@ def test_scenario_widget_shows_the_recipe_for_the_chosen_option(lab):
     with lab.explain_failure("escenarios"):
         widget = lab.widget("scenarios")
         result = widget.locator(".widget-html")
-        expect(result).to_contain_text(f"Conjunto pequeño, parecido al de origen → {recommend('pequeño', 'parecido').recipe}")
+        expect(result).to_contain_text(f"Conjunto pequeño, parecido al de origen → {recommend('small', 'similar').recipe}")
         widget.locator("select").select_option("diferente")
-        expect(result).to_contain_text(f"Conjunto pequeño, diferente al de origen → {recommend('pequeño', 'diferente').recipe}")
+        expect(result).to_contain_text(f"Conjunto pequeño, diferente al de origen → {recommend('small', 'different').recipe}")
         expect(result).to_contain_text("truncated_model")
         lab.screenshot("escenarios", widget)
 

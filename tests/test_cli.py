@@ -25,12 +25,12 @@ def test_scenarios_json_prints_the_2x2_grid(capsys):
             "--finder-iters", "5"]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result["cells"]) == {"pequeño/parecido", "pequeño/diferente", "grande/parecido", "grande/diferente"}
+    assert set(result["cells"]) == {"small/similar", "small/different", "large/similar", "large/different"}
     for cell in result["cells"].values():
         assert set(cell["accuracy"]) == {"scratch", "finetune", "feature_extraction", "truncated"}
         assert cell["winner"] in cell["accuracy"] and isinstance(cell["held"], bool)
         assert cell["verdict"] in ("sí", "empate", "no")
-    assert result["cells"]["grande/diferente"]["recommended"] == "scratch"
+    assert result["cells"]["large/different"]["recommended"] == "scratch"
     assert result["config"]["seeds"] == [0] and result["seconds"] >= 0
 
 

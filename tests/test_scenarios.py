@@ -15,18 +15,18 @@ def test_recommendation_is_the_recipe_that_notebook_6_measures(size, similarity)
 
 
 def test_small_and_different_keeps_the_first_stages_and_adds_dense_layers():
-    code = scenarios.recommend("pequeño", "diferente").code
+    code = scenarios.recommend("small", "different").code
     assert "truncated_model" in code and "hidden=" in code
 
 
 def test_size_threshold_and_bad_arguments():
-    assert scenarios.size_from_count(999) == "pequeño" and scenarios.size_from_count(1000) == "grande"
+    assert scenarios.size_from_count(999) == "small" and scenarios.size_from_count(1000) == "large"
     with pytest.raises(ValueError, match=">= 1"):
         scenarios.size_from_count(0)
     with pytest.raises(ValueError, match="size debe ser"):
-        scenarios.recommend("mediano", "parecido")
+        scenarios.recommend("medium", "similar")
     with pytest.raises(ValueError, match="similarity debe ser"):
-        scenarios.recommend("pequeño", "igual")
+        scenarios.recommend("small", "same")
 
 
 def test_widget_shows_the_recipe_and_updates_it_when_the_controls_change():
@@ -41,4 +41,4 @@ def test_widget_shows_the_recipe_and_updates_it_when_the_controls_change():
     user_sets(find(box, ipw.IntSlider, "img/clase"), 5000)
     assert "Conjunto grande, diferente al de origen → entrenar desde cero" in result.value
     user_picks(find(box, ipw.Dropdown, "Parecido"), "parecido")
-    assert scenarios.recommend("grande", "parecido").recipe in result.value
+    assert scenarios.recommend("large", "similar").recipe in result.value

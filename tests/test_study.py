@@ -5,6 +5,7 @@ import pytest
 
 from course_utils import offline, plots, stats
 from course_utils import study as ts
+from course_utils.study import strategies
 from course_utils.models import stage_names
 from course_utils.scenarios import SIMILARITIES, SIZES, SOURCE_ADVICE, recommend
 from tiny_models import TinyModels
@@ -22,22 +23,22 @@ def tiny_grid():
 def test_source_recipes_cover_the_four_scenarios_with_known_recipes():
     assert set(SOURCE_ADVICE) == {(size, sim) for size in SIZES for sim in SIMILARITIES}
     assert set(SOURCE_ADVICE.values()) == set(ts.GRID_RECIPES)  # cada receta es la recomendada en un escenario
-    assert SOURCE_ADVICE["grande", "diferente"] == "scratch"
-    assert SOURCE_ADVICE["pequeño", "parecido"] == "feature_extraction"
-    assert recommend("pequeño", "parecido").recipe == "extracción de características"  # la API anterior sigue igual
+    assert SOURCE_ADVICE["large", "different"] == "scratch"
+    assert SOURCE_ADVICE["small", "similar"] == "feature_extraction"
+    assert recommend("small", "similar").recipe == "extracción de características"  # la API anterior sigue igual
 
 
 def test_grid_runs_every_recipe_in_every_cell_with_the_same_seeds(tiny_grid):
     grid, _ = tiny_grid
     assert set(grid.cells) == {(size, sim) for size in SIZES for sim in SIMILARITIES}
     for (size, sim), cell in grid.cells.items():
-        assert cell.n_per_class == {"pequeño": 2, "grande": 3}[size]
+        assert cell.n_per_class == {"small": 2, "large": 3}[size]
         assert set(cell.accs) == set(ts.GRID_RECIPES) and all(len(v) == 2 for v in cell.accs.values())
         assert all(0.0 <= a <= 1.0 for v in cell.accs.values() for a in v)
         assert all(lr > 0 for lr in cell.lrs.values())
         assert cell.recommended == SOURCE_ADVICE[size, sim]
     payload = json.loads(json.dumps(grid.to_dict(), ensure_ascii=False))
-    cell = payload["cells"]["grande/diferente"]
+    cell = payload["cells"]["large/different"]
     assert set(cell) >= {"accuracy", "winner", "recommended", "held", "verdict", "lr", "per_seed"}
     assert payload["config"]["seeds"] == [0, 1]
 
@@ -53,7 +54,7 @@ def test_grid_is_deterministic():
 
 
 def cell(accs, recommended="feature_extraction", tie=0.02):
-    return ts.CellResult("pequeño", "parecido", 10, {k: 1e-3 for k in accs}, accs, recommended, tie)
+    return ts.CellResult("small", "similar", 10, {k: 1e-3 for k in accs}, accs, recommended, tie)
 
 
 def test_verdict_distinguishes_win_tie_and_loss():
@@ -101,12 +102,12 @@ def test_table_names_each_winner_and_verdict(tiny_grid):
 
 def test_transferability_goes_from_no_stage_to_all_stages(tiny_grid):
     grid, targets = tiny_grid
-    curves = ts.transferability(grid, targets, "pequeño", TinyModels(), device="cpu")
+    curves = ts.transferability(grid, targets, "small", TinyModels(), device="cpu")
     assert set(curves) == set(SIMILARITIES)
     for sim, curve in curves.items():
         assert sorted(curve) == [0, 1, 2, 3]  # GlyphNet: 3 etapas en el cuerpo
-        assert curve[0] == grid.cell("pequeño", sim).accs["finetune"]
-        assert curve[3] == grid.cell("pequeño", sim).accs["feature_extraction"]
+        assert curve[0] == grid.cell("small", sim).accs["finetune"]
+        assert curve[3] == grid.cell("small", sim).accs["feature_extraction"]
     fig = plots.plot_transferability(curves, stage_names(offline.GlyphNet(2)))
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels[0] == "ninguna" and labels[-1] == "hasta layer3"
@@ -134,17 +135,17 @@ def test_strategy_plans_share_the_epoch_budget():
 
 def test_two_stage_keeps_the_body_fixed_in_the_first_phase(monkeypatch):
     config = ts.StudyConfig(small=2, large=3, n_test=2, epochs=2, batch_size=8, seeds=(0,), finder_iters=5)
-    data = ts.make_targets(config)["parecido"].cell(2)
+    data = ts.make_targets(config)["similar"].cell(2)
     models = TinyModels()
     seen = []
-    real_fit = ts.fit
+    real_fit = strategies.fit
 
     def spy_fit(model, *args, optimizer, **kwargs):
         trainable = {name for name, p in model.named_parameters() if p.requires_grad}
         seen.append((trainable, [g["lr"] for g in optimizer.param_groups]))
         return real_fit(model, *args, optimizer=optimizer, **kwargs)
 
-    monkeypatch.setattr(ts, "fit", spy_fit)
+    monkeypatch.setattr(strategies, "fit", spy_fit)  # el fit que llama run_strategy
     acc, lrs = ts.run_strategy("two_stage", data, models, config, seed=0, lrs=[0.5, 0.01], device="cpu")
     assert lrs == [0.5, 0.01] and 0 <= acc <= 1
     (first, first_lrs), (second, second_lrs) = seen
@@ -156,13 +157,13 @@ def test_two_stage_keeps_the_body_fixed_in_the_first_phase(monkeypatch):
 
 def test_strategies_run_with_finder_rates_and_reuse_known_results():
     config = ts.StudyConfig(small=2, large=3, n_test=2, epochs=4, batch_size=8, seeds=(0,), finder_iters=5)
-    data = ts.make_targets(config)["parecido"].cell(2)
+    data = ts.make_targets(config)["similar"].cell(2)
     result = ts.run_strategies(data, config, TinyModels(), device="cpu", known={"single_stage": ([0.1], [0.5])})
     assert set(result.accs) == set(ts.STRATEGIES) and result.accs["single_stage"] == [0.5]
     assert all(len(v) == 1 and 0 <= v[0] <= 1 for v in result.accs.values())
     assert len(result.lrs["two_stage"]) == 2 and len(result.lrs["discriminative"]) == 4
     assert all(lr > 0 for lrs in result.lrs.values() for lr in lrs)
-    fig = plots.plot_strategies({"parecido": result})
+    fig = plots.plot_strategies({"similar": result})
     assert "exactitud" in fig.axes[0].get_ylabel()
     plt.close(fig)
 
@@ -181,7 +182,7 @@ def test_bad_configuration_gives_spanish_errors():
 def test_each_phase_asks_the_finder_with_the_model_as_it_is_then(monkeypatch):
     """Keras: la tasa baja de la segunda etapa sale del buscador con la red ya descongelada (x0,1)."""
     config = ts.StudyConfig(small=2, large=3, n_test=2, epochs=4, batch_size=8, seeds=(0,), finder_iters=5)
-    data = ts.make_targets(config)["parecido"].cell(2)
+    data = ts.make_targets(config)["similar"].cell(2)
     suggestions = iter([0.3, 0.02])
     trainable_when_asked = []
 
@@ -189,7 +190,7 @@ def test_each_phase_asks_the_finder_with_the_model_as_it_is_then(monkeypatch):
         trainable_when_asked.append(sum(p.requires_grad for p in model.parameters()))
         return next(suggestions)
 
-    monkeypatch.setattr(ts, "_find", fake_find)
+    monkeypatch.setattr(strategies, "find_suggestion", fake_find)
     _, lrs = ts.run_strategy("two_stage", data, TinyModels(), config, seed=0, device="cpu")
     assert lrs == [0.3, 0.002]  # la segunda, la sugerencia para la red descongelada por 0,1
     assert trainable_when_asked[0] == 2 and trainable_when_asked[1] > 2  # cabeza sola; después, todo

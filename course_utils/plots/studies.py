@@ -15,7 +15,11 @@ from matplotlib.ticker import MaxNLocator
 
 from course_utils.experiments import LRSearch, recipe_label
 from course_utils.stats import final_values, gap_by_size, mean_std
-from course_utils.study import GRID_RECIPES, LABELS, STRATEGY_LABELS, TASKS, Grid, StrategyResult
+from course_utils.scenarios import SIMILARITIES, SIMILARITY_LABELS, SIZE_LABELS, SIZES
+from course_utils.study import GRID_RECIPES, LABELS, STRATEGY_LABELS, Grid, StrategyResult
+
+#: La leyenda de cada tarea destino del cuaderno 6.
+TASK_LABELS = {"similar": "tarea parecida (dígitos)", "different": "tarea diferente (texturas)"}
 
 __all__ = ["plot_grid", "plot_lr_search", "plot_size_sweep", "plot_strategies", "plot_transferability"]
 
@@ -89,7 +93,7 @@ def plot_transferability(
         ks = sorted(curve)
         points = [mean_std(curve[k]) for k in ks]
         ax.errorbar(ks, [m for m, _ in points], yerr=[s for _, s in points], marker="o", capsize=4,
-                    label=f"tarea {similarity} ({TASKS[similarity]})")
+                    label=TASK_LABELS.get(similarity, similarity))
     ticks = sorted(next(iter(curves.values())))
     names = ["ninguna"] + [f"hasta {stage_names[k - 1]}" for k in ticks[1:]]
     ax.set_xticks(ticks, names)
@@ -139,11 +143,12 @@ def plot_grid(grid: Grid, title: str | None = None) -> Figure:
     """Cuatro paneles (tamaño x parecido) con la exactitud media ± desv. de cada receta; la recomendada, rayada."""
     fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), layout="constrained", sharey=True)
     colors = dict(zip(GRID_RECIPES, ("tab:gray", "tab:blue", "tab:orange", "tab:green")))
-    for row, size in enumerate(("pequeño", "grande")):
-        for col, similarity in enumerate(TASKS):
+    for row, size in enumerate(SIZES):
+        for col, similarity in enumerate(SIMILARITIES):
             cell = grid.cell(size, similarity)
             _grid_panel(axes[row][col], cell, colors)
-            axes[row][col].set_title(f"{size} ({cell.n_per_class} img/clase), {similarity}: fuentes → {cell.verdict}")
+            axes[row][col].set_title(f"{SIZE_LABELS[size]} ({cell.n_per_class} img/clase), {SIMILARITY_LABELS[similarity]}: "
+                                     f"fuentes → {cell.verdict}")
         axes[row][0].set_ylabel("exactitud de prueba")
     fig.suptitle(title or "Las cuatro recetas en los cuatro escenarios (rayada: la que recomiendan las fuentes)")
     return fig

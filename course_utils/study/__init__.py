@@ -1,0 +1,69 @@
+"""Los cuatro escenarios puestos a prueba, la transferibilidad por etapas y tres estrategias de fine-tuning.
+
+Es el experimento del cuaderno 6 y de ``python -m course_utils scenarios --json``. Todo
+sucede en el dominio sin conexión (``offline``): la ``GlyphNet`` preentrenada en letras y dos
+tareas destino, **parecida** (dígitos) y **diferente** (texturas), cada una con un tamaño
+**pequeño** y otro **grande** de imágenes de entrenamiento por clase.
+
+Tres estudios, todos con el mismo presupuesto dentro de cada comparación (épocas, tamaño de
+lote, optimizador Adam, imágenes) y con la tasa de aprendizaje de cada variante elegida por el
+buscador de ``lr_finder`` con la semilla 0, antes de mirar la prueba:
+
+1. ``run_grid`` (``study.grid``): en cada una de las cuatro celdas (tamaño x parecido), las cuatro recetas
+   de ``GRID_RECIPES`` con varias semillas; gana la de mayor exactitud media en prueba y se compara
+   con la recomendación de las fuentes (``scenarios.SOURCE_ADVICE``).
+2. ``transferability`` (``study.grid``): exactitud frente al número de etapas congeladas (de ninguna a todas).
+3. ``run_strategies`` (``study.strategies``): tres formas de hacer fine-tuning con el mismo número de épocas
+   (``STRATEGIES``).
+
+Las recetas con el cuerpo congelado (extracción de características y red truncada) se
+entrenan sobre **características en caché** (``features``): el resultado es el mismo que
+pasando cada época por el cuerpo congelado, con muchos menos cálculos. Lo común a los tres
+estudios (configuración, tareas destino, una receta en una celda) está en ``study.cells``.
+"""
+
+from course_utils.study.cells import (
+    FINDER_RANGE,
+    GRID_RECIPES,
+    LABELS,
+    StudyConfig,
+    Target,
+    choose_lr,
+    find_suggestion,
+    make_targets,
+    run_recipe,
+)
+from course_utils.study.grid import CellResult, Grid, run_grid, run_scenarios, transferability
+from course_utils.study.strategies import (
+    STRATEGIES,
+    STRATEGY_LABELS,
+    Phase,
+    StrategyResult,
+    run_strategies,
+    run_strategy,
+    strategy_plan,
+)
+
+__all__ = [
+    "FINDER_RANGE",
+    "GRID_RECIPES",
+    "LABELS",
+    "STRATEGIES",
+    "STRATEGY_LABELS",
+    "CellResult",
+    "Grid",
+    "Phase",
+    "StrategyResult",
+    "StudyConfig",
+    "Target",
+    "choose_lr",
+    "find_suggestion",
+    "make_targets",
+    "run_grid",
+    "run_recipe",
+    "run_scenarios",
+    "run_strategies",
+    "run_strategy",
+    "strategy_plan",
+    "transferability",
+]

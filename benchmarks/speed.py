@@ -163,7 +163,7 @@ def run_features(root: Path, device: torch.device, batch_size: int, epochs: int 
 
     from fastdata import cpu_bf16
 
-    from course_utils import features
+    from course_utils import features, heads
     from course_utils.data import make_loaders, test_transforms
     from course_utils.env import amp_dtype, cpu_supports_bf16
     from course_utils.models import freeze
@@ -189,7 +189,7 @@ def run_features(root: Path, device: torch.device, batch_size: int, epochs: int 
         with cpu_bf16(device) if bf16 else contextlib.nullcontext():
             train_set = features.extract_features(body, features.in_order(train, max(batch_size, 64)), device)
             test_set = features.extract_features(body, test, device)
-        head = features.head_from(source)
+        head = heads.head_from(source)
         train_feats, test_feats = features.feature_loaders(*train_set, *test_set, batch_size=batch_size, seed=0,
                                                            device=device)
         history = fit(head, train_feats, test_feats, epochs=epochs,

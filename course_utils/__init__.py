@@ -10,14 +10,16 @@ importa matplotlib. Los módulos se leen en el orden en que fluyen los datos:
    cargadores de carpetas), ``augment`` (aumento de datos de imágenes y de sonido) y
    ``download`` (el zip de *hotdog*, con suma de verificación y extracción segura).
 3. El dominio sin conexión: ``offline`` (glifos generados y la GlyphNet preentrenada).
-4. Modelos: ``models`` (etapas, cabeza nueva, congelar, BatchNorm, grupos de parámetros).
+4. Modelos: ``models`` (etapas, cabeza nueva, congelar, BatchNorm, grupos de parámetros) y
+   ``heads`` (la cabeza sobre características en caché y la red truncada con capas densas).
 5. Entrenamiento: ``history`` (una fila por época), ``training`` (``train_one_epoch``, el bucle
    de los cuadernos; ``evaluate``, ``predict`` y ``fit``) y ``checkpoints`` (guardar y cargar).
-6. Reutilizar una red: ``features`` (características en caché, redes truncadas) y
+6. Reutilizar una red: ``features`` (el cuerpo congelado y las características en caché) y
    ``lr_finder`` (el buscador de la tasa de aprendizaje).
 7. Experimentos: ``splits`` (particiones por clase), ``experiments`` (un ``Recipe`` por receta,
    ``RECIPES``, entrenar y comparar con varias semillas) y ``stats`` (medias, intervalos, ventajas).
-8. El estudio del cuaderno 6: ``study``; y la regla de los cuatro escenarios: ``scenarios``.
+8. La regla de los cuatro escenarios: ``scenarios``; y el estudio del cuaderno 6 que la pone
+   a prueba: ``study`` (``cells``, ``grid`` y ``strategies``).
 9. Figuras: ``plots`` (todas, y solo figuras).
 10. Widgets: ``widgets`` (explorador de aumento, asistente de escenarios, subida de fotos).
 11. Para los cuadernos y la terminal: ``course`` (modo completo o sin conexión), ``finetune``

@@ -69,7 +69,7 @@ _ADVICE = {
         "específicas de la tarea de origen y aquí estorban. Se conservan solo las primeras etapas (congeladas) "
         "y encima se entrenan capas totalmente conectadas nuevas.",
         "model = truncated_model(mode.pretrained_model(num_classes), keep='layer2',\n"
-        "                        hidden=128, num_classes=num_classes)  # features.truncated_model\n"
+        "                        hidden=128, num_classes=num_classes)  # heads.truncated_model\n"
         "optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)",
     ),
     ("large", "similar"): (

@@ -1,4 +1,4 @@
-"""Pruebas de course_utils.features: cuerpo congelado, caché de características y red truncada."""
+"""Pruebas de course_utils.features: cuerpo congelado y caché de características."""
 
 from __future__ import annotations
 
@@ -11,21 +11,14 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchvision.models import resnet18
 from torchvision.transforms import v2
 
-from course_utils import features, models
+from course_utils import features, heads, models
 from course_utils.offline import GlyphNet
 from course_utils.training import fit
-
-
-def _images(n: int = 24, num_classes: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Imágenes al azar de 16x16 (bastan para GlyphNet y ResNet y son rápidas en CPU)."""
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 3, 16, 16, generator=generator)
-    y = torch.arange(n) % num_classes
-    return x, y
+from tiny_models import random_images
 
 
 def _loader(n: int = 24, batch_size: int = 8, shuffle: bool = False, seed: int = 0) -> DataLoader:
-    x, y = _images(n)
+    x, y = random_images(n)
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle, generator=generator)
 
@@ -35,7 +28,7 @@ class _TransformedSet(Dataset):
 
     def __init__(self, transform):
         self.transform = transform
-        self.x, self.y = _images(8)
+        self.x, self.y = random_images(8)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -52,7 +45,7 @@ class _TransformedSet(Dataset):
 def test_backbone_glyphnet_returns_features_frozen_and_leaves_model_untouched():
     model = GlyphNet(num_classes=5).eval()
     body = features.backbone(model)
-    x, _ = _images(4)
+    x, _ = random_images(4)
     with torch.no_grad():
         out = body(x)
         expected = model.features(x)
@@ -71,7 +64,7 @@ def test_backbone_resnet_matches_forward_without_fc_and_stays_in_eval():
     body.train()  # un extractor fijo no sale del modo evaluación
     assert not body.training and not any(m.training for m in body.modules())
     bn_before = body.net.bn1.running_mean.clone()
-    x, _ = _images(2)
+    x, _ = random_images(2)
     model.eval()
     with torch.no_grad():
         out = body(x)
@@ -88,7 +81,7 @@ def test_backbone_stays_in_eval_inside_a_larger_model_in_train_mode():
     bn = next(m for m in body.modules() if isinstance(m, nn.BatchNorm2d))
     before = bn.running_mean.clone()
     wrapper = nn.Sequential(body, nn.Linear(128, 3)).train()
-    wrapper(_images(8)[0])
+    wrapper(random_images(8)[0])
     assert torch.equal(before, bn.running_mean)
 
 
@@ -111,7 +104,7 @@ def test_extract_features_matches_the_body_in_order_and_on_cpu():
     model = GlyphNet(num_classes=3)
     loader = _loader(n=20, batch_size=8)
     feats, labels = features.extract_features(model, loader, device="cpu")
-    x, y = _images(20)
+    x, y = random_images(20)
     with torch.no_grad():
         expected = model.eval().features(x)
     assert feats.dtype == torch.float32 and labels.dtype == torch.int64
@@ -200,39 +193,10 @@ def test_feature_loaders_validate_their_inputs(kwargs, message):
 # --------------------------------------------------------------------------------------
 
 
-def test_head_from_copies_the_initial_head_without_sharing_it():
-    model = models.freeze(GlyphNet(num_classes=4))
-    head = features.head_from(model)
-    assert torch.equal(head.fc.weight, model.fc.weight) and head.fc.weight is not model.fc.weight
-    with torch.no_grad():
-        head.fc.weight.add_(1.0)
-    assert not torch.equal(head.fc.weight, model.fc.weight)
-    assert head.hidden is None and models.stage_names(head) == ["fc"]
-    assert models.count_parameters(head)["trainable"] == 128 * 4 + 4
-
-
-def test_feature_head_with_hidden_layer_has_two_trainable_stages():
-    head = features.FeatureHead(16, 3, hidden=8, dropout=0.25)
-    assert models.stage_names(head) == ["hidden", "fc"]
-    assert head(torch.zeros(5, 16)).shape == (5, 3)
-    with pytest.raises(ValueError, match="num_classes"):
-        features.FeatureHead(16, 1)
-    with pytest.raises(ValueError, match="dropout"):
-        features.FeatureHead(16, 3, hidden=4, dropout=1.0)
-
-
-def test_fit_checks_labels_against_the_feature_head():
-    head = features.FeatureHead(4, 2)
-    train, _ = features.feature_loaders(torch.zeros(6, 4), torch.tensor([0, 1, 2, 0, 1, 2]),
-                                        torch.zeros(2, 4), torch.zeros(2, dtype=torch.long), batch_size=6)
-    with pytest.raises(ValueError, match="3 clases"):
-        fit(head, train, epochs=1, device="cpu", quiet=True)
-
-
 def test_training_on_the_cache_equals_training_the_frozen_model():
     torch.manual_seed(0)
     model = models.freeze(GlyphNet(num_classes=3))
-    head = features.head_from(model)
+    head = heads.head_from(model)
     images = _loader(n=16, batch_size=4, shuffle=True, seed=1)
     naive = fit(model, images, epochs=2, optimizer=torch.optim.Adam([model.fc.weight, model.fc.bias], lr=1e-2),
                 device="cpu", quiet=True)
@@ -254,78 +218,3 @@ def test_fit_cached_trains_only_the_new_layers():
     assert len(history) == 2 and history.last["test_acc"] is not None
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # el modelo no cambia
     assert not torch.equal(head.fc.weight, model.fc.weight)  # la cabeza (una copia) sí aprendió
-
-
-# --------------------------------------------------------------------------------------
-# truncated_model
-# --------------------------------------------------------------------------------------
-
-
-def test_truncated_glyphnet_keeps_first_stage_frozen_and_adds_dense_layers():
-    model = GlyphNet(num_classes=37)
-    net = features.truncated_model(model, keep="layer1", hidden=16, num_classes=4)
-    assert models.stage_names(net) == ["layer1", "hidden", "fc"]
-    assert net.feature_dim == 32 and net.fc.out_features == 4
-    assert net(_images(3)[0]).shape == (3, 4)
-    rows = {row["stage"]: row for row in models.stage_table(net)}
-    assert rows["layer1"]["trainable"] == 0
-    assert rows["hidden"]["trainable"] == 32 * 16 + 16 and rows["fc"]["trainable"] == 16 * 4 + 4
-    # Las BatchNorm conservadas quedan en evaluación durante el entrenamiento.
-    models.set_train_mode(net, True)
-    assert not any(m.training for m in net.layer1.modules() if isinstance(m, nn.BatchNorm2d))
-    assert net.hidden.training
-    # Es una copia: cambiarla no cambia el modelo original.
-    with torch.no_grad():
-        net.layer1[0].weight.zero_()
-    assert model.layer1[0].weight.abs().sum() > 0
-    assert all(p.requires_grad for p in model.parameters())
-
-
-def test_truncated_model_trainable_variant_and_index():
-    net = features.truncated_model(GlyphNet(num_classes=5), keep=1, hidden=8, num_classes=3, frozen=False)
-    assert models.stage_names(net) == ["layer1", "layer2", "hidden", "fc"]
-    assert net.feature_dim == 64 and all(p.requires_grad for p in net.parameters())
-
-
-def test_truncated_resnet_includes_the_stem_and_works_with_param_groups():
-    net = features.truncated_model(resnet18(weights=None), keep="layer2", hidden=32, num_classes=2)
-    assert models.stage_names(net) == ["stem", "layer1", "layer2", "hidden", "fc"]
-    assert net.feature_dim == 128
-    x, _ = _images(2)
-    assert net.eval()(x).shape == (2, 2)
-    groups = models.param_groups(net, lr=1e-3, head_lr_mult=1.0)
-    trainable = sum(p.numel() for group in groups for p in group["params"])
-    assert trainable == 128 * 32 + 32 + 32 * 2 + 2
-    body = features.backbone(net)
-    assert body.out_features == 128 and body(x).shape == (2, 128)
-    assert models.count_parameters(body)["total"] == models.count_parameters(net)["total"] - trainable
-
-
-def test_truncated_model_cached_training_matches_its_new_layers():
-    net = features.truncated_model(GlyphNet(num_classes=5), keep="layer1", hidden=8, num_classes=3)
-    head = features.head_from(net)
-    assert models.stage_names(head) == ["hidden", "fc"]
-    assert torch.equal(head.hidden[0].weight, net.hidden[0].weight)
-    x, _ = _images(4)
-    net.eval()
-    head.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(head(features.backbone(net)(x)), net(x))
-
-
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        ({"keep": "fc"}, "Etapa desconocida"),
-        ({"keep": 3}, "entre 0 y 2"),
-        ({"keep": True}, "nombre o el índice"),
-        ({"hidden": 0}, "hidden"),
-        ({"hidden": None}, "hidden"),
-        ({"num_classes": 1}, "num_classes"),
-    ],
-)
-def test_truncated_model_rejects_bad_arguments(kwargs, message):
-    arguments = {"keep": "layer1", "hidden": 8, "num_classes": 3}
-    arguments.update(kwargs)
-    with pytest.raises(ValueError, match=message):
-        features.truncated_model(GlyphNet(num_classes=5), **arguments)

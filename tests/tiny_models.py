@@ -29,3 +29,11 @@ def accuracy_history(values):
     for i, v in enumerate(values, start=1):
         h.append(epoch=i, test_acc=v)
     return h
+
+
+def random_images(n: int = 24, num_classes: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Imágenes al azar de 16x16 (bastan para GlyphNet y ResNet y son rápidas en CPU)."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, 16, 16, generator=generator)
+    y = torch.arange(n) % num_classes
+    return x, y

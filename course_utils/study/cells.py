@@ -18,7 +18,8 @@ from torch.utils.data import DataLoader
 from course_utils import experiments as ex
 from course_utils import splits
 from course_utils.env import get_device, seed_everything
-from course_utils.features import FeatureHead, backbone, extract_features, feature_loaders, truncated_model
+from course_utils.features import backbone, extract_features, feature_loaders
+from course_utils.heads import FeatureHead, truncated_model
 from course_utils.lr_finder import find_lr
 from course_utils.scenarios import SIMILARITIES
 from course_utils.training import evaluate, fit

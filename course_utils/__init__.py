@@ -7,8 +7,9 @@ importa matplotlib. Los módulos se leen en el orden en que fluyen los datos:
    ``paths`` (dónde van los datos y los pesos; escritura atómica).
 2. Datos e imágenes: ``images`` (leer cualquier foto como RGB, revisar una carpeta),
    ``data`` (transformaciones, ``ImageFolderSafe`` y ``make_loaders``, el único creador de
-   cargadores de carpetas), ``augment`` (aumento de datos de imágenes y de sonido) y
-   ``download`` (el zip de *hotdog*, con suma de verificación y extracción segura).
+   cargadores de carpetas), ``augment`` (aumento de datos de imágenes y de sonido),
+   ``download`` (descargas https con suma de verificación) y ``datasets`` (el zip de *hotdog*,
+   extraído con seguridad).
 3. El dominio sin conexión: ``offline`` (glifos generados y la GlyphNet preentrenada).
 4. Modelos: ``models`` (etapas, cabeza nueva, congelar, BatchNorm, grupos de parámetros) y
    ``heads`` (la cabeza sobre características en caché y la red truncada con capas densas).

@@ -70,7 +70,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_download(args: argparse.Namespace) -> int:
     """Descarga por adelantado el conjunto y los pesos de ImageNet (antes de la clase)."""
-    from course_utils.download import fetch_dataset
+    from course_utils.datasets import fetch_dataset
     from course_utils.models import resnet18
 
     folder = fetch_dataset(args.name)

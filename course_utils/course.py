@@ -30,7 +30,8 @@ from torch import nn
 
 from course_utils import offline
 from course_utils.data import IMAGENET_MEAN, IMAGENET_STD, ImageFolderSafe, make_loaders
-from course_utils.download import DownloadError, dataset_ready, fetch_dataset
+from course_utils.datasets import dataset_ready, fetch_dataset
+from course_utils.download import DownloadError
 from course_utils.env import mps_available
 from course_utils.finetune import SETTINGS, Settings, build_model, transforms_for
 from course_utils.models import WeightsUnavailableError, imagenet_weights_cached, resnet18

@@ -20,3 +20,16 @@ def _isolated(monkeypatch, tmp_path):
     # decide (monkeypatch.setenv) si lo quiere.
     monkeypatch.delenv("COURSE_UTILS_OFFLINE", raising=False)
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """Servidor http local para las pruebas de descargas (``tests/local_server.py``)."""
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)  # un proxy de la máquina nunca debe ver 127.0.0.1
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    from local_server import LocalServer
+
+    srv = LocalServer()
+    yield srv
+    srv.stop()

@@ -33,10 +33,10 @@ def test_full_mode_when_data_and_weights_are_available(monkeypatch, gpu):
 
 def test_falls_back_to_offline_with_a_visible_reason(monkeypatch, gpu):
     def offline_problem(fetch=True):
-        from course_utils import download
+        from course_utils import datasets
 
         try:
-            download.fetch_dataset("hotdog", offline=True)
+            datasets.fetch_dataset("hotdog", offline=True)
         except OfflineError as exc:
             return str(exc).splitlines()[0]
         return None
@@ -49,9 +49,9 @@ def test_falls_back_to_offline_with_a_visible_reason(monkeypatch, gpu):
 
 
 def test_without_fetch_nothing_is_downloaded(monkeypatch, gpu):
-    from course_utils import download
+    from course_utils import datasets
 
-    monkeypatch.setattr(download, "download", lambda *a, **k: pytest.fail("no debe descargar"))
+    monkeypatch.setattr(datasets, "download", lambda *a, **k: pytest.fail("no debe descargar"))
     mode = course.choose_mode(fetch=False)  # carpeta de datos vacía (la de la prueba)
     assert mode.offline and "faltan el conjunto hotdog y los pesos de ImageNet" in mode.note
 

@@ -72,3 +72,15 @@ def test_committed_notebooks_record_the_torch_of_their_outputs():
         has_outputs = any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
         assert has_outputs, f"{path.name} no tiene salidas guardadas"
         assert re.fullmatch(r"\d+\.\d+(\.\d+)?", nb["metadata"]["course_utils"]["outputs_torch"]), path.name
+
+
+def test_every_test_named_in_the_docs_exists():
+    """Las tablas de docs/ y el README citan pruebas («test_x.py::nombre»): cada una debe existir."""
+    cited = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        cited += [(doc.name, m.group(1), m.group(2)) for m in re.finditer(r"(test_\w+\.py)::(\w+)", doc.read_text())]
+    assert cited, "ninguna prueba citada: ¿cambió el formato de las tablas?"
+    missing = [f"{doc}: {file}::{name}" for doc, file, name in cited
+               if not (ROOT / "tests" / file).is_file()
+               or not re.search(rf"^def {name}\(", (ROOT / "tests" / file).read_text(), re.MULTILINE)]
+    assert not missing, "pruebas citadas que no existen:\n" + "\n".join(missing)

@@ -18,7 +18,8 @@ importa matplotlib. Los módulos se leen en el orden en que fluyen los datos:
 6. Reutilizar una red: ``features`` (el cuerpo congelado y las características en caché) y
    ``lr_finder`` (el buscador de la tasa de aprendizaje).
 7. Experimentos: ``splits`` (particiones por clase), ``experiments`` (un ``Recipe`` por receta,
-   ``RECIPES``, entrenar y comparar con varias semillas) y ``stats`` (medias, intervalos, ventajas).
+   ``RECIPES``, entrenar y comparar con varias semillas), ``sweeps`` (la tasa elegida en
+   validación, el barrido por número de imágenes) y ``stats`` (medias, intervalos, ventajas).
 8. La regla de los cuatro escenarios: ``scenarios``; y el estudio del cuaderno 6 que la pone
    a prueba: ``study`` (``cells``, ``grid`` y ``strategies``).
 9. Figuras: ``plots`` (todas, y solo figuras).

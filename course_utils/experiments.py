@@ -7,13 +7,14 @@ congelar las primeras ``k`` etapas) solo es justa si:
    datos) → ``Budget`` y ``build``;
 2. cualquier elección (la tasa de aprendizaje, el número de épocas) se hace mirando una
    **validación** separada del conjunto de entrenamiento, nunca el de prueba → ``Splits``,
-   ``search_lr``;
+   ``sweeps.search_lr``;
 3. cada receta se repite con **varias semillas** y se informa media ± desviación típica →
    ``run_seeds``, ``compare`` (y ``stats.summarize``).
 
 Los datos se describen con ``splits.Splits`` (entrenamiento, validación y prueba; se crean
 con ``splits.offline_splits``, ``splits.folder_splits`` o ``splits.mode_splits``), las cuentas
-están en ``stats`` y las figuras en ``plots``.
+están en ``stats``, los barridos (tasa en validación, número de imágenes) en ``sweeps`` y las
+figuras en ``plots``.
 
 Los modelos salen de cualquier objeto con ``pretrained_model(k)`` y ``scratch_model(k)``
 (por ejemplo, el ``CourseMode`` de ``course.choose_mode()``).
@@ -45,7 +46,6 @@ __all__ = [
     "FEATURE_EXTRACTION",
     "FINETUNE",
     "GlyphModels",
-    "LRSearch",
     "ModelSource",
     "RECIPES",
     "Recipe",
@@ -55,11 +55,10 @@ __all__ = [
     "compare_offline",
     "frozen",
     "get_recipe",
+    "lr_for",
     "recipe_label",
     "run",
     "run_seeds",
-    "search_lr",
-    "size_sweep",
 ]
 
 
@@ -250,7 +249,8 @@ def run_seeds(
     return [run(recipe, data, models, budget, lr, seed=seed, **kwargs) for seed in seeds]
 
 
-def _lr_for(lrs: float | Mapping[str, float], name: str) -> float:
+def lr_for(lrs: float | Mapping[str, float], name: str) -> float:
+    """La tasa de la receta ``name``: ``lrs`` es una sola tasa para todas o un ``{receta: tasa}``."""
     if isinstance(lrs, Mapping):
         if name not in lrs:
             raise ValueError(f"Falta la tasa de aprendizaje de la receta {name!r} (hay: {', '.join(lrs)}).")
@@ -274,7 +274,7 @@ def compare(
     result = {}
     for recipe in recipes:
         recipe = get_recipe(recipe)
-        result[recipe.name] = run_seeds(recipe, data, models, budget, _lr_for(lrs, recipe.name), seeds, **kwargs)
+        result[recipe.name] = run_seeds(recipe, data, models, budget, lr_for(lrs, recipe.name), seeds, **kwargs)
     return result
 
 
@@ -306,107 +306,4 @@ def compare_offline(
     result["histories"] = histories
     result["config"] = {"task": task, "n_per_class": n_per_class, "n_test_per_class": n_test_per_class,
                         "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
-    return result
-
-
-# --------------------------------------------------------------------------------------
-# Elección de la tasa de aprendizaje en validación
-# --------------------------------------------------------------------------------------
-
-
-def _score(curve: Sequence[float]) -> tuple[float, float]:
-    """Puntuación de una curva de validación: media de las 2 últimas épocas y, para desempatar, de todas."""
-    tail = list(curve[-2:])
-    return (sum(tail) / len(tail), sum(curve) / len(curve))
-
-
-@dataclass
-class LRSearch:
-    """Resultado de ``search_lr``: historiales y puntuaciones de validación por receta y tasa."""
-
-    histories: dict[str, dict[float, History]]
-    scores: dict[str, dict[float, float]]
-    best: dict[str, float]
-
-    def rows(self) -> list[dict[str, Any]]:
-        """Una fila por receta y tasa: ``{"recipe", "lr", "val_acc", "chosen"}``."""
-        return [
-            {"recipe": name, "lr": lr, "val_acc": score, "chosen": lr == self.best[name]}
-            for name, by_lr in self.scores.items() for lr, score in by_lr.items()
-        ]
-
-
-def search_lr(
-    recipes: Sequence[str | Recipe],
-    grid: Sequence[float] | Mapping[str, Sequence[float]],
-    data: Splits,
-    models: ModelSource,
-    budget: Budget,
-    seed: int = 0,
-    **kwargs: Any,
-) -> LRSearch:
-    """Prueba cada tasa de ``grid`` con cada receta y elige, **en validación**, la mejor.
-
-    Se entrena con ``data.train`` y se mide en ``data.val`` (nunca en la prueba). La puntuación
-    es la exactitud de validación media de las 2 últimas épocas; si empatan, gana la que
-    aprendió antes (media de todas las épocas) y, si siguen empatadas, la primera del ``grid``.
-    """
-    if not data.val_idx:
-        raise ValueError(
-            "search_lr necesita una validación: crea los datos con val_per_class > 0. "
-            "Elegir la tasa mirando la prueba daría una estimación optimista."
-        )
-    histories: dict[str, dict[float, History]] = {}
-    scores: dict[str, dict[float, float]] = {}
-    best: dict[str, float] = {}
-    for recipe in recipes:
-        recipe = get_recipe(recipe)
-        values = grid[recipe.name] if isinstance(grid, Mapping) else grid
-        if not values:
-            raise ValueError(f"La rejilla de tasas de {recipe.name!r} está vacía.")
-        histories[recipe.name] = {}
-        ranked = []
-        for lr in values:
-            history = run(recipe, data, models, budget, float(lr), seed=seed, on="val", **kwargs)
-            histories[recipe.name][float(lr)] = history
-            ranked.append((_score(history.column("test_acc")), float(lr)))
-        scores[recipe.name] = {lr: score[0] for score, lr in ranked}
-        best[recipe.name] = max(ranked, key=lambda item: item[0])[1]  # max devuelve el primero si hay empate
-    return LRSearch(histories, scores, best)
-
-
-# --------------------------------------------------------------------------------------
-# Cómo cambia la ventaja con el número de imágenes
-# --------------------------------------------------------------------------------------
-
-
-def size_sweep(
-    sizes: Sequence[int],
-    recipes: Sequence[str | Recipe],
-    data: Splits,
-    models: ModelSource,
-    budget: Budget,
-    lrs: float | Mapping[str, float],
-    seeds: Sequence[int] = (0, 1, 2),
-    known: Mapping[int, Mapping[str, list[History]]] | None = None,
-    curve: bool = False,
-    **kwargs: Any,
-) -> dict[int, dict[str, list[History]]]:
-    """``compare`` con ``n`` imágenes de entrenamiento por clase, para cada ``n`` de ``sizes``.
-
-    Los subconjuntos están anidados (``data.per_class(n)``). ``known`` permite reutilizar
-    ejecuciones ya hechas con el mismo presupuesto y las mismas semillas (``{n: {receta: runs}}``).
-    Devuelve ``{n: {receta: [History por semilla]}}``.
-    """
-    known = known or {}
-    result: dict[int, dict[str, list[History]]] = {}
-    for n in sizes:
-        result[n] = {}
-        for recipe in recipes:
-            recipe = get_recipe(recipe)
-            if recipe.name in known.get(n, {}):
-                result[n][recipe.name] = list(known[n][recipe.name])
-                continue
-            result[n][recipe.name] = run_seeds(recipe, data.per_class(n), models, budget,
-                                               _lr_for(lrs, recipe.name), seeds, curve=curve, **kwargs)
     return result

@@ -1,21 +1,10 @@
-import matplotlib.pyplot as plt
 import pytest
 import torch
 
 from course_utils import experiments as ex
-from course_utils import offline, plots, splits, stats
+from course_utils import splits
 from course_utils.models import set_train_mode
 from tiny_models import TinyModels, accuracy_history
-
-
-class ExplodingDataset(torch.utils.data.Dataset):
-    """Conjunto de prueba que falla si alguien lo lee."""
-
-    def __len__(self):
-        return 10
-
-    def __getitem__(self, index):
-        raise AssertionError("se leyó el conjunto de prueba")
 
 
 history = accuracy_history  # una ejecución: test_acc por época
@@ -61,68 +50,6 @@ def test_recipe_names_and_errors():
         ex.Budget(epochs=0)
 
 
-# --- Particiones ---------------------------------------------------------------------
-
-
-def test_stratified_split_is_disjoint_balanced_and_seeded():
-    labels = [0, 1, 2] * 6
-    train, val = splits.stratified_split(labels, 2, seed=0)
-    assert set(train).isdisjoint(val) and sorted(train + val) == list(range(18))
-    assert sorted(labels[i] for i in val) == [0, 0, 1, 1, 2, 2]
-    assert splits.stratified_split(labels, 2, seed=0) == (train, val)
-    assert splits.stratified_split(labels, 2, seed=1)[1] != val
-    assert splits.stratified_split(labels, 0) == (list(range(18)), [])
-    with pytest.raises(ValueError, match="no quedaría ninguna"):
-        splits.stratified_split(labels, 6)
-
-
-def test_take_per_class_is_nested_and_checks_counts():
-    labels = [0, 1] * 5
-    five, two = splits.take_per_class(labels, 5), splits.take_per_class(labels, 2)
-    assert set(two) <= set(five) and two == [0, 1, 2, 3]
-    assert splits.take_per_class(labels, 1, among=[9, 8, 7]) == [8, 9]
-    with pytest.raises(ValueError, match="No hay 6 imágenes"):
-        splits.take_per_class(labels, 6)
-
-
-def test_offline_splits_counts_merge_and_nested_subsets():
-    data = splits.offline_splits("similar", n_train=3, n_test=1, val_per_class=1)
-    assert data.counts() == {"train": 20, "val": 10, "test": 10}
-    assert data.num_classes == 10 and data.classes[0] == "0"
-    assert data.merged().counts() == {"train": 30, "val": 0, "test": 10}
-    assert data.per_class(1).counts()["train"] == 10
-    # Las 2 primeras imágenes por clase de un pool de 3 son exactamente el pool de 2:
-    # por eso el barrido puede reutilizar el experimento principal.
-    small = splits.offline_splits("similar", n_train=2, n_test=1).merged()
-    big = splits.offline_splits("similar", n_train=3, n_test=1).per_class(2)
-    stack = lambda ds: torch.stack([x for x, _ in ds])  # noqa: E731
-    assert torch.equal(stack(small.train), stack(big.train))
-    assert torch.equal(stack(small.test), stack(big.test))
-
-
-def test_loaders_refuse_missing_validation():
-    data = splits.offline_splits("similar", n_train=2, n_test=1)
-    with pytest.raises(ValueError, match="val_per_class"):
-        data.loaders(8, on="val")
-    with pytest.raises(ValueError, match="on debe ser"):
-        data.loaders(8, on="train")
-    train, test = data.loaders(8, seed=0)
-    assert len(train.dataset) == 20 and len(test.dataset) == 10
-
-
-def test_folder_splits_validation_uses_test_transform(tmp_path):
-    root = offline.export_image_folder(tmp_path / "digits", "similar", n_train=3, n_test=2)
-    train_tf = lambda img: ("train", img.size)  # noqa: E731
-    test_tf = lambda img: ("test", img.size)  # noqa: E731
-    data = splits.folder_splits(root, train_tf, test_tf, n_train_per_class=2, val_per_class=1, n_test_per_class=1)
-    assert data.counts() == {"train": 10, "val": 10, "test": 10}
-    assert data.train[0][0][0] == "train" and data.val[0][0][0] == "test"
-    assert set(data.train_idx).isdisjoint(data.val_idx)
-    assert data.classes == tuple("0123456789")
-    with pytest.raises(FileNotFoundError, match="train"):
-        splits.folder_splits(tmp_path / "nada", train_tf, test_tf)
-
-
 # --- Ejecuciones -----------------------------------------------------------------------
 
 
@@ -140,55 +67,6 @@ def test_run_is_reproducible_and_seed_matters(tiny_data):
     assert a.column("train_loss") != c.column("train_loss")
     short = ex.run("finetune", tiny_data, TinyModels(), budget, lr=1e-2, curve=False)
     assert short.column("test_acc")[0] is None and 0 <= short.column("test_acc")[1] <= 1
-
-
-def test_search_lr_never_reads_the_test_set(tiny_data):
-    data = splits.Splits(tiny_data.pool, tiny_data.pool_eval, tiny_data.labels, tiny_data.train_idx,
-                     tiny_data.val_idx, ExplodingDataset(), tiny_data.classes, in_memory=True)
-    search = ex.search_lr(["finetune", "scratch"], [1e-3, 1e-2], data, TinyModels(), ex.Budget(epochs=2, batch_size=8))
-    assert set(search.best) == {"finetune", "scratch"}
-    for name, scores in search.scores.items():
-        assert search.best[name] == max(scores, key=scores.get)
-        assert len(search.histories[name]) == 2
-    assert sum(row["chosen"] for row in search.rows()) == 2
-    fig = plots.plot_lr_search(search)
-    assert len(fig.axes) == 2 and fig.axes[0].get_ylabel() == "exactitud de validación"
-    plt.close(fig)
-    with pytest.raises(ValueError, match="validación"):
-        ex.search_lr(["finetune"], [1e-3], tiny_data.merged(), TinyModels(), ex.Budget(epochs=1))
-
-
-def test_search_lr_breaks_ties_by_early_progress(monkeypatch, tiny_data):
-    curves = {1e-3: [0.2, 0.9, 0.9], 1e-2: [0.6, 0.9, 0.9], 1e-1: [0.1, 0.5, 0.6]}
-    monkeypatch.setattr(ex, "run", lambda recipe, data, models, budget, lr, **kw: history(curves[lr]))
-    search = ex.search_lr(["finetune"], list(curves), tiny_data, TinyModels(), ex.Budget(epochs=3))
-    assert search.best == {"finetune": 1e-2}
-    assert search.scores["finetune"][1e-1] == pytest.approx(0.55)
-
-
-def test_size_sweep_reuses_known_runs_and_subsets(monkeypatch, tiny_data):
-    seen = []
-    monkeypatch.setattr(ex, "run", lambda recipe, data, models, budget, lr, seed=0, **kw:
-                        seen.append((recipe.name, data.counts()["train"], lr, seed)) or history([0.5]))
-    known = {2: {"finetune": ["reutilizada"]}}
-    sweep = ex.size_sweep([1, 2], ["finetune", "scratch"], tiny_data.merged(), TinyModels(), ex.Budget(epochs=1),
-                          {"finetune": 0.1, "scratch": 0.2}, seeds=(0, 1), known=known)
-    assert sweep[2]["finetune"] == ["reutilizada"]
-    assert sorted(seen) == sorted([("finetune", 10, 0.1, 0), ("finetune", 10, 0.1, 1), ("scratch", 10, 0.2, 0),
-                                   ("scratch", 10, 0.2, 1), ("scratch", 20, 0.2, 0), ("scratch", 20, 0.2, 1)])
-
-
-# --- Diferencia por tamaño --------------------------------------------------------------------------
-
-
-def test_gap_by_size_and_size_sweep_figure():
-    sweep = {5: {"finetune": [[0.9], [0.8]], "scratch": [[0.1], [0.2]]},
-             50: {"finetune": [[1.0], [1.0]], "scratch": [[0.9], [0.7]]}}
-    gaps = stats.gap_by_size(sweep)
-    assert gaps[5] == pytest.approx((0.7, 0.1 * 2 ** 0.5)) and gaps[50][0] == pytest.approx(0.2)
-    fig = plots.plot_size_sweep(sweep)
-    assert [ax.get_xlabel() for ax in fig.axes] == ["imágenes de entrenamiento por clase"] * 2
-    plt.close(fig)
 
 
 # --- La comparación sin conexión (python -m course_utils compare) ----------------------

@@ -13,9 +13,10 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from course_utils.experiments import LRSearch, recipe_label
+from course_utils.experiments import recipe_label
 from course_utils.stats import final_values, gap_by_size, mean_std
 from course_utils.scenarios import SIMILARITIES, SIMILARITY_LABELS, SIZE_LABELS, SIZES
+from course_utils.sweeps import LRSearch
 from course_utils.study import GRID_RECIPES, LABELS, STRATEGY_LABELS, Grid, StrategyResult
 
 #: La leyenda de cada tarea destino del cuaderno 6.
@@ -53,7 +54,7 @@ def plot_size_sweep(
 ) -> Figure:
     """Dos paneles frente a las imágenes por clase: exactitud final de cada receta y diferencia entre dos.
 
-    ``sweep`` es lo que devuelve ``experiments.size_sweep``. Los puntos son la media de las
+    ``sweep`` es lo que devuelve ``sweeps.size_sweep``. Los puntos son la media de las
     semillas y las barras, ± una desviación típica.
     """
     sizes = sorted(sweep)

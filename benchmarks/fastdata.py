@@ -35,7 +35,8 @@ from torch import nn
 from torchvision.ops import roi_align
 from torchvision.transforms import v2
 
-from course_utils.data import IMAGENET_MEAN, IMAGENET_STD, ImageFolderSafe
+from course_utils.data import IMAGENET_MEAN, IMAGENET_STD
+from course_utils.folders import ImageFolderSafe
 from course_utils.env import cpu_supports_bf16
 from course_utils.paths import atomic_write_bytes
 

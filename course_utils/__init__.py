@@ -6,10 +6,10 @@ importa matplotlib. Los módulos se leen en el orden en que fluyen los datos:
 1. Entorno: ``env`` (dispositivo, semillas, precisión mixta, ajustes del DataLoader) y
    ``paths`` (dónde van los datos y los pesos; escritura atómica).
 2. Datos e imágenes: ``images`` (leer cualquier foto como RGB, revisar una carpeta),
-   ``data`` (transformaciones, ``ImageFolderSafe`` y ``make_loaders``, el único creador de
-   cargadores de carpetas), ``augment`` (aumento de datos de imágenes y de sonido),
-   ``download`` (descargas https con suma de verificación) y ``datasets`` (el zip de *hotdog*,
-   extraído con seguridad).
+   ``folders`` (``ImageFolderSafe``: una carpeta de clases hecha a mano), ``data``
+   (transformaciones y ``make_loaders``, el único creador de cargadores de carpetas),
+   ``augment`` (aumento de datos de imágenes y de sonido), ``download`` (descargas https
+   con suma de verificación) y ``datasets`` (el zip de *hotdog*, extraído con seguridad).
 3. El dominio sin conexión: ``offline`` (glifos generados y la GlyphNet preentrenada).
 4. Modelos: ``models`` (etapas, cabeza nueva, congelar, BatchNorm, grupos de parámetros) y
    ``heads`` (la cabeza sobre características en caché y la red truncada con capas densas).

@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from course_utils import offline
-from course_utils.data import IMAGENET_MEAN, IMAGENET_STD, ImageFolderSafe, make_loaders
+from course_utils.data import IMAGENET_MEAN, IMAGENET_STD, make_loaders
+from course_utils.folders import ImageFolderSafe
 from course_utils.datasets import dataset_ready, fetch_dataset
 from course_utils.download import DownloadError
 from course_utils.env import mps_available

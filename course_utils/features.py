@@ -165,7 +165,7 @@ def extract_features(
     labels: list[torch.Tensor] = []
     try:
         for x, y in loader:
-            if len(y) == 0:  # un lote entero de imágenes dañadas (ver data.skip_bad_images)
+            if len(y) == 0:  # un lote entero de imágenes dañadas (ver folders.skip_bad_images)
                 continue
             with autocast(device, amp):
                 out = body(to_device(x, device, channels_last))

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from course_utils import offline
-from course_utils.data import ImageFolderSafe, skip_bad_images
+from course_utils.folders import ImageFolderSafe, skip_bad_images
 from course_utils.env import loader_kwargs
 
 __all__ = [

@@ -162,7 +162,7 @@ def evaluate(
     correct, loss_sum, n = torch.zeros((), device=device), torch.zeros((), device=device), 0
     try:
         for x, y in loader:
-            if len(y) == 0:  # un lote entero de imágenes dañadas (ver data.skip_bad_images)
+            if len(y) == 0:  # un lote entero de imágenes dañadas (ver folders.skip_bad_images)
                 continue
             x, y = to_device(x, device, _channels_last(device, False)), y.to(device, non_blocking=device.type == "cuda")
             with autocast(device, amp):

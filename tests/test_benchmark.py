@@ -76,7 +76,7 @@ def _load(name):
 def test_hotdog_standin_has_odd_files_that_the_loader_survives(tmp_path):
     import warnings
 
-    from course_utils.data import ImageFolderSafe
+    from course_utils.folders import ImageFolderSafe
 
     standins = _load("standins")
     root = standins.make_hotdog_standin(tmp_path, 7, 2, odd_files=True)

@@ -1,4 +1,4 @@
-"""Pruebas de course_utils.data: ImageFolderSafe, transformaciones y cargadores (CPU, imágenes de 8x8)."""
+"""Pruebas de course_utils.data y course_utils.folders: ImageFolderSafe, transformaciones y cargadores (CPU, imágenes de 8x8)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from course_utils import data
+from course_utils import data, folders
 
 
 def _img(path: Path, color=(10, 20, 30), size=(12, 10)) -> Path:
@@ -28,7 +28,7 @@ def _dataset(root: Path, n_train: int = 5, n_test: int = 2) -> Path:
 
 
 def _skipped(record) -> list[str]:
-    return [str(w.message) for w in record if issubclass(w.category, data.SkippedImageWarning)]
+    return [str(w.message) for w in record if issubclass(w.category, folders.SkippedImageWarning)]
 
 
 def test_image_folder_safe_skips_bad_files_once_and_ignores_hidden(tmp_path):
@@ -46,7 +46,7 @@ def test_image_folder_safe_skips_bad_files_once_and_ignores_hidden(tmp_path):
 
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        ds = data.ImageFolderSafe(root)
+        ds = folders.ImageFolderSafe(root)
     assert ds.classes == ["cat", "dog"]
     assert [Path(p).name for p, _ in ds.samples] == ["a.png", "b.png", "c.png", "text.jpg"]
     built = _skipped(record)
@@ -61,33 +61,33 @@ def test_image_folder_safe_skips_bad_files_once_and_ignores_hidden(tmp_path):
     assert ds.bad_indices == {3}
     assert items[3] is None  # se salta: nunca se cuenta otra imagen en su lugar
     assert all(isinstance(img, Image.Image) and img.mode == "RGB" for img, _ in items[:3])
-    replacing = data.ImageFolderSafe(root, skip_bad=False)  # el entrenamiento de make_loaders
+    replacing = folders.ImageFolderSafe(root, skip_bad=False)  # el entrenamiento de make_loaders
     assert replacing[3][1] == 0  # la siguiente legible, dando la vuelta: la primera
 
 
 def test_image_folder_safe_errors_are_spanish(tmp_path):
     with pytest.raises(FileNotFoundError, match="No existe la carpeta"):
-        data.ImageFolderSafe(tmp_path / "nope")
+        folders.ImageFolderSafe(tmp_path / "nope")
     (tmp_path / "only_hidden" / ".ipynb_checkpoints").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="No hay subcarpetas de clases"):
-        data.ImageFolderSafe(tmp_path / "only_hidden")
+        folders.ImageFolderSafe(tmp_path / "only_hidden")
     _img(tmp_path / "ds" / "cat" / "a.png")
     (tmp_path / "ds" / "dog").mkdir()
     with pytest.raises(FileNotFoundError, match="dog"):
-        data.ImageFolderSafe(tmp_path / "ds")
+        folders.ImageFolderSafe(tmp_path / "ds")
 
 
 def test_image_folder_safe_all_unreadable(tmp_path):
     (tmp_path / "ds" / "cat").mkdir(parents=True)
     (tmp_path / "ds" / "cat" / "a.jpg").write_text("x")
-    assert data.ImageFolderSafe(tmp_path / "ds")[0] is None
+    assert folders.ImageFolderSafe(tmp_path / "ds")[0] is None
     with pytest.raises(RuntimeError, match="Ninguna"):
-        data.ImageFolderSafe(tmp_path / "ds", skip_bad=False)[0]
+        folders.ImageFolderSafe(tmp_path / "ds", skip_bad=False)[0]
 
 
 def test_image_folder_safe_pickles_with_transform(tmp_path):
     root = _dataset(tmp_path / "ds")
-    ds = data.ImageFolderSafe(root / "train", transform=data.test_transforms(8, resize=10))
+    ds = folders.ImageFolderSafe(root / "train", transform=data.test_transforms(8, resize=10))
     clone = pickle.loads(pickle.dumps(ds))
     assert clone.classes == ds.classes and len(clone) == len(ds)
     x, y = clone[0]
@@ -176,7 +176,7 @@ def _folder_with_one_bad_file(root: Path) -> Path:
 
 def test_copies_of_the_dataset_in_one_process_warn_once_per_bad_file(tmp_path):
     # Cada proceso del DataLoader recibe su copia (pickle con spawn, memoria copiada con fork).
-    ds = data.ImageFolderSafe(_folder_with_one_bad_file(tmp_path / "train"))
+    ds = folders.ImageFolderSafe(_folder_with_one_bad_file(tmp_path / "train"))
     bad = [Path(p).name for p, _ in ds.samples].index("rota.jpg")
     worker_a, worker_b = pickle.loads(pickle.dumps(ds)), pickle.loads(pickle.dumps(ds))
     with warnings.catch_warnings(record=True) as record:
@@ -191,9 +191,9 @@ def test_copies_of_the_dataset_in_one_process_warn_once_per_bad_file(tmp_path):
 def test_one_warning_per_bad_file_and_process_with_workers_over_two_epochs(tmp_path, capfd):
     import os
 
-    ds = data.ImageFolderSafe(_folder_with_one_bad_file(tmp_path / "train"), transform=data.test_transforms(8, 8))
+    ds = folders.ImageFolderSafe(_folder_with_one_bad_file(tmp_path / "train"), transform=data.test_transforms(8, 8))
     # Procesos nuevos en cada época: el archivo dañado lo encuentra un proceso en cada una.
-    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2, collate_fn=data.skip_bad_images)
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2, collate_fn=folders.skip_bad_images)
 
     def to_stderr(message, category, filename, lineno, file=None, line=None):
         os.write(2, f"{category.__name__}: {message}\n".encode())  # visible desde los procesos hijos
@@ -239,7 +239,7 @@ def test_a_bad_test_image_is_not_replaced_by_a_neighbour(tmp_path):
 
 
 def test_a_batch_of_only_bad_images_is_empty_and_evaluation_skips_it():
-    x, y = data.skip_bad_images([None, None])
+    x, y = folders.skip_bad_images([None, None])
     assert len(x) == 0 and len(y) == 0 and y.dtype == torch.long
 
 
@@ -249,7 +249,7 @@ def test_a_batch_of_only_bad_images_is_empty_and_evaluation_skips_it():
 
 
 def _skipped_classes(record) -> list[str]:
-    return [str(w.message) for w in record if issubclass(w.category, data.SkippedClassWarning)]
+    return [str(w.message) for w in record if issubclass(w.category, folders.SkippedClassWarning)]
 
 
 def test_make_loaders_skips_an_empty_class_folder_in_both_splits(tmp_path):
@@ -292,7 +292,7 @@ def test_make_loaders_still_refuses_missing_folders_and_too_few_classes(tmp_path
     for path in (root / "train" / "dog").iterdir():
         path.unlink()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", data.SkippedClassWarning)
+        warnings.simplefilter("ignore", folders.SkippedClassWarning)
         with pytest.raises(ValueError, match="al menos 2 clases"):
             data.make_loaders(root, device="cpu", num_workers=0)
         _img(root / "train" / "dog" / "0.png")

@@ -11,7 +11,7 @@ from PIL import Image
 
 from course_utils import offline
 from course_utils.cli import main
-from course_utils.data import SkippedImageWarning
+from course_utils.folders import SkippedImageWarning
 
 
 def png_header_only(width, height):
@@ -87,7 +87,7 @@ def test_bad_numbers_on_the_command_line_are_explained(tmp_path, capsys, flag, v
 
 
 def test_finetune_trains_to_the_end_with_an_empty_class_folder_and_bad_files(tmp_path, capsys):
-    from course_utils.data import SkippedClassWarning
+    from course_utils.folders import SkippedClassWarning
     from course_utils.training import load_checkpoint
 
     data = offline.export_image_folder(tmp_path / "datos", "similar", n_train=2, n_test=1)

@@ -181,6 +181,16 @@ def _offline_message(url: str, dest: Path, reason: str) -> str:
     )
 
 
+def _checksum_error(url: str, attempts: int, expected: str, actual: str, bad: Path, dest: Path) -> ChecksumError:
+    return ChecksumError(
+        f"La suma SHA-1 de {url} no coincide tras {attempts} intento(s): se esperaba {expected} "
+        f"y se obtuvo {actual}. El archivo recibido se guardó aparte en {bad} (puedes borrarlo). "
+        "Suele deberse a una red que intercepta la descarga (proxy, portal de la wifi) o a un archivo "
+        f"cambiado en el servidor: vuelve a intentarlo con otra red o descárgalo a mano y colócalo en {dest}.",
+        expected=expected, actual=actual, bad_path=bad,
+    )
+
+
 def download(
     url: str,
     dest: str | os.PathLike,
@@ -233,14 +243,7 @@ def download(
             os.replace(part, dest)
             return dest
         if actual is not None:  # llegó entero, pero no es el archivo esperado
-            bad = _set_aside(part, dest)
-            raise ChecksumError(
-                f"La suma SHA-1 de {url} no coincide tras {retries + 1} intento(s): se esperaba {expected} "
-                f"y se obtuvo {actual}. El archivo recibido se guardó aparte en {bad} (puedes borrarlo). "
-                "Suele deberse a una red que intercepta la descarga (proxy, portal de la wifi) o a un archivo "
-                f"cambiado en el servidor: vuelve a intentarlo con otra red o descárgalo a mano y colócalo en {dest}.",
-                expected=expected or "", actual=actual, bad_path=bad,
-            )
+            raise _checksum_error(url, retries + 1, expected or "", actual, _set_aside(part, dest), dest)
         raise OfflineError(_offline_message(url, dest, problem))
     finally:
         part.unlink(missing_ok=True)

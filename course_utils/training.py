@@ -309,6 +309,13 @@ def _start(model, loader, optimizer, lr, epochs, device, checkpoint_path, resume
     return optimizer, history
 
 
+def _epoch_line(row: dict) -> str:
+    """La línea que ``fit`` escribe al final de cada época."""
+    shown = f", prueba {row['test_acc']:.3f}" if row["test_acc"] is not None else ""
+    return (f"época {row['epoch']}: pérdida {row['train_loss']:.3f}, exactitud {row['train_acc']:.3f}{shown}, "
+            f"{row['images_per_s']:.0f} imágenes/s")
+
+
 def fit(
     model: nn.Module,
     train_loader: Iterable,
@@ -366,9 +373,7 @@ def fit(
                            test_acc=test.get("acc"), seconds=time.perf_counter() - started,
                            images_per_s=train["n"] / train_seconds, lr=lr_now)
             if not quiet:
-                shown = f", prueba {test['acc']:.3f}" if test else ""
-                print(f"época {epoch}: pérdida {train['loss']:.3f}, exactitud {train['acc']:.3f}{shown}, "
-                      f"{train['n'] / train_seconds:.0f} imágenes/s")
+                print(_epoch_line(history.last))
             if checkpoint_path is not None:
                 save_checkpoint(checkpoint_path, model, optimizer, scheduler, history)
     finally:

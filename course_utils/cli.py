@@ -291,8 +291,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from course_utils.training import TrainingDiverged
 
     # TrainingDiverged (pérdida NaN): su mensaje ya dice qué hacer (bajar --lr) y que el punto de control sigue intacto.
+    # PermissionError y NotADirectoryError: los de las carpetas de datos y de --out, con su consejo.
     expected: tuple[type[BaseException], ...] = (
-        ValueError, FileNotFoundError, FileExistsError, WeightsUnavailableError, TrainingDiverged,
+        ValueError, FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError,
+        WeightsUnavailableError, TrainingDiverged,
     )
     try:
         from course_utils.download import DownloadError

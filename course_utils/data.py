@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from course_utils.env import loader_kwargs
-from course_utils.folders import LAYOUT, ImageFolderSafe, SkippedClassWarning, class_folders, skip_bad_images
+from course_utils.folders import ImageFolderSafe, SkippedClassWarning, skip_bad_images
+from course_utils.images import layout_problems
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -78,21 +79,10 @@ def _check_layout(root: str | os.PathLike, batch_size: int) -> Path:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size debe ser un entero >= 1, no {batch_size!r}. Prueba con 32.")
     root = Path(root).expanduser()
-    for split in ("train", "test"):
-        if not (root / split).is_dir():
-            raise FileNotFoundError(
-                f"Falta la carpeta {root / split}. La estructura esperada es {LAYOUT} "
-                "(las mismas subcarpetas de clase en las dos)."
-            )
-    train_names, test_names = class_folders(root / "train"), class_folders(root / "test")
-    if train_names != test_names:
-        only_train = ", ".join(sorted(set(train_names) - set(test_names))) or "ninguna"
-        only_test = ", ".join(sorted(set(test_names) - set(train_names))) or "ninguna"
-        raise ValueError(
-            f"Las clases de train ({', '.join(train_names)}) y de test ({', '.join(test_names)}) no coinciden "
-            f"(solo en train: {only_train}; solo en test: {only_test}). Crea las mismas subcarpetas en las dos "
-            "(¿hay alguna mal escrita?)."
-        )
+    problems = layout_problems(root)  # lo mismo que comprueba check-data
+    if problems:
+        kind = problems[0][0]
+        raise kind("\n".join(message for _, message in problems))
     return root
 
 
@@ -119,7 +109,8 @@ def make_loaders(
     índices de clase de las dos partes coinciden siempre). Una clase con imágenes en
     ``train/`` pero ninguna en ``test/`` se entrena, con un aviso de que no se medirá.
     Hacen falta al menos 2 clases con imágenes en ``train/`` y alguna imagen en ``test/``.
-    Para saberlo se abre una imagen de cada clase (la primera que se pueda leer).
+    Para saberlo se abre una imagen de cada clase (la primera que se pueda leer). Si el último
+    lote de entrenamiento tuviera una sola imagen (BatchNorm no puede entrenar con ella), se descarta.
     """
     root = _check_layout(root, batch_size)
     if train_transform is None:
@@ -148,8 +139,11 @@ def make_loaders(
         )
     kwargs = loader_kwargs(device, num_workers)
     generator = torch.Generator().manual_seed(seed)
+    # Un último lote de 1 imagen rompe BatchNorm en modo entrenamiento («Expected more than 1 value per
+    # channel»): solo en ese caso se descarta (cada época, una imagen distinta, porque se baraja).
+    lone_last = len(train_set) % batch_size == 1 and len(train_set) > 1
     train_loader = DataLoader(
-        train_set, batch_size=batch_size, shuffle=True, generator=generator, drop_last=False, **kwargs
+        train_set, batch_size=batch_size, shuffle=True, generator=generator, drop_last=lone_last, **kwargs
     )
     test_loader = DataLoader(test_set, batch_size=batch_size, shuffle=False, collate_fn=skip_bad_images, **kwargs)
     return train_loader, test_loader

@@ -19,13 +19,9 @@ import torch
 from torch.utils.data import default_collate
 from torchvision.datasets import ImageFolder
 
-from course_utils.images import BadImageError, has_image_extension, is_hidden, iter_candidate_files, load_rgb
+from course_utils.images import LAYOUT, BadImageError, class_folders, iter_candidate_files, load_rgb, looks_like_photo, nfc
 
-__all__ = ["LAYOUT", "ImageFolderSafe", "SkippedClassWarning", "SkippedImageWarning", "class_folders", "skip_bad_images"]
-
-#: La estructura de carpetas que esperan el curso y ``finetune`` (para los mensajes).
-LAYOUT = "<carpeta>/train/<clase>/*.jpg y <carpeta>/test/<clase>/*.jpg"
-
+__all__ = ["ImageFolderSafe", "SkippedClassWarning", "SkippedImageWarning", "skip_bad_images"]
 
 class SkippedImageWarning(UserWarning):
     """Aviso que se emite (una vez por archivo) al saltar una imagen que no se puede leer."""
@@ -88,8 +84,11 @@ class ImageFolderSafe(ImageFolder):
         check_classes = skip_empty_classes or classes is not None
         super().__init__(
             root, transform=transform, target_transform=target_transform, loader=loader,
-            is_valid_file=is_valid_file or has_image_extension, allow_empty=allow_empty or check_classes,
+            is_valid_file=is_valid_file or looks_like_photo, allow_empty=allow_empty or check_classes,
         )
+        # Las clases se nombran en Unicode NFC: «niño» de un zip de Mac (NFD) es la misma clase que en train/.
+        self.classes = [nfc(name) for name in self.classes]
+        self.class_to_idx = {nfc(name): index for name, index in self.class_to_idx.items()}
         self.skip_bad = skip_bad
         self.bad_indices: set[int] = set()
         self.empty_classes: list[str] = []
@@ -99,14 +98,16 @@ class ImageFolderSafe(ImageFolder):
     def find_classes(self, directory: str | os.PathLike) -> tuple[list[str], dict[str, int]]:
         """Subcarpetas no ocultas de ``directory``, en orden alfabético (o las clases pedidas en ``classes``)."""
         wanted = getattr(self, "_wanted_classes", None)
-        if wanted is not None:
-            missing = [name for name in wanted if not (Path(directory) / name).is_dir()]
+        if wanted is not None:  # las carpetas en disco de las clases pedidas, comparadas en NFC
+            on_disk = {nfc(name): name for name in class_folders(directory)}
+            missing = [name for name in wanted if nfc(name) not in on_disk]
             if missing:
                 raise FileNotFoundError(
                     f"Faltan las carpetas de clase {', '.join(missing)} en {directory}. "
                     f"Crea las mismas subcarpetas de clase en train/ y en test/ ({LAYOUT})."
                 )
-            return list(wanted), {name: i for i, name in enumerate(wanted)}
+            folders = [on_disk[nfc(name)] for name in wanted]
+            return folders, {name: i for i, name in enumerate(folders)}
         classes = class_folders(directory)
         if not classes:
             raise FileNotFoundError(
@@ -135,12 +136,12 @@ class ImageFolderSafe(ImageFolder):
                 elif extensions is not None:
                     if not text.lower().endswith(tuple(extensions)):
                         continue
-                elif not has_image_extension(text):
+                elif not looks_like_photo(text):
                     continue
                 try:
                     size = path.stat().st_size
                 except OSError:
-                    size = 0
+                    size = None  # un enlace roto o sin permiso: load_rgb dirá cuál al leerlo
                 if size == 0:
                     warnings.warn(
                         f"Se omite la imagen {path}: el archivo está vacío (0 bytes). Bórrala o vuelve a copiarla.",
@@ -159,29 +160,33 @@ class ImageFolderSafe(ImageFolder):
             )
         return samples
 
-    def _has_readable_image(self, indices: list[int]) -> bool:
-        """``True`` si alguna de esas muestras se puede abrir (se para en la primera que sí)."""
+    def _first_problem(self, indices: list[int]) -> str | None:
+        """``None`` si alguna de esas muestras se puede abrir (se para en la primera); si no, el motivo de la primera."""
+        reason = "no hay ningún archivo de imagen"
         for i in indices:
             try:
                 self.loader(self.samples[i][0])
-            except BadImageError:
+            except BadImageError as exc:
+                reason = exc.reason if reason == "no hay ningún archivo de imagen" else reason
                 continue
-            return True
-        return False
+            return None
+        return reason
 
     def _drop_unusable_classes(self, skip: bool) -> None:
         """Localiza las clases sin ninguna imagen que se pueda abrir; las quita (``skip``) o las anota."""
         by_class: dict[int, list[int]] = {idx: [] for idx in range(len(self.classes))}
         for i, (_, target) in enumerate(self.samples):
             by_class[target].append(i)
-        empty = [name for idx, name in enumerate(self.classes) if not self._has_readable_image(by_class[idx])]
+        problems = {name: self._first_problem(by_class[idx]) for idx, name in enumerate(self.classes)}
+        empty = [name for name, problem in problems.items() if problem is not None]
         if not empty:
             return
         if skip:
             for name in empty:
                 warnings.warn(
                     f"Se omite la clase '{name}': la carpeta {Path(self.root) / name} no tiene ninguna imagen "
-                    "utilizable, así que esa clase no se entrena ni se mide. Añade imágenes a la carpeta o bórrala "
+                    f"utilizable (la primera: {problems[name]}), así que esa clase no se entrena ni se mide. "
+                    "Añade imágenes a la carpeta o bórrala "
                     f"(revísala con: python -m course_utils check-data {self._dataset_root()}).",
                     SkippedClassWarning,
                     stacklevel=3,
@@ -254,9 +259,3 @@ def skip_bad_images(batch: list) -> Any:
     if not items:
         return torch.empty(0), torch.empty(0, dtype=torch.long)
     return default_collate(items)
-
-
-def class_folders(directory: str | os.PathLike) -> list[str]:
-    """Nombres de las subcarpetas de clase de ``directory`` (no ocultas), en orden alfabético."""
-    with os.scandir(directory) as entries:
-        return sorted(e.name for e in entries if e.is_dir() and not is_hidden(e.name))

@@ -118,7 +118,7 @@ def test_finetune_resume_continues_the_history(tmp_path, capsys):
 def test_finetune_missing_folder_has_clear_message(tmp_path, capsys):
     assert main(["finetune", "--data", str(tmp_path / "nada"), "--weights", "none", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "train" in err and "Traceback" not in err
+    assert "No existe la carpeta" in err and "nada" in err and "Traceback" not in err
 
 
 def test_check_data_lists_bad_files_and_exit_codes(tmp_path, capsys):

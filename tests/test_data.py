@@ -131,7 +131,7 @@ def test_make_loaders_validation(tmp_path):
     with pytest.raises(FileNotFoundError, match="train/<clase>"):
         data.make_loaders(tmp_path / "half", device="cpu", num_workers=0)
     _img(root / "train" / "bird" / "0.png")
-    with pytest.raises(ValueError, match="no coinciden"):
+    with pytest.raises(ValueError, match="no tienen las mismas clases"):
         data.make_loaders(root, device="cpu", num_workers=0)
 
 

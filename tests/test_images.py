@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageFile
 
-from course_utils import images
+from course_utils import data, images
 
 
 def _save(path: Path, img: Image.Image, **kw) -> Path:
@@ -268,14 +268,18 @@ def test_class_mismatch_and_missing_split(tmp_path):
     assert not report.usable and any("Falta la carpeta" in p and "test" in p for p in report.problems)
 
 
-def test_single_folder_of_classes(tmp_path):
+def test_single_folder_of_classes_is_refused_like_finetune_refuses_it(tmp_path):
+    """Una carpeta con solo carpetas de clase (sin train/ ni test/): check-data dice lo mismo que finetune."""
     root = tmp_path / "flat"
     _img(root / "a" / "0.png")
     _img(root / "b" / "0.png")
     _img(root / ".ipynb_checkpoints" / "0.png")
     report = images.check_dataset(root)
-    assert report.usable
-    assert report.splits == {".": {"a": 1, "b": 1}}
+    assert not report.usable
+    assert any("Falta la carpeta" in p and "carpetas de clase sueltas (a, b)" in p for p in report.problems)
+    with pytest.raises(FileNotFoundError) as refused:
+        data.make_loaders(root, 2)
+    assert str(refused.value).split("\n") == report.problems
 
 
 def test_missing_root(tmp_path):

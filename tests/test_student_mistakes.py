@@ -1,0 +1,242 @@
+"""Las carpetas, fotos y equivocaciones que traen de verdad los estudiantes (robustez, segunda ronda).
+
+Cada prueba reproduce un caso de docs/robustez.md («Segunda ronda») tal como lo haría un
+estudiante desde la terminal o el cuaderno, y comprueba lo que ve: un mensaje en español que dice
+qué hacer (con la opción de la orden, no una llamada de Python) o un entrenamiento que termina,
+sin perder nada.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import unicodedata
+import warnings
+
+import pytest
+from PIL import Image, TiffImagePlugin
+
+from course_utils import data, images
+from course_utils.cli import main
+from course_utils.folders import ImageFolderSafe
+from course_utils.images import BadImageError, LinkLoopWarning, load_rgb
+
+
+def photo(path, color=(200, 40, 40), size=(24, 20), fmt=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path, format=fmt)
+    return path
+
+
+def dataset(root, classes=("gato", "perro"), n_train=3, n_test=2):
+    for split, n in (("train", n_train), ("test", n_test)):
+        for k, name in enumerate(classes):
+            for i in range(n):
+                photo(root / split / name / f"{i}.png", color=(60 * k, 20 * i, 90))
+    return root
+
+
+def check_data(path, capsys):
+    code = main(["check-data", str(path)])
+    return code, capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------
+# 2. check-data y finetune dicen lo mismo
+# --------------------------------------------------------------------------------------
+
+
+def test_a_folder_of_class_folders_is_refused_by_check_data_and_finetune_alike(tmp_path, capsys):
+    root = tmp_path / "fotos"
+    for name in ("gato", "perro"):
+        photo(root / name / "0.png")
+    code, out = check_data(root, capsys)
+    assert code == 1 and "NO se puede usar" in out and "carpetas de clase sueltas (gato, perro)" in out
+    assert main(["finetune", "--data", str(root), "--weights", "none", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "carpetas de clase sueltas (gato, perro)" in err and "crea train/ y test/" in err
+
+
+def test_a_zip_instead_of_its_folder_says_unzip_it(tmp_path, capsys):
+    (tmp_path / "fotos.zip").write_bytes(b"PK\x05\x06" + b"\x00" * 18)
+    for given in ("fotos.zip", "fotos"):
+        assert main(["finetune", "--data", str(tmp_path / given), "--weights", "none"]) == 2
+        assert "descomprímelo" in capsys.readouterr().err
+        code, out = check_data(tmp_path / given, capsys)
+        assert code == 1 and "descomprímelo" in out
+
+
+# --------------------------------------------------------------------------------------
+# 3. Fotos HEIC del iPhone
+# --------------------------------------------------------------------------------------
+
+
+def test_heic_photos_are_named_with_how_to_convert_them(tmp_path, capsys):
+    root = dataset(tmp_path / "fotos")
+    for split in ("train", "test"):
+        (root / split / "iphone").mkdir()
+    for i in range(3):
+        (root / "train" / "iphone" / f"IMG_{i}.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 40)
+        (root / "test" / "iphone" / f"IMG_{i}.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 40)
+    with pytest.raises(BadImageError, match="HEIC.*conviértela a JPEG"):
+        load_rgb(root / "train" / "iphone" / "IMG_0.HEIC")
+    code, out = check_data(root, capsys)
+    assert "IMG_0.HEIC: es una foto HEIC" in out and "Más compatible" in out
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train, _ = data.make_loaders(root, 2, device="cpu", num_workers=0)
+    assert "iphone" not in train.dataset.classes  # sin ninguna foto legible: se salta, diciendo por qué
+    assert any("HEIC" in str(w.message) and "conviértela a JPEG" in str(w.message) for w in caught)
+
+
+# --------------------------------------------------------------------------------------
+# 4. Nombres con tilde de un zip de Mac (NFC en train, NFD en test)
+# --------------------------------------------------------------------------------------
+
+
+def test_accented_class_names_in_nfc_and_nfd_are_the_same_class(tmp_path, capsys):
+    composed, decomposed = unicodedata.normalize("NFC", "niño"), unicodedata.normalize("NFD", "niño")
+    assert composed != decomposed
+    root = tmp_path / "fotos"
+    for i in range(3):
+        photo(root / "train" / composed / f"{i}.png")
+        photo(root / "train" / "niña" / f"{i}.png", color=(10, 200, 10))
+    for i in range(2):
+        photo(root / "test" / decomposed / f"{i}.png")
+        photo(root / "test" / "niña" / f"{i}.png", color=(10, 200, 10))
+    code, out = check_data(root, capsys)
+    assert code == 0, out
+    train, test = data.make_loaders(root, 2, device="cpu", num_workers=0)
+    assert train.dataset.classes == test.dataset.classes == ["niña", composed]
+    assert len(test.dataset) == 4 and sorted(test.dataset.targets) == [0, 0, 1, 1]
+
+
+# --------------------------------------------------------------------------------------
+# 8. Un EXIF raro y el fuzzing de todos los formatos
+# --------------------------------------------------------------------------------------
+
+
+def jpeg_with_text_resolution_and_rotation() -> bytes:
+    """JPEG con Orientation=6 y una YResolution de texto: exif_transpose lanza TypeError."""
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
+    ifd[0x0112] = 6
+    ifd[0x011B] = "72"
+    ifd.tagtype[0x011B] = 2  # ASCII donde debería ir un racional
+    exif = b"Exif\x00\x00" + b"II\x2a\x00\x08\x00\x00\x00" + ifd.tobytes(8)
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 10), (1, 2, 3)).save(buffer, "JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+def test_a_photo_with_a_broken_exif_tag_is_used_unrotated_and_the_run_trains(tmp_path, capsys):
+    root = dataset(tmp_path / "fotos", n_train=2, n_test=1)
+    odd = root / "train" / "gato" / "rara.jpg"
+    odd.write_bytes(jpeg_with_text_resolution_and_rotation())
+    assert load_rgb(odd).size == (20, 10)  # sin girar, pero se usa
+    assert check_data(root, capsys)[0] == 0
+    args = ["finetune", "--data", str(root), "--weights", "none", "--epochs", "1", "--size", "16",
+            "--batch-size", "2", "--workers", "0", "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet"]
+    assert main(args) == 0, capsys.readouterr().err
+
+
+FORMATS = ("JPEG", "PNG", "GIF", "TIFF", "WEBP", "BMP")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_fuzzed_files_of_every_format_load_or_give_the_spanish_bad_image_error(tmp_path, fmt):
+    """Archivos pequeños de cada formato con bytes cambiados, cortados o repetidos: o se leen en RGB o BadImageError."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (9, 7), (10, 120, 240)).save(buffer, format=fmt)
+    original = buffer.getvalue()
+    rng = random.Random(fmt)
+    escaped = []
+    for i in range(120):
+        blob = bytearray(original)
+        kind = i % 3
+        if kind == 0:  # bytes cambiados
+            for _ in range(rng.randint(1, 6)):
+                blob[rng.randrange(len(blob))] = rng.randrange(256)
+        elif kind == 1:  # cortado
+            blob = blob[: rng.randrange(1, len(blob))]
+        else:  # un trozo repetido o insertado
+            at = rng.randrange(len(blob))
+            blob[at:at] = blob[rng.randrange(len(blob)):][: rng.randint(1, 16)]
+        path = tmp_path / f"{i}.{fmt.lower()}"
+        path.write_bytes(bytes(blob))
+        try:
+            assert load_rgb(path).mode == "RGB"
+        except BadImageError as exc:  # el error en español: dañada, no es una imagen, bomba de descompresión...
+            assert str(exc).startswith("No se puede usar la imagen") and exc.reason
+        except Exception as exc:  # noqa: BLE001 - lo que la prueba busca
+            escaped.append(f"{path.name}: {type(exc).__name__}: {exc}")
+    assert not escaped, "\n".join(escaped)
+
+
+# --------------------------------------------------------------------------------------
+# 10. Permisos (simulados: la CI es root y root lo lee todo)
+# --------------------------------------------------------------------------------------
+
+
+def test_an_unreadable_test_folder_says_permission_and_how_to_give_it(tmp_path, capsys, monkeypatch):
+    root = dataset(tmp_path / "fotos")
+    real_access = images.os.access
+    monkeypatch.setattr(images.os, "access", lambda p, mode: False if str(p).endswith("test") else real_access(p, mode))
+    code, out = check_data(root, capsys)
+    assert code == 1 and "No tienes permiso para leer" in out and "chmod -R u+rX" in out
+    assert main(["finetune", "--data", str(root), "--weights", "none", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "No tienes permiso" in err and "Traceback" not in err
+
+
+def test_an_unreadable_class_folder_or_photo_says_permission(tmp_path, capsys, monkeypatch):
+    root = dataset(tmp_path / "fotos")
+    locked = root / "train" / "gato"
+    real_scandir = images.os.scandir
+
+    def scandir(path="."):
+        if str(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(images.os, "scandir", scandir)  # os.walk también lo usa
+    code, out = check_data(root, capsys)
+    assert code == 1 and f"No tienes permiso para leer {locked}" in out
+    monkeypatch.undo()
+    real_open = Image.open
+    monkeypatch.setattr(images.Image, "open", lambda p, *a, **k: (_ for _ in ()).throw(PermissionError(13, "denied"))
+                        if str(p).endswith("0.png") else real_open(p, *a, **k))
+    with pytest.raises(BadImageError, match="no tienes permiso"):
+        load_rgb(root / "train" / "perro" / "0.png")
+
+
+# --------------------------------------------------------------------------------------
+# 12. Enlaces simbólicos en bucle y enlaces rotos
+# --------------------------------------------------------------------------------------
+
+
+def test_symlink_loops_are_walked_once_with_a_warning(tmp_path, capsys):
+    root = dataset(tmp_path / "fotos", n_train=4)
+    (root / "train" / "gato" / "atajo").symlink_to("..")  # el atajo llevaría a las fotos de perro
+    (root / "train" / "perro" / "yo").symlink_to(".")  # las de perro, repetidas sin fin
+    with pytest.warns(LinkLoopWarning, match="ya se recorre"):
+        folder = ImageFolderSafe(root / "train")
+    assert sorted(folder.targets) == [0] * 4 + [1] * 4
+    code, out = check_data(root, capsys)
+    assert code == 0 and "gato: 4" in out and "perro: 4" in out
+
+
+def test_a_broken_symlink_is_reported_as_a_broken_link_not_as_an_empty_file(tmp_path, capsys):
+    root = dataset(tmp_path / "fotos")
+    (root / "train" / "gato" / "perdida.jpg").symlink_to(tmp_path / "ya-no-esta.jpg")
+    code, out = check_data(root, capsys)
+    assert "perdida.jpg: es un enlace roto" in out and "0 bytes" not in out
+
+
+def test_a_last_training_batch_of_one_image_does_not_break_batchnorm(tmp_path):
+    """5 imágenes en lotes de 2: el último lote tendría 1 imagen y BatchNorm no entrena con una sola."""
+    root = dataset(tmp_path / "fotos", n_train=2, n_test=1)
+    photo(root / "train" / "gato" / "extra.png")
+    train, _ = data.make_loaders(root, 2, device="cpu", num_workers=0, size=16)
+    assert len(train.dataset) == 5 and [len(y) for _, y in train] == [2, 2]
+    train, _ = data.make_loaders(root, 3, device="cpu", num_workers=0, size=16)
+    assert sorted(len(y) for _, y in train) == [2, 3]  # un resto de 2 sí se usa

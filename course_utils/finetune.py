@@ -11,7 +11,6 @@ propias del estudiante. Tres puntos de partida:
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,10 @@ from typing import Any
 import torch
 from torchvision.transforms import v2
 
-from course_utils import offline
+from course_utils import offline, runs
 from course_utils.env import get_device, seed_everything
-from course_utils.models import param_groups, resnet18
+from course_utils.models import WeightsUnavailableError, imagenet_weights_cached, param_groups, resnet18
+from course_utils.paths import offline_forced
 from course_utils.checkpoints import load_checkpoint, save_checkpoint
 from course_utils.data import make_loaders, test_transforms, train_transforms
 from course_utils.history import History
@@ -79,12 +79,29 @@ def transforms_for(weights: str, size: int):
     return train, test
 
 
+def _no_imagenet(reason: str) -> WeightsUnavailableError:
+    """El error sin los pesos de ImageNet, con las opciones de la orden ``finetune`` (no llamadas de Python)."""
+    return WeightsUnavailableError(
+        f"No están los pesos de ImageNet de ResNet-18 ({reason}). Puedes:\n"
+        "  1) con conexión, descargarlos una vez: python -m course_utils download hotdog\n"
+        "  2) partir de la red pequeña del curso, que viene con el repositorio: --weights mini\n"
+        "  3) o entrenar desde cero: --weights none"
+    )
+
+
 def build_model(weights: str, num_classes: int) -> torch.nn.Module:
     """Modelo de partida con una cabeza nueva de ``num_classes`` salidas."""
     if weights == "mini":
         return offline.load_pretrained(num_classes)
-    if weights in ("imagenet", "none"):
-        return resnet18(num_classes, weights="imagenet" if weights == "imagenet" else None)
+    if weights == "none":
+        return resnet18(num_classes, weights=None)
+    if weights == "imagenet":
+        if offline_forced() and not imagenet_weights_cached():
+            raise _no_imagenet("el modo sin conexión está activado y no están en la caché")
+        try:
+            return resnet18(num_classes, weights="imagenet")
+        except WeightsUnavailableError as exc:
+            raise _no_imagenet("no se pudieron descargar") from exc
     raise ValueError(f"--weights debe ser uno de {', '.join(WEIGHTS)}, no {weights!r}.")
 
 
@@ -110,6 +127,23 @@ def _checked(weights: str, epochs: int, batch_size: int | None, size: int | None
     return settings, batch_size, size, lr
 
 
+def _resumed(out: Path, model, optimizer, new_lr: torch.optim.Optimizer | None, epochs: int, device) -> History:
+    """Carga el punto de control de ``out`` en ``model`` y ``optimizer`` y devuelve su historial.
+
+    Con ``new_lr`` (se dio ``--lr``), sus tasas sustituyen a las guardadas (p. ej., tras divergir).
+    """
+    history, _ = load_checkpoint(out / runs.CHECKPOINT, model, optimizer, map_location=device)
+    if new_lr is not None:
+        for group, new_group in zip(optimizer.param_groups, new_lr.param_groups):
+            group["lr"] = new_group["lr"]
+    if len(history) >= epochs:
+        raise ValueError(
+            f"El entrenamiento de {out} ya tiene {len(history)} épocas y --epochs pide {epochs}: no queda "
+            f"ninguna. Para seguir entrenando, pide más: --resume --epochs {len(history) + epochs}."
+        )
+    return history
+
+
 def finetune_folder(
     data: str | os.PathLike,
     weights: str = "imagenet",
@@ -126,18 +160,18 @@ def finetune_folder(
 ) -> dict[str, Any]:
     """Ajusta un modelo a la carpeta ``data`` y guarda punto de control e historial en ``out``.
 
-    Nunca sobrescribe un punto de control existente salvo con ``resume=True``, que
-    continúa desde él. Devuelve ``{"model", "history", "class_names", "out", "test_acc"}``.
+    ``out`` se comprueba antes de leer las imágenes y se reclama (``runs.claim``) antes de
+    entrenar: nunca se sobrescribe un punto de control existente ni se comparte la carpeta con
+    otro entrenamiento. ``resume=True`` continúa desde ``out`` si los datos, los pesos y el
+    tamaño son los de entonces. Devuelve ``{"model", "history", "class_names", "out", "test_acc"}``.
     """
     lr_given = lr is not None
     settings, batch_size, size, lr = _checked(weights, epochs, batch_size, size, lr)
-    out = Path(out) if out is not None else Path("runs") / f"finetune-{weights}-{time.strftime('%Y%m%d-%H%M%S')}"
-    checkpoint = out / "checkpoint.pt"
-    if checkpoint.exists() and not resume:
-        raise FileExistsError(
-            f"Ya hay un punto de control en {checkpoint}. Usa --resume para continuar ese entrenamiento "
-            "o elige otra carpeta con --out (nunca se sobrescribe un entrenamiento anterior)."
-        )
+    data, numbered = Path(data).expanduser(), out is None
+    out = Path(out).expanduser() if out is not None else runs.default_out(weights)
+    runs.check_out(out, data, resume)  # antes de nada caro: leer las imágenes, crear el modelo
+    if weights == "imagenet" and offline_forced() and not imagenet_weights_cached():
+        raise _no_imagenet("el modo sin conexión está activado y no están en la caché")
     seed_everything(seed)
     device = get_device(device)
     train_tf, test_tf = transforms_for(weights, size)
@@ -146,19 +180,18 @@ def finetune_folder(
         train_transform=train_tf, test_transform=test_tf, seed=seed,
     )
     names = list(train_loader.dataset.classes)  # make_loaders comprueba que test/ tiene las mismas
+    info = {"data": str(data.resolve()), "classes": names, "weights": weights, "size": size}
+    if resume:
+        runs.check_resume(out, info)  # los mismos datos, pesos y tamaño que el entrenamiento que se continúa
     model = build_model(weights, len(names))
     optimizer = settings.make_optimizer(model, lr)
-    history = History()
-    if resume and checkpoint.is_file():
-        history, _ = load_checkpoint(checkpoint, model, optimizer, map_location=device)
-        if lr_given:  # el optimizador guardado trae su tasa: la pedida ahora manda (p. ej., tras divergir)
-            for group, new_group in zip(optimizer.param_groups, settings.make_optimizer(model, lr).param_groups):
-                group["lr"] = new_group["lr"]
-    if len(history) >= epochs:
-        raise ValueError(
-            f"El entrenamiento de {out} ya tiene {len(history)} épocas y --epochs pide {epochs}: no queda ninguna. "
-            f"Para seguir entrenando, pide más: --resume --epochs {len(history) + epochs}."
-        )
+    if resume:
+        history = _resumed(out, model, optimizer, settings.make_optimizer(model, lr) if lr_given else None,
+                           epochs, device)
+    else:
+        history = History()
+        out = runs.claim(out, info, numbered=numbered)  # atómico: dos entrenamientos nunca la comparten
+    checkpoint = out / runs.CHECKPOINT
     history = fit(
         model, train_loader, test_loader, epochs=epochs, optimizer=optimizer, device=device,
         checkpoint_path=checkpoint, history=history, quiet=quiet,

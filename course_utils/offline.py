@@ -350,24 +350,33 @@ def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig = Pret
 def load_pretrained(num_classes: int | None = None, path: str | os.PathLike | None = None) -> GlyphNet:
     """``GlyphNet`` con los pesos preentrenados en la tarea de origen (verificados con SHA-256).
 
-    Si ``num_classes`` se indica, la cabeza se sustituye por una nueva al azar.
+    Si ``num_classes`` se indica, la cabeza se sustituye por una nueva al azar. Sin los pesos,
+    sin su ``.json`` (la suma), con un puntero de git-lfs en su lugar o con una suma que no
+    coincide se lanza ``FileNotFoundError``/``ValueError`` con cómo recuperarlos.
     """
     path = Path(path) if path is not None else weights_path()
     meta_path = path.with_suffix(".json")
+    restore = ("Recupera los originales con git (git checkout -- data/pretrained) o vuelve a generarlos "
+               "(≈1 min en CPU) con: python -m course_utils pretrain")
     if not path.is_file():
-        raise FileNotFoundError(
-            f"No están los pesos preentrenados en {path}. Genéralos (≈1 min en CPU) con: "
-            "python -m course_utils pretrain"
+        raise FileNotFoundError(f"No están los pesos preentrenados en {path}. {restore}.")
+    with open(path, "rb") as handle:
+        if handle.read(64).startswith(b"version https://git-lfs"):
+            raise ValueError(f"{path} es un puntero de git-lfs, no los pesos: descárgalos con «git lfs pull» "
+                             f"en la carpeta del repositorio. {restore}.")
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"Falta {meta_path.name} junto a {path.name}: sin él no se puede verificar la suma "
+                                f"SHA-256 de los pesos. {restore}.")
+    try:
+        expected = json.loads(meta_path.read_text(encoding="utf-8"))["sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{meta_path} está dañado (no es el JSON con la suma sha256). {restore}.") from exc
+    actual = file_hash(path, "sha256")
+    if expected != actual:
+        raise ValueError(
+            f"La suma SHA-256 de {path.name} ({actual[:12]}…) no coincide con la de {meta_path.name} "
+            f"({str(expected)[:12]}…): el archivo está dañado o es de otra versión. {restore}."
         )
-    if meta_path.is_file():
-        expected = json.loads(meta_path.read_text(encoding="utf-8")).get("sha256")
-        actual = file_hash(path, "sha256")
-        if expected and expected != actual:
-            raise ValueError(
-                f"La suma SHA-256 de {path.name} ({actual[:12]}…) no coincide con la de {meta_path.name} "
-                f"({expected[:12]}…): el archivo está dañado o es de otra versión. Recupera el original con "
-                "git (git checkout -- data/pretrained) o vuelve a generarlo con python -m course_utils pretrain."
-            )
     model = GlyphNet(len(SOURCE_CLASSES))
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     if num_classes is not None:

@@ -14,8 +14,10 @@ Nada se crea al importar este módulo: las carpetas se crean al usarlas.
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
+import time
 from pathlib import Path
 
 __all__ = [
@@ -97,7 +99,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Escribe ``data`` en ``path`` a través de un archivo temporal y ``os.replace``.
 
     Si algo falla a mitad (disco lleno, Ctrl+C), el archivo anterior, si lo había, queda intacto
-    y no queda ningún temporal.
+    y no queda ningún temporal; los que dejó una escritura matada antes se borran al escribir de nuevo.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,4 +116,20 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _remove_stale_temporaries(path)
     return path
+
+
+def _remove_stale_temporaries(path: Path, age_s: float = 60.0) -> None:
+    """Borra los temporales de ``path`` que dejó una escritura matada (SIGKILL, corte de luz) hace más de ``age_s``.
+
+    Un ``kill -9`` a mitad de guardar un punto de control no deja pasar por el ``except``: el
+    temporal (~45 MB con ResNet-18) se quedaría oculto para siempre. El siguiente guardado lo quita.
+    """
+    now = time.time()
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if now - stale.stat().st_mtime > age_s:
+                stale.unlink()
+        except OSError:
+            pass

@@ -26,7 +26,7 @@ from course_utils.checkpoints import align_optimizer_state, load_checkpoint, sav
 from course_utils.env import amp_dtype, check_amp, get_device
 from course_utils.history import History
 from course_utils.images import load_rgb
-from course_utils.models import check_batch, set_train_mode
+from course_utils.models import check_batch, output_count, set_train_mode
 from course_utils.paths import quiet_default
 
 __all__ = [
@@ -44,7 +44,7 @@ __all__ = [
 
 
 class TrainingDiverged(RuntimeError):
-    """La pérdida se volvió NaN o infinita. ``history`` guarda las épocas buenas."""
+    """La pérdida se volvió NaN o infinita o se disparó, o los pesos dejaron de ser finitos. ``history``: las épocas buenas."""
 
     def __init__(self, message: str, history: History):
         super().__init__(message)
@@ -273,13 +273,38 @@ def _state_copy(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dic
     return {k: v.detach().clone() for k, v in model.state_dict().items()}, copy.deepcopy(optimizer.state_dict())
 
 
-def _diverged(epoch: int, checkpoint_path: Any, history: History) -> TrainingDiverged:
+#: Una época «explota» si su pérdida pasa de estas veces la de referencia: la de la primera época o,
+#: con la entropía cruzada, la de adivinar al azar, ln(clases). Entrenando bien nunca se acerca.
+EXPLODED = 20.0
+
+
+def _broken(loss: float, model: nn.Module, reference: float | None) -> str | None:
+    """Por qué la época divergió (pérdida no finita o disparada, pesos o BatchNorm no finitos), o ``None``."""
+    if not math.isfinite(loss):
+        return "la pérdida se volvió NaN o infinita"
+    for name, tensor in (*model.named_parameters(), *model.named_buffers()):
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            return f"hay valores NaN o infinitos en {name} (los pesos o las estadísticas de BatchNorm)"
+    if reference is not None and loss > EXPLODED * reference:
+        return f"la pérdida se disparó ({loss:.3g}, más de {EXPLODED:g} veces la de referencia, {reference:.3g})"
+    return None
+
+
+def _reference_loss(history: History, model: nn.Module, loss_fn: Callable | None) -> float | None:
+    """La pérdida con la que se compara cada época: la mayor de la primera época y la de adivinar al azar."""
+    chance = math.log(output_count(model) or 1) if loss_fn is None else 0.0
+    first = history.epochs[0]["train_loss"] if len(history) else None
+    reference = max(chance, first or 0.0)
+    return reference if reference > 0 else None
+
+
+def _diverged(epoch: int, reason: str, checkpoint_path: Any, history: History) -> TrainingDiverged:
     where = (f"; el punto de control {checkpoint_path} sigue intacto"
              if checkpoint_path is not None and Path(checkpoint_path).is_file() else "")
     return TrainingDiverged(
-        f"La pérdida se volvió NaN o infinita (época {epoch}). Baja la tasa de aprendizaje (por ejemplo, "
-        "divídela entre 10) y comprueba que las imágenes están normalizadas. El modelo y el optimizador "
-        f"volvieron al estado del comienzo de la época {epoch}{where}.",
+        f"El entrenamiento divergió en la época {epoch}: {reason}. Baja la tasa de aprendizaje (por ejemplo, "
+        "divídela entre 10; en la terminal, --lr) y comprueba que las imágenes están normalizadas. El modelo y "
+        f"el optimizador volvieron al estado del comienzo de la época {epoch}{where}.",
         history,
     )
 
@@ -342,7 +367,8 @@ def fit(
       continúa desde él. ``history``: un historial anterior que se continúa (sus épocas cuentan).
     - ``quiet``: sin barras de progreso ni una línea por época (por defecto en la CI).
 
-    Si la pérdida de una época es NaN o infinita se para con ``TrainingDiverged``: el punto de
+    Si una época diverge (pérdida NaN, infinita o más de ``EXPLODED`` veces la de referencia;
+    pesos o estadísticas de BatchNorm no finitos) se para con ``TrainingDiverged``: el punto de
     control anterior queda intacto y el modelo y el optimizador vuelven al comienzo de esa época.
     Al terminar, también si se interrumpe, el modelo queda en modo evaluación.
     """
@@ -361,10 +387,11 @@ def fit(
             batches = _batches(train_loader, model, f"época {epoch}/{epochs}", quiet, check=epoch == first_epoch)
             train = train_one_epoch(model, batches, optimizer, loss_fn, device, amp, scaler)
             train_seconds = time.perf_counter() - started
-            if not math.isfinite(train["loss"]):
+            reason = _broken(train["loss"], model, _reference_loss(history, model, loss_fn))
+            if reason is not None:  # se vuelve al comienzo de la época y el punto de control no se toca
                 model.load_state_dict(good_state[0])
                 optimizer.load_state_dict(good_state[1])
-                raise _diverged(epoch, checkpoint_path, history)
+                raise _diverged(epoch, reason, checkpoint_path, history)
             lr_now = optimizer.param_groups[-1]["lr"]
             if scheduler is not None:
                 scheduler.step()

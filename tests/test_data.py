@@ -112,7 +112,7 @@ def test_shuffle_order_is_reproducible(tmp_path):
     root = _dataset(tmp_path / "ds", n_train=8, n_test=1)
 
     def order(seed):
-        train, _ = data.make_loaders(root, batch_size=3, device="cpu", num_workers=0, size=8, seed=seed)
+        train, _ = data.make_loaders(root, batch_size=6, device="cpu", num_workers=0, size=8, seed=seed)
         return [idx for batch in train.batch_sampler for idx in batch]
 
     first = order(0)

@@ -9,6 +9,7 @@ sin perder nada.
 from __future__ import annotations
 
 import io
+import json
 import random
 import unicodedata
 import warnings
@@ -240,3 +241,154 @@ def test_a_last_training_batch_of_one_image_does_not_break_batchnorm(tmp_path):
     assert len(train.dataset) == 5 and [len(y) for _, y in train] == [2, 2]
     train, _ = data.make_loaders(root, 3, device="cpu", num_workers=0, size=16)
     assert sorted(len(y) for _, y in train) == [2, 3]  # un resto de 2 sí se usa
+
+
+# --------------------------------------------------------------------------------------
+# finetune desde la terminal: pesos, tasa, --out y --resume
+# --------------------------------------------------------------------------------------
+
+
+def finetune(root, out, *extra):
+    args = ["finetune", "--data", str(root), "--weights", "mini", "--epochs", "1", "--batch-size", "4",
+            "--workers", "0", "--device", "cpu", "--quiet", *extra]
+    return main(args + (["--out", str(out)] if out is not None else []))
+
+
+def test_offline_imagenet_names_the_command_line_way_out(tmp_path, capsys, monkeypatch):
+    """1. Sin conexión, --weights imagenet (el valor por defecto) dice qué opción usar, y falla antes de leer nada."""
+    monkeypatch.setenv("COURSE_UTILS_OFFLINE", "1")
+    root = dataset(tmp_path / "fotos")
+    monkeypatch.setattr("course_utils.finetune.make_loaders", lambda *a, **k: pytest.fail("no debía leer las imágenes"))
+    assert main(["finetune", "--data", str(root), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--weights mini" in err and "--weights none" in err
+    assert "weights='mini'" not in err and "weights=None" not in err and "COURSE_UTILS_OFFLINE" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_huge_learning_rate_stops_and_keeps_the_good_checkpoint(tmp_path, capsys):
+    """5. --lr 1e9 al continuar: se para con un mensaje y el punto de control de la época 1 no cambia."""
+    root = dataset(tmp_path / "fotos", n_train=4)
+    out = tmp_path / "run"
+    assert finetune(root, out) == 0
+    good = (out / "checkpoint.pt").read_bytes()
+    capsys.readouterr()
+    assert finetune(root, out, "--resume", "--epochs", "2", "--lr", "1e9") == 2
+    err = capsys.readouterr().err
+    assert "divergió en la época 2" in err and "--lr" in err and "sigue intacto" in err
+    assert (out / "checkpoint.pt").read_bytes() == good
+    assert finetune(root, out, "--resume", "--epochs", "2") == 0  # y se puede continuar con la tasa buena
+
+
+@pytest.mark.parametrize("lr", ["10", "1000"])
+def test_an_exploding_loss_is_divergence_even_when_finite(tmp_path, capsys, lr):
+    root = dataset(tmp_path / "fotos", n_train=4)
+    assert finetune(root, tmp_path / "run", "--lr", lr) == 2
+    err = capsys.readouterr().err
+    assert "divergió en la época 1" in err and ("se disparó" in err or "NaN" in err)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_an_unusable_out_is_refused_before_reading_any_image(tmp_path, capsys, monkeypatch):
+    """6. --out dentro de un archivo, siendo un archivo, sin permiso o dentro de los datos: antes de entrenar."""
+    root = dataset(tmp_path / "fotos")
+    monkeypatch.setattr("course_utils.finetune.make_loaders", lambda *a, **k: pytest.fail("no debía leer las imágenes"))
+    (tmp_path / "afile").write_text("x")
+    cases = {tmp_path / "afile" / "sub": "es un archivo", tmp_path / "afile": "es un archivo",
+             root / "train" / "salida": "dentro de la carpeta de datos"}
+    for out, message in cases.items():
+        assert finetune(root, out) == 2
+        err = capsys.readouterr().err
+        assert message in err and "--out" in err and "Traceback" not in err and "Errno" not in err
+    from course_utils import runs
+
+    monkeypatch.setattr(runs.os, "access", lambda path, mode: False)  # simulado: la CI es root
+    assert finetune(root, tmp_path / "ro" / "run") == 2
+    assert "no tienes permiso para escribir" in capsys.readouterr().err
+
+
+def test_two_runs_never_share_an_output_folder(tmp_path, monkeypatch):
+    """7. Dos entrenamientos en el mismo segundo sin --out, o con la misma --out: nunca la misma carpeta."""
+    from course_utils import runs
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runs.time, "strftime", lambda fmt: "20261202-120000")
+    first = runs.claim(runs.default_out("mini"), {"weights": "mini"}, numbered=True)
+    second = runs.claim(runs.default_out("mini"), {"weights": "mini"}, numbered=True)
+    assert first != second and second.name == first.name + "-2"
+    same = tmp_path / "mismo"
+    runs.claim(same, {"weights": "mini"}, numbered=False)
+    with pytest.raises(FileExistsError, match="Otro entrenamiento .* ya usa"):
+        runs.claim(same, {"weights": "mini"}, numbered=False)  # el primero sigue vivo (este mismo proceso)
+    stale = json.loads((same / "run.json").read_text())
+    stale["pid"] = 2 ** 22 + 7  # un proceso que ya no existe: su carpeta (sin punto de control) se reutiliza
+    (same / "run.json").write_text(json.dumps(stale))
+    assert runs.claim(same, {"weights": "mini"}, numbered=False) == same
+
+
+def test_resume_checks_what_it_resumes_in_command_line_words(tmp_path, capsys):
+    """9. --resume con otras clases, otro --size, otros pesos o sin nada que continuar."""
+    root = dataset(tmp_path / "fotos")
+    out = tmp_path / "run"
+    assert finetune(root, out) == 0
+    other = dataset(tmp_path / "otras", classes=("coche", "moto"))
+    history = (out / "history.json").read_bytes()
+    for extra, message in (((str(other),), "no es el mismo conjunto"), ((str(root), "--size", "48"), "--size 32"),
+                           ((str(root), "--weights", "none"), "--weights mini")):
+        args = ["finetune", "--data", extra[0], "--weights", "mini", "--epochs", "2", "--batch-size", "4",
+                "--workers", "0", "--device", "cpu", "--quiet", "--out", str(out), "--resume", *extra[1:]]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert message in err and "replace_head" not in err and "Crea el mismo" not in err
+    assert (out / "history.json").read_bytes() == history
+    assert finetune(root, tmp_path / "mal-escrito", "--resume", "--epochs", "2") == 2
+    err = capsys.readouterr().err
+    assert "No hay nada que continuar" in err and "--out" in err
+    assert not (tmp_path / "mal-escrito").exists()
+
+
+def test_shipped_weights_without_json_or_as_an_lfs_pointer(tmp_path, capsys, monkeypatch):
+    """11. Pesos sin su .json o un puntero de git-lfs: mensaje claro en compare y finetune; doctor sale con 0."""
+    import shutil
+
+    from course_utils import offline
+
+    real = offline.weights_path()
+    copy = tmp_path / "pretrained" / real.name
+    copy.parent.mkdir()
+    shutil.copy(real, copy)
+    monkeypatch.setattr(offline, "weights_path", lambda: copy)
+    root = dataset(tmp_path / "fotos")
+    for broken, message in ((None, "Falta glyphnet_source.json"), (b"version https://git-lfs.github.com/spec/v1\n"
+                                                                   b"oid sha256:abc\nsize 123\n", "git lfs pull")):
+        if broken is not None:
+            copy.write_bytes(broken)
+        assert main(["compare", "--epochs", "1"]) == 2
+        assert message in capsys.readouterr().err
+        assert finetune(root, tmp_path / f"run-{len(message)}") == 2
+        assert message in capsys.readouterr().err
+        assert main(["doctor"]) == 0
+        assert message in capsys.readouterr().out
+
+
+def test_a_killed_checkpoint_write_leaves_no_hidden_temporary_behind(tmp_path):
+    import os
+    import time
+
+    from course_utils.paths import atomic_write_bytes
+
+    target = tmp_path / "checkpoint.pt"
+    leftover = tmp_path / ".checkpoint.pt.abc123.tmp"  # lo que deja un kill -9 a mitad de escribir
+    leftover.write_bytes(b"x" * 1000)
+    old = time.time() - 3600
+    os.utime(leftover, (old, old))
+    atomic_write_bytes(target, b"nuevo")
+    assert target.read_bytes() == b"nuevo" and not leftover.exists()
+
+
+def test_the_quiet_flag_defaults_to_the_environment(monkeypatch):
+    from course_utils.cli import build_parser
+
+    args = build_parser().parse_args(["finetune", "--data", "x"])
+    assert args.quiet is None  # así manda COURSE_UTILS_QUIET / CI (paths.quiet_default)
+    assert build_parser().parse_args(["finetune", "--data", "x", "--quiet"]).quiet is True

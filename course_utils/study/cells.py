@@ -22,12 +22,14 @@ from course_utils.features import backbone, extract_features, feature_loaders
 from course_utils.heads import FeatureHead, truncated_model
 from course_utils.lr_finder import find_lr
 from course_utils.scenarios import SIMILARITIES
+from course_utils.stats import mean_std
 from course_utils.training import evaluate, fit
 
 __all__ = [
     "FINDER_RANGE",
     "GRID_RECIPES",
     "LABELS",
+    "PerSeed",
     "StudyConfig",
     "Target",
     "choose_lr",
@@ -42,6 +44,20 @@ GRID_RECIPES = ("scratch", "finetune", "feature_extraction", "truncated")
 LABELS = {**{name: ex.RECIPES[name].label for name in GRID_RECIPES[:3]}, "truncated": "primeras etapas + capas densas"}
 #: Tasas inicial y final del buscador (la tasa de la cabeza).
 FINDER_RANGE = (1e-5, 10.0)
+
+
+class PerSeed:
+    """Media y desviación típica entre semillas de ``self.accs`` (``{nombre: [exactitud por semilla]}``)."""
+
+    accs: dict[str, list[float]]
+
+    @property
+    def means(self) -> dict[str, float]:
+        return {name: mean_std(values)[0] for name, values in self.accs.items()}
+
+    @property
+    def stds(self) -> dict[str, float]:
+        return {name: mean_std(values)[1] for name, values in self.accs.items()}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from course_utils.stats import mean_std, t_critical
 from course_utils.study.cells import (
     GRID_RECIPES,
     LABELS,
+    PerSeed,
     StudyConfig,
     Target,
     choose_lr,
@@ -37,7 +38,7 @@ __all__ = ["CellResult", "Grid", "run_grid", "run_scenarios", "transferability"]
 
 
 @dataclass
-class CellResult:
+class CellResult(PerSeed):
     """Resultado de una celda: tasa elegida y exactitud de prueba por semilla de cada receta."""
 
     size: str
@@ -47,14 +48,6 @@ class CellResult:
     accs: dict[str, list[float]]
     recommended: str
     tie: float = 0.02
-
-    @property
-    def means(self) -> dict[str, float]:
-        return {name: mean_std(values)[0] for name, values in self.accs.items()}
-
-    @property
-    def stds(self) -> dict[str, float]:
-        return {name: mean_std(values)[1] for name, values in self.accs.items()}
 
     @property
     def ranking(self) -> list[str]:

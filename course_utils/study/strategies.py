@@ -19,8 +19,7 @@ from course_utils import splits
 from course_utils.env import get_device, seed_everything
 from course_utils.history import History
 from course_utils.models import freeze, stage_param_groups, stages
-from course_utils.stats import mean_std
-from course_utils.study.cells import StudyConfig, find_suggestion
+from course_utils.study.cells import PerSeed, StudyConfig, find_suggestion
 from course_utils.training import evaluate, fit
 
 __all__ = ["STRATEGIES", "STRATEGY_LABELS", "Phase", "StrategyResult", "run_strategies", "run_strategy", "strategy_plan"]
@@ -88,19 +87,11 @@ def _apply_freeze(model: nn.Module, last_frozen: int | None) -> None:
 
 
 @dataclass
-class StrategyResult:
+class StrategyResult(PerSeed):
     """Exactitud final por semilla de cada estrategia y la tasa (de la cabeza) de cada fase."""
 
     lrs: dict[str, list[float]]
     accs: dict[str, list[float]]
-
-    @property
-    def means(self) -> dict[str, float]:
-        return {name: mean_std(v)[0] for name, v in self.accs.items()}
-
-    @property
-    def stds(self) -> dict[str, float]:
-        return {name: mean_std(v)[1] for name, v in self.accs.items()}
 
 
 def run_strategy(

@@ -25,8 +25,8 @@ importa matplotlib. Los módulos se leen en el orden en que fluyen los datos:
 9. Figuras: ``plots`` (todas, y solo figuras).
 10. Widgets: ``widgets`` (explorador de aumento, asistente de escenarios, subida de fotos).
 11. Para los cuadernos y la terminal: ``course`` (modo completo o sin conexión), ``finetune``
-    (ajustar una carpeta propia), ``colab`` (botones y celda de preparación) y ``cli``
-    (``python -m course_utils``).
+    (ajustar una carpeta propia) y ``runs`` (su carpeta de salida, reclamada sin pisar otra),
+    ``colab`` (botones y celda de preparación) y ``cli`` (``python -m course_utils``).
 """
 
 __version__ = "0.1.0"

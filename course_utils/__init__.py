@@ -5,7 +5,8 @@ importa matplotlib. Los módulos se leen en el orden en que fluyen los datos:
 
 1. Entorno: ``env`` (dispositivo, semillas, precisión mixta, ajustes del DataLoader) y
    ``paths`` (dónde van los datos y los pesos; escritura atómica).
-2. Datos e imágenes: ``images`` (leer cualquier foto como RGB, revisar una carpeta),
+2. Datos e imágenes: ``images`` (leer cualquier foto como RGB), ``layout`` (la estructura de
+   una carpeta de datos y el informe de ``check-data``),
    ``folders`` (``ImageFolderSafe``: una carpeta de clases hecha a mano), ``data``
    (transformaciones y ``make_loaders``, el único creador de cargadores de carpetas),
    ``augment`` (aumento de datos de imágenes y de sonido), ``download`` (descargas https
@@ -14,7 +15,8 @@ importa matplotlib. Los módulos se leen en el orden en que fluyen los datos:
 4. Modelos: ``models`` (etapas, cabeza nueva, congelar, BatchNorm, grupos de parámetros) y
    ``heads`` (la cabeza sobre características en caché y la red truncada con capas densas).
 5. Entrenamiento: ``history`` (una fila por época), ``training`` (``train_one_epoch``, el bucle
-   de los cuadernos; ``evaluate``, ``predict`` y ``fit``) y ``checkpoints`` (guardar y cargar).
+   de los cuadernos; ``evaluate``, ``predict`` y ``fit``), ``divergence`` (cuándo una época
+   diverge y cómo se vuelve atrás) y ``checkpoints`` (guardar y cargar).
 6. Reutilizar una red: ``features`` (el cuerpo congelado y las características en caché) y
    ``lr_finder`` (el buscador de la tasa de aprendizaje).
 7. Experimentos: ``splits`` (particiones por clase), ``experiments`` (un ``Recipe`` por receta,

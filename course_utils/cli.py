@@ -173,7 +173,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 def cmd_check_data(args: argparse.Namespace) -> int:
     """Lista las imágenes que no se pueden usar y por qué; 0 si el conjunto es utilizable."""
-    from course_utils.images import check_dataset
+    from course_utils.layout import check_dataset
 
     report = check_dataset(args.path)
     _print(report.format())
@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Punto de entrada; devuelve el código de salida."""
     from course_utils.models import WeightsUnavailableError
-    from course_utils.training import TrainingDiverged
+    from course_utils.divergence import TrainingDiverged
 
     # TrainingDiverged (pérdida NaN): su mensaje ya dice qué hacer (bajar --lr) y que el punto de control sigue intacto.
     # PermissionError y NotADirectoryError: los de las carpetas de datos y de --out, con su consejo.

@@ -21,7 +21,7 @@ from torchvision.transforms import v2
 
 from course_utils.env import loader_kwargs
 from course_utils.folders import ImageFolderSafe, SkippedClassWarning, skip_bad_images
-from course_utils.images import layout_problems
+from course_utils.layout import layout_problems
 
 __all__ = [
     "IMAGENET_MEAN",

@@ -19,7 +19,8 @@ import torch
 from torch.utils.data import default_collate
 from torchvision.datasets import ImageFolder
 
-from course_utils.images import LAYOUT, BadImageError, class_folders, iter_candidate_files, load_rgb, looks_like_photo, nfc
+from course_utils.images import BadImageError, load_rgb, looks_like_photo
+from course_utils.layout import LAYOUT, class_folders, iter_candidate_files, nfc
 
 __all__ = ["ImageFolderSafe", "SkippedClassWarning", "SkippedImageWarning", "skip_bad_images"]
 

@@ -8,8 +8,6 @@ entrenamiento interrumpido y parar con un mensaje claro si la pérdida se dispar
 
 from __future__ import annotations
 
-import copy
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,10 +21,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_utils.checkpoints import align_optimizer_state, load_checkpoint, save_checkpoint
+from course_utils.divergence import TrainingDiverged, broken, diverged, reference_loss, state_copy
 from course_utils.env import amp_dtype, check_amp, get_device
 from course_utils.history import History
 from course_utils.images import load_rgb
-from course_utils.models import check_batch, output_count, set_train_mode
+from course_utils.models import check_batch, set_train_mode
 from course_utils.paths import quiet_default
 
 __all__ = [
@@ -41,14 +40,6 @@ __all__ = [
     "predict",
     "fit",
 ]
-
-
-class TrainingDiverged(RuntimeError):
-    """La pérdida se volvió NaN o infinita o se disparó, o los pesos dejaron de ser finitos. ``history``: las épocas buenas."""
-
-    def __init__(self, message: str, history: History):
-        super().__init__(message)
-        self.history = history
 
 
 # --------------------------------------------------------------------------------------
@@ -265,50 +256,6 @@ def _batches(loader: Iterable, model: nn.Module, desc: str, quiet: bool, check: 
     return tqdm(checked(), total=total, desc=desc, leave=False, disable=quiet)
 
 
-def _state_copy(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
-    """Copia de los estados del modelo y del optimizador (para volver a ella si la época diverge).
-
-    En el mismo dispositivo: unos 90 MB para una ResNet-18 entera con SGD con momento.
-    """
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}, copy.deepcopy(optimizer.state_dict())
-
-
-#: Una época «explota» si su pérdida pasa de estas veces la de referencia: la de la primera época o,
-#: con la entropía cruzada, la de adivinar al azar, ln(clases). Entrenando bien nunca se acerca.
-EXPLODED = 20.0
-
-
-def _broken(loss: float, model: nn.Module, reference: float | None) -> str | None:
-    """Por qué la época divergió (pérdida no finita o disparada, pesos o BatchNorm no finitos), o ``None``."""
-    if not math.isfinite(loss):
-        return "la pérdida se volvió NaN o infinita"
-    for name, tensor in (*model.named_parameters(), *model.named_buffers()):
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            return f"hay valores NaN o infinitos en {name} (los pesos o las estadísticas de BatchNorm)"
-    if reference is not None and loss > EXPLODED * reference:
-        return f"la pérdida se disparó ({loss:.3g}, más de {EXPLODED:g} veces la de referencia, {reference:.3g})"
-    return None
-
-
-def _reference_loss(history: History, model: nn.Module, loss_fn: Callable | None) -> float | None:
-    """La pérdida con la que se compara cada época: la mayor de la primera época y la de adivinar al azar."""
-    chance = math.log(output_count(model) or 1) if loss_fn is None else 0.0
-    first = history.epochs[0]["train_loss"] if len(history) else None
-    reference = max(chance, first or 0.0)
-    return reference if reference > 0 else None
-
-
-def _diverged(epoch: int, reason: str, checkpoint_path: Any, history: History) -> TrainingDiverged:
-    where = (f"; el punto de control {checkpoint_path} sigue intacto"
-             if checkpoint_path is not None and Path(checkpoint_path).is_file() else "")
-    return TrainingDiverged(
-        f"El entrenamiento divergió en la época {epoch}: {reason}. Baja la tasa de aprendizaje (por ejemplo, "
-        "divídela entre 10; en la terminal, --lr) y comprueba que las imágenes están normalizadas. El modelo y "
-        f"el optimizador volvieron al estado del comienzo de la época {epoch}{where}.",
-        history,
-    )
-
-
 def _start(model, loader, optimizer, lr, epochs, device, checkpoint_path, resume, history, scheduler):
     """Comprueba los argumentos, crea el optimizador por defecto y carga el punto de control si se continúa."""
     if not isinstance(epochs, int) or epochs < 1:
@@ -367,7 +314,7 @@ def fit(
       continúa desde él. ``history``: un historial anterior que se continúa (sus épocas cuentan).
     - ``quiet``: sin barras de progreso ni una línea por época (por defecto en la CI).
 
-    Si una época diverge (pérdida NaN, infinita o más de ``EXPLODED`` veces la de referencia;
+    Si una época diverge (pérdida NaN, infinita o más de ``divergence.EXPLODED`` veces la de referencia;
     pesos o estadísticas de BatchNorm no finitos) se para con ``TrainingDiverged``: el punto de
     control anterior queda intacto y el modelo y el optimizador vuelven al comienzo de esa época.
     Al terminar, también si se interrumpe, el modelo queda en modo evaluación.
@@ -383,15 +330,15 @@ def fit(
     first_epoch = len(history) + 1
     try:
         for epoch in range(first_epoch, epochs + 1):
-            started, good_state = time.perf_counter(), _state_copy(model, optimizer)
+            started, good_state = time.perf_counter(), state_copy(model, optimizer)
             batches = _batches(train_loader, model, f"época {epoch}/{epochs}", quiet, check=epoch == first_epoch)
             train = train_one_epoch(model, batches, optimizer, loss_fn, device, amp, scaler)
             train_seconds = time.perf_counter() - started
-            reason = _broken(train["loss"], model, _reference_loss(history, model, loss_fn))
+            reason = broken(train["loss"], model, reference_loss(history, model, loss_fn))
             if reason is not None:  # se vuelve al comienzo de la época y el punto de control no se toca
                 model.load_state_dict(good_state[0])
                 optimizer.load_state_dict(good_state[1])
-                raise _diverged(epoch, reason, checkpoint_path, history)
+                raise diverged(epoch, reason, checkpoint_path, history)
             lr_now = optimizer.param_groups[-1]["lr"]
             if scheduler is not None:
                 scheduler.step()

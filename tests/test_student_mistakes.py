@@ -20,7 +20,9 @@ from PIL import Image, TiffImagePlugin
 from course_utils import data, images
 from course_utils.cli import main
 from course_utils.folders import ImageFolderSafe
-from course_utils.images import BadImageError, LinkLoopWarning, load_rgb
+from course_utils import layout
+from course_utils.images import BadImageError, load_rgb
+from course_utils.layout import LinkLoopWarning
 
 
 def photo(path, color=(200, 40, 40), size=(24, 20), fmt=None):
@@ -180,8 +182,8 @@ def test_fuzzed_files_of_every_format_load_or_give_the_spanish_bad_image_error(t
 
 def test_an_unreadable_test_folder_says_permission_and_how_to_give_it(tmp_path, capsys, monkeypatch):
     root = dataset(tmp_path / "fotos")
-    real_access = images.os.access
-    monkeypatch.setattr(images.os, "access", lambda p, mode: False if str(p).endswith("test") else real_access(p, mode))
+    real_access = layout.os.access
+    monkeypatch.setattr(layout.os, "access", lambda p, mode: False if str(p).endswith("test") else real_access(p, mode))
     code, out = check_data(root, capsys)
     assert code == 1 and "No tienes permiso para leer" in out and "chmod -R u+rX" in out
     assert main(["finetune", "--data", str(root), "--weights", "none", "--out", str(tmp_path / "o")]) == 2
@@ -192,14 +194,14 @@ def test_an_unreadable_test_folder_says_permission_and_how_to_give_it(tmp_path, 
 def test_an_unreadable_class_folder_or_photo_says_permission(tmp_path, capsys, monkeypatch):
     root = dataset(tmp_path / "fotos")
     locked = root / "train" / "gato"
-    real_scandir = images.os.scandir
+    real_scandir = layout.os.scandir
 
     def scandir(path="."):
         if str(path) == str(locked):
             raise PermissionError(13, "Permission denied", str(path))
         return real_scandir(path)
 
-    monkeypatch.setattr(images.os, "scandir", scandir)  # os.walk también lo usa
+    monkeypatch.setattr(layout.os, "scandir", scandir)  # os.walk también lo usa
     code, out = check_data(root, capsys)
     assert code == 1 and f"No tienes permiso para leer {locked}" in out
     monkeypatch.undo()

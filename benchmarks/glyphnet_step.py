@@ -17,7 +17,7 @@ import time
 import torch
 from torch.nn import functional as F
 
-from course_utils.offline import GlyphNet
+from course_utils.glyphnet import GlyphNet
 
 
 def ms_per_step(channels_last: bool, threads: int, steps: int = 60, warmup: int = 10) -> float:

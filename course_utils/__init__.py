@@ -11,7 +11,8 @@ importa matplotlib. Los módulos se leen en el orden en que fluyen los datos:
    (transformaciones y ``make_loaders``, el único creador de cargadores de carpetas),
    ``augment`` (aumento de datos de imágenes y de sonido), ``download`` (descargas https
    con suma de verificación) y ``datasets`` (el zip de *hotdog*, extraído con seguridad).
-3. El dominio sin conexión: ``offline`` (glifos generados y la GlyphNet preentrenada).
+3. El dominio sin conexión: ``offline`` (glifos generados en tres tareas) y ``glyphnet`` (la
+   red pequeña, su preentrenamiento y sus pesos verificados).
 4. Modelos: ``models`` (etapas, cabeza nueva, congelar, BatchNorm, grupos de parámetros) y
    ``heads`` (la cabeza sobre características en caché y la red truncada con capas densas).
 5. Entrenamiento: ``history`` (una fila por época), ``training`` (``train_one_epoch``, el bucle

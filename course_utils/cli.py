@@ -32,7 +32,7 @@ def _print(text: str = "") -> None:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Estado del entorno, los datos y los pesos. Funciona sin conexión y sale con 0."""
-    from course_utils import offline, paths
+    from course_utils import glyphnet, paths
     from course_utils.env import describe_environment
     from course_utils.models import imagenet_weights_cached
 
@@ -49,8 +49,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     cached = imagenet_weights_cached()
     _print(f"  pesos ImageNet de ResNet-18: {'en caché' if cached else 'no descargados'} ({paths.torch_hub_dir()})")
     try:
-        offline.load_pretrained()
-        mini = f"correctos (SHA-256 verificado) en {offline.weights_path()}"
+        glyphnet.load_pretrained()
+        mini = f"correctos (SHA-256 verificado) en {glyphnet.weights_path()}"
     except Exception as exc:  # noqa: BLE001 - doctor informa de todo y sale siempre con 0
         mini = f"PROBLEMA: {exc}"
     _print(f"  GlyphNet preentrenada (modo sin conexión): {mini}")
@@ -90,10 +90,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     """Vuelve a crear los pesos de la GlyphNet preentrenada (receta reproducible)."""
     from dataclasses import replace
 
-    from course_utils import offline
+    from course_utils import glyphnet
 
-    config = replace(offline.PretrainConfig(), epochs=args.epochs, seed=args.seed, n_per_class=args.n_per_class)
-    meta = offline.pretrain(args.out, config, quiet=args.quiet)
+    config = replace(glyphnet.PretrainConfig(), epochs=args.epochs, seed=args.seed, n_per_class=args.n_per_class)
+    meta = glyphnet.pretrain(args.out, config, quiet=args.quiet)
     _print(f"Exactitud en la tarea de origen: {meta['source_test_acc']:.3f}")
     _print(f"Pesos guardados; SHA-256 {meta['sha256']}")
     return 0
@@ -212,7 +212,7 @@ def cmd_badges(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from course_utils.experiments import compare_offline
-    from course_utils.offline import PretrainConfig
+    from course_utils.glyphnet import PretrainConfig
     from course_utils.study import StudyConfig
 
     offline_defaults, study_defaults = PretrainConfig(), StudyConfig()

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course_utils import offline
+from course_utils import glyphnet, offline
 from course_utils.data import IMAGENET_MEAN, IMAGENET_STD, make_loaders
 from course_utils.folders import ImageFolderSafe
 from course_utils.datasets import dataset_ready, fetch_dataset
@@ -128,7 +128,7 @@ class CourseMode:
     def scratch_model(self, num_classes: int) -> nn.Module:
         """La misma arquitectura con todos los pesos al azar."""
         if self.weights == "mini":
-            return offline.GlyphNet(num_classes)
+            return glyphnet.GlyphNet(num_classes)
         return build_model("none", num_classes)
 
 

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from course_utils import offline
+from course_utils import glyphnet
 from course_utils.env import get_device, seed_everything
 from course_utils.models import freeze, param_groups, replace_head, stages
 from course_utils.splits import Splits, offline_splits
@@ -158,13 +158,13 @@ class GlyphModels:
     """Fuente de modelos del dominio sin conexión: la ``GlyphNet`` preentrenada en letras y la misma al azar."""
 
     def __init__(self) -> None:
-        self._base = offline.load_pretrained()  # se lee y verifica una vez
+        self._base = glyphnet.load_pretrained()  # se lee y verifica una vez
 
     def pretrained_model(self, num_classes: int) -> nn.Module:
         return replace_head(copy.deepcopy(self._base), num_classes)
 
     def scratch_model(self, num_classes: int) -> nn.Module:
-        return offline.GlyphNet(num_classes)
+        return glyphnet.GlyphNet(num_classes)
 
 
 def build(

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torchvision.transforms import v2
 
-from course_utils import offline, runs
+from course_utils import glyphnet, offline, runs
 from course_utils.env import get_device, seed_everything
 from course_utils.models import WeightsUnavailableError, imagenet_weights_cached, param_groups, resnet18
 from course_utils.paths import offline_forced
@@ -92,7 +92,7 @@ def _no_imagenet(reason: str) -> WeightsUnavailableError:
 def build_model(weights: str, num_classes: int) -> torch.nn.Module:
     """Modelo de partida con una cabeza nueva de ``num_classes`` salidas."""
     if weights == "mini":
-        return offline.load_pretrained(num_classes)
+        return glyphnet.load_pretrained(num_classes)
     if weights == "none":
         return resnet18(num_classes, weights=None)
     if weights == "imagenet":

@@ -3,7 +3,7 @@
 Todas las funciones trabajan por *etapas* (bloques consecutivos del modelo):
 
 - ResNet-18 de torchvision: ``stem`` (conv1 + bn1), ``layer1`` ... ``layer4`` y ``fc``.
-- ``GlyphNet`` (la red pequeña del modo sin conexión, en ``offline.py``): ``layer1`` ...
+- ``GlyphNet`` (la red pequeña del modo sin conexión, en ``glyphnet.py``): ``layer1`` ...
   ``layer3`` y ``fc``.
 
 La última etapa (``fc``) es siempre la cabeza: la capa que se sustituye para la nueva tarea.

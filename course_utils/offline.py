@@ -1,4 +1,4 @@
-"""El dominio sin conexión del curso: glifos generados y una red pequeña preentrenada.
+"""El dominio sin conexión del curso: glifos generados en tres tareas (origen, parecida y diferente).
 
 Sin red no podemos descargar ImageNet ni *hotdog*, pero sí podemos mostrar
 aprendizaje por transferencia de verdad con un dominio que el paquete genera de
@@ -11,33 +11,21 @@ forma determinista en segundos:
 - **Tarea destino diferente**: 10 texturas y patrones geométricos (rayas,
   cuadrículas, anillos...), con otra estadística de imagen.
 
-``GlyphNet`` es una CNN de 3 etapas (~290 mil parámetros, 1,1 MB) que se
-preentrena en la tarea de origen con ``python -m course_utils pretrain``; sus
-pesos viajan en ``data/pretrained/`` junto a un JSON con su SHA-256.
+La red que se preentrena en la tarea de origen, ``GlyphNet``, está en ``glyphnet``.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import os
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.download import file_hash
-from course_utils.env import seed_everything
-from course_utils.models import replace_head
-from course_utils.paths import atomic_write_bytes, data_dir, project_root
-from course_utils.training import evaluate, fit
 
 __all__ = [
     "SOURCE_CLASSES",
@@ -52,11 +40,6 @@ __all__ = [
     "normalize",
     "loaders",
     "export_image_folder",
-    "GlyphNet",
-    "PretrainConfig",
-    "weights_path",
-    "pretrain",
-    "load_pretrained",
 ]
 
 #: Clases de la tarea de origen: mayúsculas y minúsculas que no se confunden con ellas.
@@ -250,135 +233,3 @@ def export_image_folder(root: str | os.PathLike, task: str = "similar", n_train:
             folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image).save(folder / f"{i:05d}.png")
     return root
-
-
-# --------------------------------------------------------------------------------------
-# La red y sus pesos
-# --------------------------------------------------------------------------------------
-
-
-def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-        nn.MaxPool2d(2),
-    )
-
-
-class GlyphNet(nn.Module):
-    """CNN pequeña de 3 etapas (32, 64 y 128 canales) para imágenes de 32x32.
-
-    Etapas: ``layer1``, ``layer2``, ``layer3`` y la cabeza ``fc`` (igual que ResNet,
-    así ``models.freeze`` y ``models.param_groups`` funcionan con las dos).
-    """
-
-    def __init__(self, num_classes: int = len(SOURCE_CLASSES), widths: tuple[int, int, int] = (32, 64, 128)):
-        super().__init__()
-        self.layer1 = _conv_block(3, widths[0])
-        self.layer2 = _conv_block(widths[0], widths[1])
-        self.layer3 = _conv_block(widths[1], widths[2])
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(widths[2], num_classes)
-
-    def stages(self) -> list[tuple[str, nn.Module]]:
-        return [("layer1", self.layer1), ("layer2", self.layer2), ("layer3", self.layer3), ("fc", self.fc)]
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Vector de características (antes de la cabeza): forma (N, 128)."""
-        return torch.flatten(self.pool(self.layer3(self.layer2(self.layer1(x)))), 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x))
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """Receta reproducible del preentrenamiento en la tarea de origen."""
-
-    n_per_class: int = 150
-    n_test_per_class: int = 30
-    epochs: int = 6
-    batch_size: int = 64
-    lr: float = 2e-3
-    seed: int = 0
-
-
-def weights_path() -> Path:
-    """Ruta de los pesos preentrenados de ``GlyphNet`` (``data/pretrained/glyphnet_source.pt``)."""
-    candidates = [data_dir() / "pretrained" / "glyphnet_source.pt"]
-    root = project_root()
-    if root is not None:
-        candidates.append(root / "data" / "pretrained" / "glyphnet_source.pt")
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    return candidates[-1]
-
-
-def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig = PretrainConfig(), quiet: bool | None = None) -> dict[str, Any]:
-    """Preentrena ``GlyphNet`` en la tarea de origen y guarda pesos y metadatos.
-
-    Es lo que hace ``python -m course_utils pretrain``. En CPU es determinista:
-    la misma versión de PyTorch da los mismos pesos. Escribe ``<out>`` (pesos,
-    ``state_dict``) y ``<out>.json`` (SHA-256, exactitud en origen, receta); nunca
-    deja un archivo a medias. Devuelve los metadatos.
-    """
-    out = Path(out) if out is not None else data_dir() / "pretrained" / "glyphnet_source.pt"
-    seed_everything(config.seed)
-    train, test = loaders("source", config.n_per_class, config.n_test_per_class, config.batch_size, seed=config.seed)
-    model = GlyphNet(len(SOURCE_CLASSES))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    history = fit(model, train, test, epochs=config.epochs, optimizer=optimizer, device="cpu", quiet=quiet)
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    atomic_write_bytes(out, buffer.getvalue())
-    meta = {
-        "file": out.name,
-        "sha256": file_hash(out, "sha256"),
-        "architecture": "GlyphNet",
-        "classes": list(SOURCE_CLASSES),
-        "source_test_acc": evaluate(model, test, "cpu")["acc"],
-        "history": history.to_dict(),
-        "config": config.__dict__,
-        "torch": torch.__version__,
-        "command": "python -m course_utils pretrain",
-    }
-    atomic_write_bytes(out.with_suffix(".json"), json.dumps(meta, indent=2, ensure_ascii=False).encode("utf-8"))
-    return meta
-
-
-def load_pretrained(num_classes: int | None = None, path: str | os.PathLike | None = None) -> GlyphNet:
-    """``GlyphNet`` con los pesos preentrenados en la tarea de origen (verificados con SHA-256).
-
-    Si ``num_classes`` se indica, la cabeza se sustituye por una nueva al azar. Sin los pesos,
-    sin su ``.json`` (la suma), con un puntero de git-lfs en su lugar o con una suma que no
-    coincide se lanza ``FileNotFoundError``/``ValueError`` con cómo recuperarlos.
-    """
-    path = Path(path) if path is not None else weights_path()
-    meta_path = path.with_suffix(".json")
-    restore = ("Recupera los originales con git (git checkout -- data/pretrained) o vuelve a generarlos "
-               "(≈1 min en CPU) con: python -m course_utils pretrain")
-    if not path.is_file():
-        raise FileNotFoundError(f"No están los pesos preentrenados en {path}. {restore}.")
-    with open(path, "rb") as handle:
-        if handle.read(64).startswith(b"version https://git-lfs"):
-            raise ValueError(f"{path} es un puntero de git-lfs, no los pesos: descárgalos con «git lfs pull» "
-                             f"en la carpeta del repositorio. {restore}.")
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"Falta {meta_path.name} junto a {path.name}: sin él no se puede verificar la suma "
-                                f"SHA-256 de los pesos. {restore}.")
-    try:
-        expected = json.loads(meta_path.read_text(encoding="utf-8"))["sha256"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{meta_path} está dañado (no es el JSON con la suma sha256). {restore}.") from exc
-    actual = file_hash(path, "sha256")
-    if expected != actual:
-        raise ValueError(
-            f"La suma SHA-256 de {path.name} ({actual[:12]}…) no coincide con la de {meta_path.name} "
-            f"({str(expected)[:12]}…): el archivo está dañado o es de otra versión. {restore}."
-        )
-    model = GlyphNet(len(SOURCE_CLASSES))
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    if num_classes is not None:
-        replace_head(model, num_classes)
-    return model

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import augment, offline, plots
+from course_utils import augment, glyphnet, offline, plots
 
 RATE = 8_000
 
@@ -99,7 +99,7 @@ def test_sample_photo_is_a_real_square_photo():
 def test_train_with_gap_measures_clean_train_and_test_each_epoch():
     x, y = offline.generate("similar", 2, "train", 0)
     data = DataLoader(TensorDataset(offline.normalize(x), y), batch_size=10)
-    model = offline.GlyphNet(10, widths=(4, 8, 8))
+    model = glyphnet.GlyphNet(10, widths=(4, 8, 8))
     result = augment.train_with_gap(model, data, data, data, epochs=2,
                                     optimizer=torch.optim.Adam(model.parameters(), lr=1e-2), device="cpu")
     assert result["epoch"] == [1, 2]

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torchvision.transforms import v2
 
-from course_utils import offline
+from course_utils import glyphnet, offline
 from course_utils.training import evaluate, fit
 
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "fastdata.py"
@@ -80,7 +80,7 @@ def test_fit_with_cached_images_and_device_augmentation(folder):
     x_test, _ = next(iter(test))
     assert not augment.training, "los lotes de prueba se aumentan en modo eval (recorte central)"
     assert torch.equal(x_test, next(iter(test))[0]), "la prueba es determinista"
-    model = offline.load_pretrained(len(classes))
+    model = glyphnet.load_pretrained(len(classes))
     history = fit(model, train, test, epochs=2, lr=0.01, quiet=True)
     assert history.column("epoch") == [1, 2]
     assert 0.0 <= evaluate(model, test)["acc"] <= 1.0
@@ -122,7 +122,7 @@ def test_extract_features_in_cpu_bf16_is_close_and_returns_float32(monkeypatch):
     from course_utils import features
 
     monkeypatch.setattr(fastdata, "cpu_supports_bf16", lambda: True)
-    model = offline.GlyphNet(num_classes=3)
+    model = glyphnet.GlyphNet(num_classes=3)
     images = torch.rand(20, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, torch.arange(20) % 3), batch_size=8)
     exact, _ = features.extract_features(model, loader, device="cpu")

@@ -56,7 +56,7 @@ letter_b = letters[offline.SOURCE_CLASSES.index("b")]"""
 EXPLORER = 'widgets.augmentation_explorer({"foto": augment.sample_photo(), "letra b": letter_b})'
 SCENARIOS = "widgets.scenario_widget()"
 UPLOAD = """\
-model = offline.load_pretrained()  # GlyphNet preentrenada en letras, con su cabeza de 38 clases
+model = glyphnet.load_pretrained()  # GlyphNet preentrenada en letras, con su cabeza de 38 clases
 _, test_tf = transforms_for("mini", offline.IMAGE_SIZE)
 widgets.upload_predictor(model, test_tf, offline.SOURCE_CLASSES)"""
 CELLS = {"setup": SETUP, "explorer": EXPLORER, "scenarios": SCENARIOS, "upload": UPLOAD}
@@ -137,7 +137,7 @@ def upload_png(folder: Path) -> tuple[Path, str]:
     path = folder / UPLOAD_NAME
     image.save(path)
     _, test_tf = transforms_for("mini", offline.IMAGE_SIZE)
-    top = predict(offline.load_pretrained(), image, test_tf, offline.SOURCE_CLASSES, "cpu")
+    top = predict(glyphnet.load_pretrained(), image, test_tf, offline.SOURCE_CLASSES, "cpu")
     assert top[0][0] == "A", f"la GlyphNet preentrenada debería reconocer la «A» generada: {top}"
     return path, describe_prediction(UPLOAD_NAME, top)
 

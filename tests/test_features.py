@@ -12,7 +12,7 @@ from torchvision.models import resnet18
 from torchvision.transforms import v2
 
 from course_utils import features, heads, models
-from course_utils.offline import GlyphNet
+from course_utils.glyphnet import GlyphNet
 from course_utils.training import fit
 from tiny_models import random_images
 

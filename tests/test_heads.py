@@ -8,7 +8,7 @@ from torch import nn
 from torchvision.models import resnet18
 
 from course_utils import features, heads, models
-from course_utils.offline import GlyphNet
+from course_utils.glyphnet import GlyphNet
 from course_utils.training import fit
 from tiny_models import random_images
 

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from course_utils import models
-from course_utils.offline import GlyphNet
+from course_utils.glyphnet import GlyphNet
 
 
 def small_resnet():

@@ -5,7 +5,7 @@ import shutil
 import pytest
 import torch
 
-from course_utils import offline
+from course_utils import glyphnet, offline
 from course_utils.training import evaluate
 
 
@@ -37,11 +37,11 @@ def test_bad_arguments_have_spanish_messages():
 
 
 def test_shipped_backbone_is_small_verified_and_recognises_source_letters():
-    path = offline.weights_path()
+    path = glyphnet.weights_path()
     assert path.is_file() and path.stat().st_size <= 5 * 1024 * 1024
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    model = offline.load_pretrained()
+    model = glyphnet.load_pretrained()
     # Imágenes de origen con una semilla que el preentrenamiento nunca vio.
     x, y = offline.generate("source", 2, "test", seed=99)
     loader = [(offline.normalize(x), y)]
@@ -49,7 +49,7 @@ def test_shipped_backbone_is_small_verified_and_recognises_source_letters():
 
 
 def test_corrupted_weights_are_refused(tmp_path):
-    src = offline.weights_path()
+    src = glyphnet.weights_path()
     dst = tmp_path / "glyphnet_source.pt"
     shutil.copy(src, dst)
     shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
@@ -57,13 +57,13 @@ def test_corrupted_weights_are_refused(tmp_path):
     data[-100] ^= 0xFF
     dst.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="SHA-256"):
-        offline.load_pretrained(path=dst)
+        glyphnet.load_pretrained(path=dst)
     with pytest.raises(FileNotFoundError, match="pretrain"):
-        offline.load_pretrained(path=tmp_path / "missing.pt")
+        glyphnet.load_pretrained(path=tmp_path / "missing.pt")
 
 
 def test_load_pretrained_replaces_head_randomly():
-    model = offline.load_pretrained(num_classes=10)
+    model = glyphnet.load_pretrained(num_classes=10)
     assert model.fc.out_features == 10
     assert torch.count_nonzero(model.fc.bias) == 0
 
@@ -77,8 +77,8 @@ def test_export_image_folder_writes_pngs_and_never_overwrites(tmp_path):
 
 
 def test_pretrain_writes_weights_and_metadata(tmp_path):
-    config = offline.PretrainConfig(n_per_class=2, n_test_per_class=1, epochs=1, batch_size=32)
-    meta = offline.pretrain(tmp_path / "w.pt", config, quiet=True)
+    config = glyphnet.PretrainConfig(n_per_class=2, n_test_per_class=1, epochs=1, batch_size=32)
+    meta = glyphnet.pretrain(tmp_path / "w.pt", config, quiet=True)
     assert (tmp_path / "w.pt").is_file() and (tmp_path / "w.json").is_file()
     assert meta["sha256"] == hashlib.sha256((tmp_path / "w.pt").read_bytes()).hexdigest()
-    assert offline.load_pretrained(path=tmp_path / "w.pt").fc.out_features == 38
+    assert glyphnet.load_pretrained(path=tmp_path / "w.pt").fc.out_features == 38

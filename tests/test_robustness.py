@@ -9,7 +9,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from course_utils import offline
+from course_utils import glyphnet, offline
 from course_utils.cli import main
 from course_utils.folders import SkippedImageWarning
 
@@ -118,7 +118,7 @@ def test_finetune_trains_to_the_end_with_an_empty_class_folder_and_bad_files(tmp
         assert sum(name in message for message in skipped) == 1, (name, skipped)
     names = [str(i) for i in range(10)]
     assert f"Clases: {', '.join(names)}" in capsys.readouterr().out
-    _, extra = load_checkpoint(out / "checkpoint.pt", offline.load_pretrained(10))
+    _, extra = load_checkpoint(out / "checkpoint.pt", glyphnet.load_pretrained(10))
     assert extra["class_names"] == names
 
 
@@ -150,7 +150,7 @@ def test_finetune_that_diverges_exits_2_with_advice_and_keeps_the_last_good_chec
     err = capsys.readouterr().err
     assert "Baja la tasa de aprendizaje" in err and "sigue intacto" in err and "Traceback" not in err
     assert (out / "checkpoint.pt").read_bytes() == good
-    history, _ = load_checkpoint(out / "checkpoint.pt", offline.load_pretrained(10))
+    history, _ = load_checkpoint(out / "checkpoint.pt", glyphnet.load_pretrained(10))
     assert history.column("epoch") == [1]
 
     assert main(base[:-3] + ["--out", str(tmp_path / "nuevo"), "--quiet", "--epochs", "1"]) == 2

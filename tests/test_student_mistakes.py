@@ -353,13 +353,13 @@ def test_shipped_weights_without_json_or_as_an_lfs_pointer(tmp_path, capsys, mon
     """11. Pesos sin su .json o un puntero de git-lfs: mensaje claro en compare y finetune; doctor sale con 0."""
     import shutil
 
-    from course_utils import offline
+    from course_utils import glyphnet
 
-    real = offline.weights_path()
+    real = glyphnet.weights_path()
     copy = tmp_path / "pretrained" / real.name
     copy.parent.mkdir()
     shutil.copy(real, copy)
-    monkeypatch.setattr(offline, "weights_path", lambda: copy)
+    monkeypatch.setattr(glyphnet, "weights_path", lambda: copy)
     root = dataset(tmp_path / "fotos")
     for broken, message in ((None, "Falta glyphnet_source.json"), (b"version https://git-lfs.github.com/spec/v1\n"
                                                                    b"oid sha256:abc\nsize 123\n", "git lfs pull")):

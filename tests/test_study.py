@@ -3,7 +3,7 @@ import json
 import matplotlib.pyplot as plt
 import pytest
 
-from course_utils import offline, plots, stats
+from course_utils import glyphnet, plots, stats
 from course_utils import study as ts
 from course_utils.study import strategies
 from course_utils.models import stage_names
@@ -108,7 +108,7 @@ def test_transferability_goes_from_no_stage_to_all_stages(tiny_grid):
         assert sorted(curve) == [0, 1, 2, 3]  # GlyphNet: 3 etapas en el cuerpo
         assert curve[0] == grid.cell("small", sim).accs["finetune"]
         assert curve[3] == grid.cell("small", sim).accs["feature_extraction"]
-    fig = plots.plot_transferability(curves, stage_names(offline.GlyphNet(2)))
+    fig = plots.plot_transferability(curves, stage_names(glyphnet.GlyphNet(2)))
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels[0] == "ninguna" and labels[-1] == "hasta layer3"
     plt.close(fig)

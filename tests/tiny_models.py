@@ -4,7 +4,7 @@ import copy
 
 import torch
 
-from course_utils import offline
+from course_utils import glyphnet
 from course_utils.history import History
 from course_utils.models import replace_head
 
@@ -14,13 +14,13 @@ class TinyModels:
 
     def __init__(self):
         torch.manual_seed(123)
-        self.base = offline.GlyphNet(5, widths=(4, 4, 4))
+        self.base = glyphnet.GlyphNet(5, widths=(4, 4, 4))
 
     def pretrained_model(self, num_classes):
         return replace_head(copy.deepcopy(self.base), num_classes)
 
     def scratch_model(self, num_classes):
-        return offline.GlyphNet(num_classes, widths=(4, 4, 4))
+        return glyphnet.GlyphNet(num_classes, widths=(4, 4, 4))
 
 
 def accuracy_history(values):

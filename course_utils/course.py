@@ -121,8 +121,12 @@ class CourseMode:
         counts = Counter(folder.targets)
         return {name: counts[i] for i, name in enumerate(folder.classes)}
 
-    def pretrained_model(self, num_classes: int) -> nn.Module:
-        """Modelo preentrenado con una cabeza nueva al azar de ``num_classes`` salidas."""
+    def pretrained_model(self, num_classes: int | None) -> nn.Module:
+        """Modelo preentrenado con una cabeza nueva al azar de ``num_classes`` salidas.
+
+        Con ``None``, tal como se preentrenó: con la cabeza de la tarea de origen (1000 clases de
+        ImageNet, o las 38 letras de la GlyphNet), para cambiarla a mano como en el cuaderno 3.
+        """
         return build_model(self.weights, num_classes)
 
     def scratch_model(self, num_classes: int) -> nn.Module:

@@ -89,8 +89,8 @@ def _no_imagenet(reason: str) -> WeightsUnavailableError:
     )
 
 
-def build_model(weights: str, num_classes: int) -> torch.nn.Module:
-    """Modelo de partida con una cabeza nueva de ``num_classes`` salidas."""
+def build_model(weights: str, num_classes: int | None) -> torch.nn.Module:
+    """Modelo de partida con una cabeza nueva de ``num_classes`` salidas (``None``: la de origen, sin cambiar)."""
     if weights == "mini":
         return glyphnet.load_pretrained(num_classes)
     if weights == "none":

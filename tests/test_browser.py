@@ -48,7 +48,7 @@ WIDGET_MS = 20_000
 UPLOAD_NAME = "letra_A.png"
 
 SETUP = """\
-from course_utils import augment, offline, widgets
+from course_utils import augment, glyphnet, offline, widgets
 from course_utils.finetune import transforms_for
 
 letters, letter_labels = offline.generate("source", 1, "test")
@@ -126,7 +126,7 @@ def upload_png(folder: Path) -> tuple[Path, str]:
     import torch
     from PIL import Image
 
-    from course_utils import offline
+    from course_utils import glyphnet, offline
     from course_utils.finetune import transforms_for
     from course_utils.training import predict
     from course_utils.widgets import describe_prediction

@@ -18,6 +18,18 @@ def test_environment_variable_forces_offline_mode_without_touching_the_network(m
     assert len(test.dataset) == 10 * course.MINI_TEST_PER_CLASS
 
 
+def test_pretrained_model_without_num_classes_keeps_the_source_head_to_swap_it_by_hand(monkeypatch):
+    """Cuaderno 3: la red tal como se preentrenó (38 letras), y con la cabeza nueva el mismo cuerpo."""
+    import torch
+
+    monkeypatch.setenv("COURSE_UTILS_OFFLINE", "1")
+    mode = course.choose_mode()
+    source, swapped = mode.pretrained_model(None), mode.pretrained_model(3)
+    assert source.fc.out_features == 38 and swapped.fc.out_features == 3
+    body = {k: v for k, v in source.state_dict().items() if not k.startswith("fc.")}
+    assert all(torch.equal(v, swapped.state_dict()[k]) for k, v in body.items())
+
+
 @pytest.fixture
 def gpu(monkeypatch):
     """Una máquina con GPU: el modo completo se elige solo."""

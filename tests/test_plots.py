@@ -80,10 +80,12 @@ def test_plot_comparison_picks_scratch_baseline_and_marks_advantages():
     assert len(labels) == 3
     assert "referencia" in labels[0]
     adv = stats.transfer_advantages([0.4, 0.6, 0.7], [0.1, 0.2, 0.3])
-    assert f"inicio {adv['start']:+.3g}" in labels[1] and f"asíntota {adv['asymptote']:+.3g}" in labels[1]
+    assert f"inicio {adv['start']:+.3g}" in labels[1] and f"final {adv['asymptote']:+.3g}" in labels[1]
     texts = " ".join(t.get_text() for t in ax.texts)
-    for phrase in ("mayor punto de inicio", "mayor pendiente", "mayor asíntota"):
+    for phrase in ("mayor punto de inicio", "mayor pendiente", "mayor exactitud final\n(mismo presupuesto)"):
         assert phrase in texts
+    legend = ax.get_legend()  # debajo de los ejes, sin tapar los datos
+    assert legend._loc == 9 and legend.get_bbox_to_anchor().y1 < ax.get_window_extent().y0
     assert ax.get_xlabel() == "época" and ax.get_ylabel() == "exactitud de prueba"
 
 

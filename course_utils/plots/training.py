@@ -126,13 +126,14 @@ def _annotate_advantages(ax: Axes, curve: np.ndarray, base: np.ndarray, adv: dic
     middle = ((1 + h) / 2, (curve[0] + curve[h - 1]) / 2)
     ax.annotate(f"{_word(adv['slope'])} pendiente\n{_fmt(adv['slope'])}/época", xy=middle,
                 xytext=(0, 14), textcoords="offset points", ha="center", fontsize=8, bbox=box)
-    # 3. Asíntota: media de las dos últimas épocas.
+    # 3. Exactitud final con el mismo presupuesto: media de las dos últimas épocas.
     n_c, n_b = len(curve), len(base)
     x = max(n_c, n_b) + 0.15
     top, bottom = float(np.mean(curve[-2:])), float(np.mean(base[-2:]))
     ax.set_xlim(right=max(ax.get_xlim()[1], x + 0.1))  # que la flecha no quede fuera de los ejes
     ax.annotate("", xy=(x, top), xytext=(x, bottom), arrowprops=arrow)
-    ax.annotate(f"{_word(adv['asymptote'])} asíntota\n{_fmt(adv['asymptote'])}", xy=(x, (top + bottom) / 2),
+    ax.annotate(f"{_word(adv['asymptote'])} exactitud final\n(mismo presupuesto)\n{_fmt(adv['asymptote'])}",
+                xy=(x, (top + bottom) / 2),
                 xytext=(-8, 0), textcoords="offset points", ha="right", va="center", fontsize=8, bbox=box)
 
 
@@ -176,7 +177,7 @@ def plot_comparison(
         if mark and name in advantages:
             adv = advantages[name]
             label = (f"{name} (inicio {_fmt(adv['start'])}, pendiente {_fmt(adv['slope'])}/época, "
-                     f"asíntota {_fmt(adv['asymptote'])})")
+                     f"final {_fmt(adv['asymptote'])})")
         elif mark and name == ref:
             label = f"{name} (referencia)"
         if r.shape[0] > 1:
@@ -194,7 +195,8 @@ def plot_comparison(
     ax.set_ylabel(_METRIC_LABELS[metric])
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    # La leyenda, debajo de los ejes: nunca tapa las curvas ni las flechas.
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15))
     ax.set_title(title or f"Comparación: {_METRIC_LABELS[metric]} por época")
     return fig
 

@@ -89,6 +89,12 @@ def _no_imagenet(reason: str) -> WeightsUnavailableError:
     )
 
 
+def _check_imagenet_offline() -> None:
+    """Sin conexión y sin los pesos en la caché, el error de ``_no_imagenet`` antes de nada caro."""
+    if offline_forced() and not imagenet_weights_cached():
+        raise _no_imagenet("el modo sin conexión está activado y no están en la caché")
+
+
 def build_model(weights: str, num_classes: int | None) -> torch.nn.Module:
     """Modelo de partida con una cabeza nueva de ``num_classes`` salidas (``None``: la de origen, sin cambiar)."""
     if weights == "mini":
@@ -96,8 +102,7 @@ def build_model(weights: str, num_classes: int | None) -> torch.nn.Module:
     if weights == "none":
         return resnet18(num_classes, weights=None)
     if weights == "imagenet":
-        if offline_forced() and not imagenet_weights_cached():
-            raise _no_imagenet("el modo sin conexión está activado y no están en la caché")
+        _check_imagenet_offline()
         try:
             return resnet18(num_classes, weights="imagenet")
         except WeightsUnavailableError as exc:
@@ -170,8 +175,8 @@ def finetune_folder(
     data, numbered = Path(data).expanduser(), out is None
     out = Path(out).expanduser() if out is not None else runs.default_out(weights)
     runs.check_out(out, data, resume)  # antes de nada caro: leer las imágenes, crear el modelo
-    if weights == "imagenet" and offline_forced() and not imagenet_weights_cached():
-        raise _no_imagenet("el modo sin conexión está activado y no están en la caché")
+    if weights == "imagenet":
+        _check_imagenet_offline()
     seed_everything(seed)
     device = get_device(device)
     train_tf, test_tf = transforms_for(weights, size)

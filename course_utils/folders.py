@@ -163,15 +163,15 @@ class ImageFolderSafe(ImageFolder):
 
     def _first_problem(self, indices: list[int]) -> str | None:
         """``None`` si alguna de esas muestras se puede abrir (se para en la primera); si no, el motivo de la primera."""
-        reason = "no hay ningún archivo de imagen"
+        first = None
         for i in indices:
             try:
                 self.loader(self.samples[i][0])
             except BadImageError as exc:
-                reason = exc.reason if reason == "no hay ningún archivo de imagen" else reason
+                first = first or exc.reason
                 continue
             return None
-        return reason
+        return first or "no hay ningún archivo de imagen"
 
     def _drop_unusable_classes(self, skip: bool) -> None:
         """Localiza las clases sin ninguna imagen que se pueda abrir; las quita (``skip``) o las anota."""

@@ -117,10 +117,10 @@ def layout_problems(root: str | os.PathLike) -> list[tuple[type[Exception], str]
         return [(FileNotFoundError, f"No existe la carpeta {root}. Comprueba la ruta.")]
     missing = [split for split in _SPLITS if not (root / split).is_dir()]
     if missing:
-        flat = not any((root / split).exists() for split in _SPLITS) and class_folders(root)
-        hint = (f" Ahora tiene carpetas de clase sueltas ({', '.join(class_folders(root)[:5])}): crea train/ y "
+        loose = [] if any((root / split).exists() for split in _SPLITS) else class_folders(root)
+        hint = (f" Ahora tiene carpetas de clase sueltas ({', '.join(loose[:5])}): crea train/ y "
                 "test/ dentro, con las mismas subcarpetas de clase, y pasa a test/ una parte de las fotos de "
-                "cada clase (por ejemplo, 1 de cada 5)." if flat else "")
+                "cada clase (por ejemplo, 1 de cada 5)." if loose else "")
         return [(FileNotFoundError, f"Falta la carpeta {root / split}. La estructura esperada es {LAYOUT} "
                                     f"(las mismas subcarpetas de clase en las dos).{hint}") for split in missing]
     problems: list[tuple[type[Exception], str]] = []

@@ -11,7 +11,9 @@ Las etiquetas de una celda van en la línea que abre el bloque (```` ```python t
 Usamos dos: ``training-numbers`` (la salida de la celda tiene cifras de un entrenamiento, que
 cambian con la CPU y la versión de PyTorch: nbval no las compara, ver ``conftest.py``) e
 ``imagenet-claim`` (la celda comprueba lo que consiguen los pesos reales de ImageNet: en el modo
-completo con pesos sustitutos puede fallar, ver ``tests/test_full_mode.py``).
+completo con pesos sustitutos puede fallar, ver ``tests/test_full_mode.py``) y ``hidden-check``
+(comprobaciones de lo que dice el texto que el lector no necesita leer: JupyterLab y Colab las
+muestran plegadas, con su título ``# @title ...``; se ejecutan igual y nbval las comprueba).
 La versión de PyTorch con la que se generaron las salidas se guarda en
 ``metadata.course_utils.outputs_torch`` del cuaderno.
 
@@ -45,7 +47,9 @@ import nbformat  # noqa: E402
 
 from course_utils.colab import badge_source, setup_source  # noqa: E402
 
-KNOWN_TAGS = {"training-numbers", "imagenet-claim"}
+KNOWN_TAGS = {"training-numbers", "imagenet-claim", "hidden-check"}
+#: Primera línea obligatoria de una celda ``hidden-check`` (Colab muestra ese título en lugar del código).
+HIDDEN_TITLE = "# @title"
 
 
 def parse(text: str) -> list[tuple[str, str, list[str]]]:
@@ -70,7 +74,13 @@ def build(source: Path) -> dict:
     nb.cells.append(nbformat.v4.new_code_cell(setup_source()))
     for kind, text, tags in parse(source.read_text(encoding="utf-8")):
         maker = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
-        nb.cells.append(maker(text, metadata={"tags": tags} if tags else {}))
+        metadata: dict = {"tags": tags} if tags else {}
+        if "hidden-check" in tags:
+            if not text.startswith(HIDDEN_TITLE):
+                raise ValueError(f"Una celda hidden-check empieza por «{HIDDEN_TITLE} ...» (su título plegada): {text[:80]!r}")
+            metadata["jupyter"] = {"source_hidden": True}
+            metadata["cellView"] = "form"
+        nb.cells.append(maker(text, metadata=metadata))
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     for i, cell in enumerate(nb.cells):

@@ -1,7 +1,10 @@
 """El README, la CI y el paquete dicen lo mismo."""
 
+import json
 import re
 from pathlib import Path
+
+import pytest
 
 from course_utils import colab
 
@@ -84,3 +87,42 @@ def test_every_test_named_in_the_docs_exists():
                if not (ROOT / "tests" / file).is_file()
                or not re.search(rf"^def {name}\(", (ROOT / "tests" / file).read_text(), re.MULTILINE)]
     assert not missing, "pruebas citadas que no existen:\n" + "\n".join(missing)
+
+
+def _sections(source: str) -> list[tuple[str, list[tuple[str, str, list[str]]]]]:
+    """Celdas de un cuaderno fuente agrupadas por sección ``## ...``: ``[(título, [(tipo, texto, etiquetas)])]``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "scripts" / "build_notebooks.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    sections: list = [("(inicio)", [])]
+    for kind, text, tags in build.parse(source):
+        if kind == "markdown" and text.startswith("## "):
+            sections.append((text.splitlines()[0], []))
+        sections[-1][1].append((kind, text, tags))
+    return sections
+
+
+@pytest.mark.parametrize("source", sorted((ROOT / "notebooks" / "src").glob("0*.md")), ids=lambda p: p.stem[:2])
+def test_notebooks_show_at_most_one_check_per_section_and_cite_sources(source):
+    """Issue 15: las comprobaciones visibles no convierten el cuaderno en una batería de pruebas."""
+    sections = _sections(source.read_text(encoding="utf-8"))
+    for title, cells in sections:
+        visible = [text for kind, text, tags in cells
+                   if kind == "code" and "hidden-check" not in tags and "\nassert " in "\n" + text]
+        assert len(visible) <= 1, f"{source.name}, {title}: {len(visible)} celdas visibles con assert (una como mucho)"
+    titles = [title for title, _ in sections]
+    assert "## Fuentes" in titles, f"{source.name} no tiene sección «## Fuentes»"
+    fuentes = dict(sections)["## Fuentes"]
+    assert sum(text.count("](https://") for _, text, _ in fuentes) >= 3, f"{source.name}: «Fuentes» sin enlaces"
+
+
+def test_hidden_checks_are_folded_in_jupyterlab_and_colab():
+    for path in sorted((ROOT / "notebooks").glob("0*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        for cell in cells:
+            if "hidden-check" in cell.get("metadata", {}).get("tags", []):
+                assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, path.name
+                assert cell["metadata"].get("cellView") == "form", path.name
+                assert "".join(cell["source"]).startswith("# @title"), path.name

@@ -52,7 +52,7 @@ TEXTURE_CLASSES = (
     "rayas_verticales",
     "diagonal_ascendente",
     "diagonal_descendente",
-    "cuadricula",
+    "cuadrícula",
     "puntos",
     "anillos",
     "cruz",
@@ -129,7 +129,7 @@ def _texture_mask(label: int, rng: np.random.Generator) -> np.ndarray:
         wave = np.sin(2 * np.pi * freq * (xx + yy) / 1.4 + phase)
     elif name == "diagonal_descendente":
         wave = np.sin(2 * np.pi * freq * (xx - yy) / 1.4 + phase)
-    elif name == "cuadricula":
+    elif name == "cuadrícula":
         wave = np.sin(2 * np.pi * freq * xx + phase) * np.sin(2 * np.pi * freq * yy + phase)
     elif name == "puntos":
         wave = np.cos(2 * np.pi * freq * xx + phase) + np.cos(2 * np.pi * freq * yy + phase) - 1.0

@@ -30,6 +30,8 @@ importa matplotlib. Los módulos se leen en el orden en que fluyen los datos:
 11. Para los cuadernos y la terminal: ``course`` (modo completo o sin conexión), ``finetune``
     (ajustar una carpeta propia) y ``runs`` (su carpeta de salida, reclamada sin pisar otra),
     ``colab`` (botones y celda de preparación) y ``cli`` (``python -m course_utils``).
+12. Ejercicios de los cuadernos: ``exercises`` (``load("04").q1.check(respuesta)``: Correcto /
+    Incorrecto con una pista; ``hint()`` y ``solution()``), un módulo ``nbNN`` por cuaderno.
 """
 
 __version__ = "0.1.0"

@@ -98,9 +98,10 @@ def _sections(source: str) -> list[tuple[str, list[tuple[str, str, list[str]]]]]
     spec.loader.exec_module(build)
     sections: list = [("(inicio)", [])]
     for kind, text, tags in build.parse(source):
-        if kind == "markdown" and text.startswith("## "):
-            sections.append((text.splitlines()[0], []))
-        sections[-1][1].append((kind, text, tags))
+        headings = [line for line in text.splitlines() if line.startswith("## ")] if kind == "markdown" else []
+        for heading in headings:
+            sections.append((heading.strip(), []))
+        sections[-1][1].append((kind, text.split(headings[-1], 1)[1] if headings else text, tags))
     return sections
 
 

@@ -1,0 +1,145 @@
+"""Ejercicios del cuaderno 6 (los cuatro escenarios): diferencias pareadas, semillas y el buscador de la tasa."""
+
+from __future__ import annotations
+
+import math
+
+from course_utils.exercises import Exercise, Wrong, expect
+from course_utils.stats import t_critical
+
+__all__ = ["EXERCISES"]
+
+#: Exactitudes por semilla (receta A, receta B) con las que se prueba la función del ejercicio 1.
+_PAIRS = [
+    ([0.90, 0.86, 0.93], [0.84, 0.85, 0.88]),
+    ([0.71, 0.95, 0.40, 0.88, 0.92], [0.80, 0.81, 0.79, 0.83, 0.78]),
+    ([0.5, 0.5], [0.3, 0.6]),
+]
+
+
+def _paired(a, b) -> tuple[float, float]:
+    diffs = [x - y for x, y in zip(a, b)]
+    n = len(diffs)
+    mean = sum(diffs) / n
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
+    return mean, t_critical(n - 1) * sd / math.sqrt(n)
+
+
+def _unpaired_half(a, b) -> float:
+    n = len(a)
+    var = lambda v: sum((x - sum(v) / n) ** 2 for x in v) / (n - 1)  # noqa: E731
+    return t_critical(n - 1) * math.sqrt(var(a) / n + var(b) / n)
+
+
+def _verify_paired(answer) -> None:
+    expect(callable(answer), "La respuesta es una función: def paired_interval(a, b): ... return (media, semiancho).")
+    for a, b in _PAIRS:
+        try:
+            got = answer(list(a), list(b))
+        except Exception as error:  # el error del estudiante, con su tipo
+            raise Wrong(f"Tu función falla con a={a}, b={b}: {type(error).__name__}: {error}") from None
+        expect(isinstance(got, (tuple, list)) and len(got) == 2, "La función debe devolver una pareja (media, semiancho).")
+        mean, half = (float(g) for g in got)
+        true_mean, true_half = _paired(a, b)
+        expect(abs(mean - true_mean) < 1e-6, f"Con a={a}, b={b} la media de las diferencias es {true_mean:.4f}, no {mean:.4f}.")
+        expect(abs(half - _unpaired_half(a, b)) > 1e-6 or abs(half - true_half) < 1e-6,
+               "Has tratado las dos recetas como muestras independientes. Con las mismas semillas, resta semilla a "
+               "semilla y calcula el intervalo de esas diferencias: el ruido común se cancela.")
+        expect(abs(half - true_half) < 1e-6, f"Con a={a}, b={b} el semiancho es {true_half:.4f}, no {half:.4f}: "
+               "t_critical(n − 1) × stdev(diferencias) / √n.")
+
+
+def _verify_seeds(answer) -> None:
+    expect(isinstance(answer, int) and not isinstance(answer, bool), "La respuesta es un número entero de semillas.")
+    smallest = next(n for n in range(2, 1000) if t_critical(n - 1) < 2.5)
+    expect(answer >= 2, "Con una semilla no hay dispersión que medir: hacen falta al menos dos.")
+    expect(answer != smallest - 1, f"Casi: con {answer} semillas hay {answer - 1} grados de libertad y el valor "
+           f"crítico es {t_critical(answer - 1):.2f}, todavía por encima de 2,5.")
+    expect(answer >= smallest, f"Con {answer} semillas el valor crítico es {t_critical(answer - 1):.2f}: todavía por "
+           "encima de 2,5. Recuerda que los grados de libertad son n − 1.")
+    expect(answer == smallest, "Con esas semillas se cumple, pero no es el mínimo.")
+
+
+_CURVES = [
+    ([1e-4, 1e-3, 1e-2, 1e-1, 1.0], [2.30, 2.20, 1.50, 0.90, 5.00]),
+    ([1e-5, 1e-4, 1e-3, 1e-2], [2.0, 1.0, 3.0, 9.0]),
+    ([0.1, 0.2, 0.4], [1.0, 1.0, 0.99]),
+]
+
+
+def _verify_suggestion(answer) -> None:
+    expect(callable(answer), "La respuesta es una función: def suggest(lrs, losses): ... return tasa.")
+    for lrs, losses in _CURVES:
+        try:
+            got = float(answer(list(lrs), list(losses)))
+        except Exception as error:
+            raise Wrong(f"Tu función falla con lrs={lrs}: {type(error).__name__}: {error}") from None
+        best = lrs[min(range(len(losses)), key=losses.__getitem__)]
+        expect(not math.isclose(got, best), "Esa es la tasa del mínimo: en el mínimo la pérdida ya está a punto de "
+               "dispararse. La regla del cuaderno la divide entre 10.")
+        expect(math.isclose(got, best / 10), f"Con lrs={lrs} y pérdidas {losses} la sugerencia es {best / 10:g}, no {got:g}.")
+
+
+def _wrong_unpaired(a, b):
+    n = len(a)
+    return sum(a) / n - sum(b) / n, _unpaired_half(a, b)
+
+
+def _wrong_normal(a, b):
+    mean, half = _paired(a, b)
+    return mean, half / t_critical(len(a) - 1) * 1.96
+
+
+EXERCISES = [
+    Exercise(
+        name="Ejercicio 1",
+        question="Escribe paired_interval(a, b): con las exactitudes por semilla de dos recetas (mismas semillas), "
+                 "devuelve (media, semiancho) del intervalo al 95 % de la diferencia a − b.",
+        verify=_verify_paired,
+        hint_text="Resta semilla a semilla (d_i = a_i − b_i) y calcula el intervalo t de esas diferencias, como en el "
+                  "ejercicio 3 del cuaderno 5.",
+        solution_code="""
+            import statistics
+
+            def paired_interval(a, b):
+                diffs = [x - y for x, y in zip(a, b)]
+                n = len(diffs)
+                return statistics.mean(diffs), stats.t_critical(n - 1) * statistics.stdev(diffs) / n ** 0.5
+
+            respuesta = paired_interval
+        """,
+        explanation="Si el intervalo contiene el cero, con esas semillas no se puede decir cuál de las dos gana.",
+        context="from course_utils import stats",
+        wrong_answers=[_wrong_unpaired, _wrong_normal, lambda a, b: (0.0, 0.0), 0.5, lambda a: a],
+    ),
+    Exercise(
+        name="Ejercicio 2",
+        question="¿Cuántas semillas hacen falta, como mínimo, para que el valor crítico de la t al 95 % baje de 2,5?",
+        verify=_verify_seeds,
+        hint_text="Con n semillas hay n − 1 grados de libertad: prueba stats.t_critical(n - 1) para n = 3, 4, 5...",
+        solution_code="""
+            respuesta = next(n for n in range(2, 100) if stats.t_critical(n - 1) < 2.5)
+        """,
+        explanation="Con 3 semillas el valor crítico es 4,30; con 7 ya baja a 2,45, y además el error típico se "
+                    "divide entre √7 en lugar de √3: el intervalo queda a menos de la mitad.",
+        context="from course_utils import stats",
+        wrong_answers=[3, 5, 6, 8, 30],
+    ),
+    Exercise(
+        name="Ejercicio 3",
+        question="Escribe suggest(lrs, losses): la sugerencia del buscador de la tasa de este cuaderno "
+                 "(la tasa del mínimo de la pérdida, dividida entre 10).",
+        verify=_verify_suggestion,
+        hint_text="Busca el índice de la pérdida mínima (min con key, o torch.argmin) y toma la tasa de ese índice.",
+        solution_code="""
+            def suggest(lrs, losses):
+                best = min(range(len(losses)), key=lambda i: losses[i])
+                return lrs[best] / 10
+
+            respuesta = suggest
+        """,
+        explanation="Es la sugerencia «mínimo / 10» de course_utils.lr_finder (antes de redondearla a dos cifras).",
+        wrong_answers=[lambda lrs, losses: lrs[losses.index(min(losses))],
+                       lambda lrs, losses: lrs[losses.index(max(losses))] / 10, 1e-3],
+    ),
+]

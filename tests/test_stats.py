@@ -43,6 +43,22 @@ def test_transfer_advantages_numbers():
 
 
 def test_t_critical():
-    assert stats.t_critical(2) == 4.303 and stats.t_critical(20) == 2.042 and stats.t_critical(100) == 1.96
+    assert stats.t_critical(2) == 4.303 and stats.t_critical(20) == 2.086 and stats.t_critical(30) == 2.042
+    # Más allá de la tabla, la aproximación: t(40) = 2,021, t(120) = 1,980, y tiende a 1,96.
+    assert abs(stats.t_critical(40) - 2.021) < 0.002 and abs(stats.t_critical(120) - 1.980) < 0.002
+    assert stats.t_critical(31) < stats.t_critical(30) and 1.96 < stats.t_critical(10_000) < 1.961
     with pytest.raises(ValueError, match="grados de libertad"):
         stats.t_critical(0)
+
+
+def test_t_interval_is_mean_plus_minus_t_standard_error():
+    mean, half = stats.t_interval([0.42, 0.55, 0.47])
+    assert abs(mean - 0.48) < 1e-12
+    assert abs(half - 4.303 * 0.065574 / 3 ** 0.5) < 1e-4   # desviación muestral 0,0656, 2 grados de libertad
+    wider = stats.t_interval([0.42, 0.55, 0.47, 0.30, 0.66])[1]
+    assert wider > half                                      # más dispersión, aunque haya más semillas
+    assert stats.t_interval([0.7])[1] == float("inf")      # una semilla: sin intervalo
+    with pytest.raises(ValueError):
+        stats.t_interval([])
+    with pytest.raises(ValueError):
+        stats.t_interval([0.5, float("nan")])

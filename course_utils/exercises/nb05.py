@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils.exercises import Exercise, expect
-from course_utils.stats import t_critical
+from course_utils.stats import t_critical, t_interval
 
 __all__ = ["EXERCISES"]
 
@@ -47,10 +47,9 @@ def _verify_validation_size(answer) -> None:
 
 
 def _interval(values, critical) -> tuple[float, float]:
-    n = len(values)
-    mean = sum(values) / n
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, critical * sd / math.sqrt(n)
+    """``t_interval`` con otro valor crítico (para reconocer el error de usar 1,96)."""
+    mean, half = t_interval(values)
+    return mean, half / t_critical(len(values) - 1) * critical
 
 
 def _verify_interval(answer) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from course_utils.exercises import Exercise, Wrong, expect
-from course_utils.stats import t_critical
+from course_utils.stats import t_critical, t_interval
 
 __all__ = ["EXERCISES"]
 
@@ -18,11 +18,7 @@ _PAIRS = [
 
 
 def _paired(a, b) -> tuple[float, float]:
-    diffs = [x - y for x, y in zip(a, b)]
-    n = len(diffs)
-    mean = sum(diffs) / n
-    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
-    return mean, t_critical(n - 1) * sd / math.sqrt(n)
+    return t_interval([x - y for x, y in zip(a, b)])
 
 
 def _unpaired_half(a, b) -> float:

@@ -17,7 +17,7 @@ from course_utils import experiments as ex
 from course_utils.env import get_device, seed_everything
 from course_utils.models import stages
 from course_utils.scenarios import SIMILARITIES, SIMILARITY_LABELS, SIZE_LABELS, SIZES, SOURCE_ADVICE
-from course_utils.stats import mean_std, t_critical
+from course_utils.stats import mean_std, t_interval
 from course_utils.study.cells import (
     GRID_RECIPES,
     LABELS,
@@ -75,7 +75,7 @@ class CellResult(PerSeed):
         diffs = [w - r for w, r in zip(self.accs[self.winner], self.accs[self.recommended])]
         if len(diffs) < 2:
             return 0.0
-        return t_critical(len(diffs) - 1) * mean_std(diffs)[1] / len(diffs) ** 0.5
+        return t_interval(diffs)[1]
 
     @property
     def verdict(self) -> str:

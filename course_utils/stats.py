@@ -9,7 +9,8 @@ por semilla. Nada de aquí entrena ni dibuja (y no hace falta importar torch).
 - ``transfer_advantages`` y ``paired_advantages``: las tres ventajas del aprendizaje por
   transferencia (inicio, pendiente, asíntota) de una curva frente a otra;
 - ``gap_by_size``: la diferencia final entre dos recetas para cada tamaño de un barrido;
-- ``t_critical``: el valor crítico de la t de Student para el margen de ruido entre semillas.
+- ``t_critical`` y ``t_interval``: el valor crítico de la t de Student y el intervalo al 95 % de una
+  media (con diferencias semilla a semilla, el de la prueba t pareada).
 """
 
 from __future__ import annotations

@@ -35,8 +35,8 @@ def main() -> int:
     print("|---" * (len(COLUMNS) + 3) + "|")
     for (size, similarity), cell in grid.cells.items():
         accs = " | ".join(fmt(cell.means[n], cell.stds[n], 3) for n in COLUMNS)
-        print(f"| {SIZE_LABELS[size]}, {SIMILARITY_LABELS[similarity]} | {accs} | {study.LABELS[cell.winner]} | {cell.verdict} "
-              f"(ventaja {cell.gap:.3f}, margen {cell.noise:.3f}) |")
+        print(f"| {SIZE_LABELS[size]}, {SIMILARITY_LABELS[similarity]} | {accs} | {study.LABELS[cell.winner]} | "
+              f"{cell.describe()} |")
     print(f"\nsemillas {config.seeds}: {time.perf_counter() - started:.0f} s")
     return 0
 

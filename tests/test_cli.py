@@ -29,7 +29,9 @@ def test_scenarios_json_prints_the_2x2_grid(capsys):
     for cell in result["cells"].values():
         assert set(cell["accuracy"]) == {"scratch", "finetune", "feature_extraction", "truncated"}
         assert cell["winner"] in cell["accuracy"] and isinstance(cell["held"], bool)
-        assert cell["verdict"] in ("sí", "empate", "no")
+        # Con una semilla no hay intervalo: el veredicto no puede ser otro que «no concluyente».
+        assert cell["verdict"] == "no concluyente" and cell["interval"] is None
+        assert cell["rival"] != cell["recommended"] and isinstance(cell["effect"], float)
     assert result["cells"]["large/different"]["recommended"] == "scratch"
     assert result["config"]["seeds"] == [0] and result["seconds"] >= 0
 
@@ -132,3 +134,12 @@ def test_check_data_lists_bad_files_and_exit_codes(tmp_path, capsys):
     for path in (data / "train" / "uniforme").iterdir():
         path.unlink()
     assert main(["check-data", str(data)]) == 1
+
+
+def test_scenarios_text_shows_each_verdict_with_its_interval(capsys):
+    args = ["scenarios", "--small", "1", "--large", "2", "--n-test", "1", "--epochs", "1", "--seeds", "0", "1",
+            "--finder-iters", "5"]
+    assert main(args) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if " → " in line]
+    assert len(lines) == 4
+    assert all("IC [" in line and any(v in line for v in ("gana", "no concluyente", "pierde")) for line in lines)

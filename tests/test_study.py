@@ -53,29 +53,31 @@ def test_grid_is_deterministic():
     assert {k: c.lrs for k, c in first.cells.items()} == {k: c.lrs for k, c in second.cells.items()}
 
 
-def cell(accs, recommended="feature_extraction", tie=0.02):
-    return ts.CellResult("small", "similar", 10, {k: 1e-3 for k in accs}, accs, recommended, tie)
+def cell(accs, recommended="feature_extraction"):
+    return ts.CellResult("small", "similar", 10, {k: 1e-3 for k in accs}, accs, recommended)
 
 
-def test_verdict_distinguishes_win_tie_and_loss():
-    win = cell({"feature_extraction": [0.9, 0.92], "finetune": [0.85, 0.9], "scratch": [0.1, 0.1]})
-    assert win.winner == "feature_extraction" and win.verdict == "sí" and win.held and win.gap == 0
-    tie = cell({"feature_extraction": [0.90, 0.90], "finetune": [0.91, 0.91], "scratch": [0.1, 0.1]})
-    assert tie.winner == "finetune" and tie.verdict == "empate" and tie.held
-    assert tie.gap == pytest.approx(0.01)
-    loss = cell({"feature_extraction": [0.80, 0.82], "finetune": [0.95, 0.97], "scratch": [0.1, 0.1]})
-    assert loss.verdict == "no" and not loss.held and loss.gap == pytest.approx(0.15)
-    assert loss.winner_every_seed
-    # Una ventaja media de 5 puntos con semillas que se contradicen es ruido, no una victoria.
-    noisy = cell({"feature_extraction": [0.95, 0.80, 0.95], "finetune": [0.90, 0.98, 0.97]})
-    assert noisy.gap == pytest.approx(0.05) and noisy.noise > 0.05 and noisy.verdict == "empate"
-    # Tres semillas que coinciden: 3 puntos con muy poca dispersión sí es una victoria; con la misma
-    # ventaja y semillas que se separan, la prueba t (4,30 errores típicos con 2 grados de libertad) no la da.
-    steady = cell({"feature_extraction": [0.90, 0.91, 0.92], "finetune": [0.93, 0.94, 0.95]})
-    assert steady.verdict == "no" and steady.noise == pytest.approx(0.0, abs=1e-9)
+def test_verdict_is_what_the_paired_interval_says():
+    # La recomendada por delante en las tres semillas, con poca dispersión: el intervalo no toca el cero.
+    win = cell({"feature_extraction": [0.90, 0.92, 0.91], "finetune": [0.85, 0.88, 0.86], "scratch": [0.1, 0.1, 0.1]})
+    assert win.rival == "finetune" and win.verdict == "gana" and win.held
+    assert win.effect == pytest.approx(0.0467, abs=1e-4) and win.interval[0] > 0
+    # Por delante en media, pero con semillas que se contradicen: no concluyente (no «gana»).
+    noisy = cell({"feature_extraction": [0.95, 0.80, 0.99], "finetune": [0.90, 0.98, 0.80]})
+    assert noisy.winner == "feature_extraction" and noisy.effect > 0
+    assert noisy.interval[0] < 0 < noisy.interval[1] and noisy.verdict == "no concluyente" and noisy.held
+    # La mejor de las demás, por delante en cada semilla y con poca dispersión: pierde.
+    loss = cell({"feature_extraction": [0.80, 0.82, 0.81], "finetune": [0.95, 0.97, 0.95], "scratch": [0.1] * 3})
+    assert loss.verdict == "pierde" and not loss.held and loss.interval[1] < 0
+    assert loss.effect == pytest.approx(-0.1467, abs=1e-4) and loss.winner_every_seed
+    # El intervalo es el de la prueba t pareada: media ± t(n − 1) · s / √n de las diferencias.
     spread = cell({"feature_extraction": [0.90, 0.91, 0.92], "finetune": [0.95, 0.92, 0.95]})
-    sd = stats.mean_std([0.05, 0.01, 0.03])[1]
-    assert spread.noise == pytest.approx(4.303 * sd / 3 ** 0.5) and spread.verdict == "empate"
+    sd = stats.mean_std([-0.05, -0.01, -0.03])[1]
+    low, high = spread.interval
+    assert high - low == pytest.approx(2 * 4.303 * sd / 3 ** 0.5) and spread.verdict == "no concluyente"
+    # Con una semilla no hay intervalo y nada es concluyente.
+    single = cell({"feature_extraction": [0.99], "finetune": [0.50]})
+    assert single.verdict == "no concluyente" and "sin intervalo" in single.describe()
     assert stats.t_critical(2) == 4.303 and abs(stats.t_critical(100) - 1.984) < 0.002
     with pytest.raises(ValueError, match="grados de libertad"):
         stats.t_critical(0)
@@ -91,10 +93,10 @@ def test_table_names_each_winner_and_verdict(tiny_grid):
     # Las dos columnas nunca se pegan, aunque el texto de una celda sea el más largo posible.
     long = ts.Grid(grid.config, {key: ts.CellResult(*key, 10, {"truncated": 1e-3, "feature_extraction": 1e-3},
                                                      {"truncated": [0.9], "feature_extraction": [0.5]},
-                                                     "feature_extraction", 0.02)
+                                                     "feature_extraction")
                                  for key in grid.cells})
     for line in long.table().splitlines()[1:]:
-        assert "  " in line.strip() and "empatefuentes" not in line and "nofuentes" not in line
+        assert "  " in line.strip() and "concluyentefuentes" not in line and ")fuentes" not in line
     fig = plots.plot_grid(grid)
     assert len(fig.axes) == 4 and "fuentes" in fig.axes[0].get_title()
     plt.close(fig)
@@ -194,3 +196,26 @@ def test_each_phase_asks_the_finder_with_the_model_as_it_is_then(monkeypatch):
     _, lrs = ts.run_strategy("two_stage", data, TinyModels(), config, seed=0, device="cpu")
     assert lrs == [0.3, 0.002]  # la segunda, la sugerencia para la red descongelada por 0,1
     assert trainable_when_asked[0] == 2 and trainable_when_asked[1] > 2  # cabeza sola; después, todo
+
+
+def test_a_learning_rate_that_diverges_is_divided_by_ten_for_every_seed():
+    from course_utils.divergence import TrainingDiverged
+    from course_utils.history import History
+
+    calls = []
+
+    def run(lr, seed):
+        calls.append((lr, seed))
+        if lr > 0.02 and seed == 1:  # solo una semilla diverge: todas se repiten con la tasa nueva
+            raise TrainingDiverged("se disparó", History())
+        return 0.5 + seed / 10
+
+    lr, accs = ts.run_seeds_safely(run, 1.0, (0, 1, 2))
+    assert lr == pytest.approx(0.01) and accs == [0.5, 0.6, 0.7]
+    assert [c for c in calls if c[0] == lr] == [(0.01, 0), (0.01, 1), (0.01, 2)]
+
+    def always(lr, seed):
+        raise TrainingDiverged("se disparó", History())
+
+    with pytest.raises(TrainingDiverged, match="diverge incluso"):
+        ts.run_seeds_safely(always, 1.0, (0,))

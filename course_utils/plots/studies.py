@@ -6,6 +6,8 @@ solo los dibuja; las medias y desviaciones salen de ``stats``. Devuelven la ``Fi
 
 from __future__ import annotations
 
+import textwrap
+
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -133,15 +135,22 @@ def _grid_panel(ax, cell, colors: Mapping[str, str]) -> None:
             bar.set_hatch("//")
             bar.set_edgecolor("black")
         if name == cell.winner:
-            ax.annotate("gana", (bar.get_x() + bar.get_width() / 2, cell.means[name]),
+            top = max(cell.means[name] + cell.stds[name], max(cell.accs[name]))  # por encima de la barra de error
+            ax.annotate("mayor media", (bar.get_x() + bar.get_width() / 2, top),
                         xytext=(0, 6), textcoords="offset points", ha="center", fontsize="small")
-    ax.set_xticks(range(len(names)), [LABELS[n].replace(" ", "\n", 1) for n in names], fontsize="small")
-    ax.set_ylim(0, 1.08)
+    for i, name in enumerate(names):  # cada semilla, un punto: se ve si una sola se hunde
+        values = cell.accs[name]
+        offsets = [0.0] if len(values) == 1 else [-0.2 + 0.4 * k / (len(values) - 1) for k in range(len(values))]
+        ax.scatter([i + o for o in offsets], values, s=12, color="black", zorder=3,
+                   label="una semilla" if i == 0 else None)
+    ax.set_xticks(range(len(names)), ["\n".join(textwrap.wrap(LABELS[n], 15)) for n in names], fontsize="small")
+    ax.set_ylim(0, 1.18)
     ax.grid(axis="y", alpha=0.3)
 
 
 def plot_grid(grid: Grid, title: str | None = None) -> Figure:
-    """Cuatro paneles (tamaño x parecido) con la exactitud media ± desv. de cada receta; la recomendada, rayada."""
+    """Cuatro paneles (tamaño x parecido): la exactitud media ± desv. de cada receta y un punto por
+    semilla; la recomendada, rayada; en el título, el veredicto del intervalo."""
     fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), layout="constrained", sharey=True)
     colors = dict(zip(GRID_RECIPES, ("tab:gray", "tab:blue", "tab:orange", "tab:green")))
     for row, size in enumerate(SIZES):
@@ -150,6 +159,8 @@ def plot_grid(grid: Grid, title: str | None = None) -> Figure:
             _grid_panel(axes[row][col], cell, colors)
             axes[row][col].set_title(f"{SIZE_LABELS[size]} ({cell.n_per_class} img/clase), {SIMILARITY_LABELS[similarity]}: "
                                      f"fuentes → {cell.verdict}")
+            if row == 0 and col == 0:
+                axes[row][col].legend(fontsize="small", loc="upper right")
         axes[row][0].set_ylabel("exactitud de prueba")
     fig.suptitle(title or "Las cuatro recetas en los cuatro escenarios (rayada: la que recomiendan las fuentes)")
     return fig

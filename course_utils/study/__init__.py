@@ -10,8 +10,9 @@ lote, optimizador Adam, imágenes) y con la tasa de aprendizaje de cada variante
 buscador de ``lr_finder`` con la semilla 0, antes de mirar la prueba:
 
 1. ``run_grid`` (``study.grid``): en cada una de las cuatro celdas (tamaño x parecido), las cuatro recetas
-   de ``GRID_RECIPES`` con varias semillas; gana la de mayor exactitud media en prueba y se compara
-   con la recomendación de las fuentes (``scenarios.SOURCE_ADVICE``).
+   de ``GRID_RECIPES`` con varias semillas; la recomendación de las fuentes
+   (``scenarios.SOURCE_ADVICE``) se compara semilla a semilla con la mejor de las demás y el
+   veredicto (``WINS``, ``INCONCLUSIVE``, ``LOSES``) es lo que dice el intervalo al 95 %.
 2. ``transferability`` (``study.grid``): exactitud frente al número de etapas congeladas (de ninguna a todas).
 3. ``run_strategies`` (``study.strategies``): tres formas de hacer fine-tuning con el mismo número de épocas
    (``STRATEGIES``).
@@ -32,8 +33,19 @@ from course_utils.study.cells import (
     find_suggestion,
     make_targets,
     run_recipe,
+    run_seeds_safely,
 )
-from course_utils.study.grid import CellResult, Grid, run_grid, run_scenarios, transferability
+from course_utils.study.grid import (
+    INCONCLUSIVE,
+    LOSES,
+    VERDICTS,
+    WINS,
+    CellResult,
+    Grid,
+    run_grid,
+    run_scenarios,
+    transferability,
+)
 from course_utils.study.strategies import (
     STRATEGIES,
     STRATEGY_LABELS,
@@ -47,6 +59,10 @@ from course_utils.study.strategies import (
 __all__ = [
     "FINDER_RANGE",
     "GRID_RECIPES",
+    "INCONCLUSIVE",
+    "LOSES",
+    "VERDICTS",
+    "WINS",
     "LABELS",
     "STRATEGIES",
     "STRATEGY_LABELS",
@@ -61,6 +77,7 @@ __all__ = [
     "make_targets",
     "run_grid",
     "run_recipe",
+    "run_seeds_safely",
     "run_scenarios",
     "run_strategies",
     "run_strategy",

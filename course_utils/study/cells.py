@@ -8,6 +8,7 @@ entrenan sobre características en caché (``Target.features``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +18,13 @@ from torch.utils.data import DataLoader
 
 from course_utils import experiments as ex
 from course_utils import splits
+from course_utils.divergence import TrainingDiverged
 from course_utils.env import get_device, seed_everything
 from course_utils.features import backbone, extract_features, feature_loaders
 from course_utils.heads import FeatureHead, truncated_model
 from course_utils.lr_finder import find_lr
 from course_utils.scenarios import SIMILARITIES
+from course_utils.history import History
 from course_utils.stats import mean_std
 from course_utils.training import evaluate, fit
 
@@ -36,6 +39,7 @@ __all__ = [
     "find_suggestion",
     "make_targets",
     "run_recipe",
+    "run_seeds_safely",
 ]
 
 #: Las cuatro recetas que se comparan en cada celda.
@@ -83,7 +87,6 @@ class StudyConfig:
     hidden: int = 128
     finder_iters: int = 40
     lr_method: str = "min/10"
-    tie: float = 0.02
 
     def __post_init__(self) -> None:
         for name in ("small", "large", "n_test", "epochs", "batch_size", "finder_iters", "hidden"):
@@ -96,8 +99,6 @@ class StudyConfig:
             raise ValueError(f"seeds debe ser una lista no vacía de enteros >= 0, no {self.seeds!r}.")
         if self.finder_iters < 5:
             raise ValueError(f"finder_iters debe ser >= 5, no {self.finder_iters!r}.")
-        if not 0 <= self.tie < 1:
-            raise ValueError(f"tie (margen de empate) debe estar en [0, 1), no {self.tie!r}.")
 
     @property
     def budget(self) -> ex.Budget:
@@ -212,3 +213,24 @@ def run_recipe(
     return float(history.last["test_acc"])
 
 
+
+
+#: Cuántas veces se divide entre 10 una tasa con la que el entrenamiento diverge antes de rendirse.
+MAX_LR_RETRIES = 3
+
+
+def run_seeds_safely(run: Any, lr: float, seeds: Sequence[int]) -> tuple[float, list[float]]:
+    """``run(lr, seed)`` con cada semilla; si alguna diverge, todas otra vez con la tasa entre 10.
+
+    El buscador sugiere la tasa con la primera semilla y unos pocos lotes: con otra semilla o un
+    entrenamiento entero puede dispararse (``TrainingDiverged``). Una receta que diverge no es un
+    resultado sino una tasa mal elegida, así que se corrige: la misma tasa para todas las semillas,
+    dividida entre 10 hasta ``MAX_LR_RETRIES`` veces. Devuelve ``(tasa usada, exactitudes)``.
+    """
+    for _ in range(MAX_LR_RETRIES + 1):
+        try:
+            return lr, [run(lr, seed) for seed in seeds]
+        except TrainingDiverged:
+            lr = float(f"{lr / 10:.2g}")
+    raise TrainingDiverged(f"El entrenamiento diverge incluso con la tasa {lr * 10:.2g} (la sugerida entre "
+                           f"{10 ** MAX_LR_RETRIES}): revisa los datos y la receta.", History())

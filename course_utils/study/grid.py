@@ -1,8 +1,9 @@
 """La rejilla 2x2 (tamaño x parecido) y la curva de transferibilidad por etapas congeladas.
 
-``run_grid`` entrena las cuatro recetas de ``GRID_RECIPES`` en cada celda con varias semillas;
-gana la de mayor exactitud media en prueba y se compara con la recomendación de las fuentes
-(``scenarios.SOURCE_ADVICE``). ``transferability`` mide la exactitud frente al número de etapas
+``run_grid`` entrena las cuatro recetas de ``GRID_RECIPES`` en cada celda con varias semillas y
+compara la recomendación de las fuentes (``scenarios.SOURCE_ADVICE``) con la mejor de las demás,
+semilla a semilla: el veredicto (``gana`` / ``no concluyente`` / ``pierde``) es lo que dice el
+intervalo al 95 % de esa diferencia. ``transferability`` mide la exactitud frente al número de etapas
 congeladas, de ninguna (fine-tuning completo) a todas (extracción de características).
 """
 
@@ -17,7 +18,7 @@ from course_utils import experiments as ex
 from course_utils.env import get_device, seed_everything
 from course_utils.models import stages
 from course_utils.scenarios import SIMILARITIES, SIMILARITY_LABELS, SIZE_LABELS, SIZES, SOURCE_ADVICE
-from course_utils.stats import mean_std, t_interval
+from course_utils.stats import t_interval
 from course_utils.study.cells import (
     GRID_RECIPES,
     LABELS,
@@ -28,13 +29,19 @@ from course_utils.study.cells import (
     find_suggestion,
     make_targets,
     run_recipe,
+    run_seeds_safely,
 )
 
-__all__ = ["CellResult", "Grid", "run_grid", "run_scenarios", "transferability"]
+__all__ = ["CellResult", "Grid", "INCONCLUSIVE", "LOSES", "VERDICTS", "WINS", "run_grid", "run_scenarios", "transferability"]
 
 # --------------------------------------------------------------------------------------
 # La rejilla 2x2
 # --------------------------------------------------------------------------------------
+
+
+#: Los tres veredictos de una celda: la receta recomendada gana, no se puede decir, o pierde.
+WINS, INCONCLUSIVE, LOSES = "gana", "no concluyente", "pierde"
+VERDICTS = (WINS, INCONCLUSIVE, LOSES)
 
 
 @dataclass
@@ -47,7 +54,6 @@ class CellResult(PerSeed):
     lrs: dict[str, float]
     accs: dict[str, list[float]]
     recommended: str
-    tie: float = 0.02
 
     @property
     def ranking(self) -> list[str]:
@@ -60,38 +66,52 @@ class CellResult(PerSeed):
         return self.ranking[0]
 
     @property
-    def gap(self) -> float:
-        """Ventaja media de la ganadora sobre la recomendada (0 si la recomendada gana)."""
-        return self.means[self.winner] - self.means[self.recommended]
+    def rival(self) -> str:
+        """La mejor receta (en media) de las que no son la recomendada: contra la que se la compara."""
+        return next(name for name in self.ranking if name != self.recommended)
 
     @property
-    def noise(self) -> float:
-        """Margen de la prueba t pareada al 95 % de la diferencia ganadora − recomendada (0 con una semilla).
+    def effect(self) -> float:
+        """Diferencia media recomendada − rival, semilla a semilla (positiva: la recomendada va por delante)."""
+        return t_interval(self._diffs())[0]
 
-        Es el error típico de la diferencia semilla a semilla por el valor crítico de la t de Student con
-        n − 1 grados de libertad (4,30 con 3 semillas): con tan pocas semillas, «dos errores típicos»
-        declararía ganadoras diferencias que otra tanda de semillas no repetiría.
+    @property
+    def interval(self) -> tuple[float, float]:
+        """Intervalo al 95 % de esa diferencia (prueba t pareada; infinito con una sola semilla).
+
+        Es la media ± el valor crítico de la t de Student con n − 1 grados de libertad por el error
+        típico de las diferencias (4,30 errores típicos con 3 semillas, 2,78 con 5).
         """
-        diffs = [w - r for w, r in zip(self.accs[self.winner], self.accs[self.recommended])]
-        if len(diffs) < 2:
-            return 0.0
-        return t_interval(diffs)[1]
+        mean, half = t_interval(self._diffs())
+        return mean - half, mean + half
+
+    def _diffs(self) -> list[float]:
+        return [r - o for r, o in zip(self.accs[self.recommended], self.accs[self.rival])]
 
     @property
     def verdict(self) -> str:
-        """``"sí"`` (la recomendada gana), ``"empate"`` o ``"no"``.
+        """``"gana"``, ``"no concluyente"`` o ``"pierde"``: lo que dice el intervalo de ``effect``.
 
-        Es empate si la ventaja de la ganadora no supera ni ``tie`` ni el ruido entre semillas
-        (``noise``, prueba t pareada al 95 %): con esos datos no se puede decir cuál es mejor.
+        Gana si todo el intervalo está por encima de cero (la recomendada supera a la mejor de las
+        demás), pierde si todo está por debajo, y no es concluyente si contiene el cero: con esas
+        semillas no se puede distinguir, aunque una de las dos tenga mayor media.
         """
-        if self.winner == self.recommended:
-            return "sí"
-        return "empate" if self.gap <= max(self.tie, self.noise) else "no"
+        low, high = self.interval
+        if low > 0:
+            return WINS
+        return LOSES if high < 0 else INCONCLUSIVE
 
     @property
     def held(self) -> bool:
-        """La recomendación se sostiene: gana o empata con la mejor."""
-        return self.verdict != "no"
+        """La recomendación no queda refutada: gana o no es concluyente."""
+        return self.verdict != LOSES
+
+    def describe(self) -> str:
+        """El veredicto con su efecto y su intervalo, p. ej. ``no concluyente (-0.040, IC [-0.210, +0.130])``."""
+        low, high = self.interval
+        if len(self.accs[self.rival]) < 2:
+            return f"{self.verdict} ({self.effect:+.3f}, una semilla: sin intervalo)"
+        return f"{self.verdict} ({self.effect:+.3f}, IC [{low:+.3f}, {high:+.3f}])"
 
     @property
     def winner_every_seed(self) -> bool:
@@ -113,10 +133,11 @@ class CellResult(PerSeed):
             "winner": self.winner,
             "winner_every_seed": self.winner_every_seed,
             "recommended": self.recommended,
+            "rival": self.rival,
             "verdict": self.verdict,
             "held": self.held,
-            "gap": round(self.gap, 4),
-            "noise": round(self.noise, 4),
+            "effect": round(self.effect, 4),
+            "interval": [round(v, 4) for v in self.interval] if len(self.accs[self.rival]) > 1 else None,
         }
 
 
@@ -143,12 +164,12 @@ class Grid:
         }
 
     def table(self) -> str:
-        """La tabla 2x2 en texto: ganadora, recomendación y si se sostuvo."""
+        """La tabla 2x2 en texto: la receta de mayor media, la recomendación y su veredicto con el intervalo."""
         rows = {}
         for size in SIZES:
             rows[SIZE_LABELS[size]] = [
-                [f"gana: {LABELS[c.winner]} ({c.means[c.winner]:.3f})" for c in (self.cells[size, s] for s in SIMILARITIES)],
-                [f"fuentes: {LABELS[c.recommended]} → {c.verdict}" for c in (self.cells[size, s] for s in SIMILARITIES)],
+                [f"mayor media: {LABELS[c.winner]} ({c.means[c.winner]:.3f})" for c in (self.cells[size, s] for s in SIMILARITIES)],
+                [f"fuentes: {LABELS[c.recommended]} → {c.describe()}" for c in (self.cells[size, s] for s in SIMILARITIES)],
             ]
         width = 2 + max(len(text) for pair in rows.values() for row in pair for text in row)  # columnas separadas
         lines = [f"{'':<10}" + "".join(f"{SIMILARITY_LABELS[sim]:<{width}}" for sim in SIMILARITIES).rstrip()]
@@ -168,7 +189,8 @@ def run_grid(
     """Las cuatro recetas en las cuatro celdas, con el mismo presupuesto y varias semillas.
 
     La tasa de cada receta y celda la elige el buscador de la tasa (semilla 0, solo con las
-    imágenes de entrenamiento de esa celda). Devuelve una ``Grid``.
+    imágenes de entrenamiento de esa celda); si con ella el entrenamiento diverge en alguna
+    semilla, se divide entre 10 (``run_seeds_safely``) y ``lrs`` guarda la usada. Devuelve una ``Grid``.
     """
     started = time.perf_counter()
     unknown = [r for r in recipes if r not in GRID_RECIPES]
@@ -180,13 +202,15 @@ def run_grid(
     for size, n in config.sizes().items():
         for similarity, target in targets.items():
             data = target.cell(n)
-            lrs = {r: choose_lr(r, target, data, models, config, device) for r in recipes}
-            accs = {r: [run_recipe(r, target, data, models, config, lrs[r], s, device) for s in config.seeds]
-                    for r in recipes}
+            lrs, accs = {}, {}
+            for r in recipes:
+                lrs[r], accs[r] = run_seeds_safely(
+                    lambda lr, seed, r=r: run_recipe(r, target, data, models, config, lr, seed, device),
+                    choose_lr(r, target, data, models, config, device), config.seeds)
             recommended = SOURCE_ADVICE[size, similarity]
             if recommended not in accs:
                 raise ValueError(f"La receta recomendada {recommended!r} no está entre las recetas comparadas.")
-            cells[size, similarity] = CellResult(size, similarity, n, lrs, accs, recommended, config.tie)
+            cells[size, similarity] = CellResult(size, similarity, n, lrs, accs, recommended)
     return Grid(config, cells, time.perf_counter() - started)
 
 
@@ -231,8 +255,10 @@ def transferability(
             model, optimizer = ex.build(recipe, models, data.num_classes, 1.0, config.budget)
             loader, _ = data.loaders(config.batch_size, seed=0, device=device)
             lr = find_suggestion(model, loader, optimizer, config, get_device(device))
-            curve[k] = [float(ex.run(recipe, data, models, config.budget, lr, seed=s, curve=False,
-                                     device=device).last["test_acc"]) for s in config.seeds]
+            _, curve[k] = run_seeds_safely(
+                lambda lr, seed, recipe=recipe: float(ex.run(recipe, data, models, config.budget, lr, seed=seed,
+                                                             curve=False, device=device).last["test_acc"]),
+                lr, config.seeds)
         curve[n_body] = list(cell.accs["feature_extraction"])
         result[similarity] = curve
     return result

@@ -140,10 +140,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
            f"semillas {', '.join(map(str, config.seeds))}")
     for key, cell in result["cells"].items():
         accs = ", ".join(f"{LABELS[name]} {acc:.3f}" for name, acc in cell["accuracy"].items())
-        interval = cell["interval"]
-        ci = f", IC [{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else ", una semilla: sin intervalo"
-        _print(f"{key:<20} fuentes: {LABELS[cell['recommended']]} frente a {LABELS[cell['rival']]} → "
-               f"{cell['verdict']} ({cell['effect']:+.3f}{ci})")
+        _print(f"{key:<20} fuentes: {LABELS[cell['recommended']]} frente a {LABELS[cell['rival']]} → {cell['summary']}")
         _print(f"{'':<20} {accs}")
     _print(f"tiempo total: {result['seconds']:.1f} s")
     return 0

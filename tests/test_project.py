@@ -1,5 +1,6 @@
 """El README, la CI y el paquete dicen lo mismo."""
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -89,13 +90,20 @@ def test_every_test_named_in_the_docs_exists():
     assert not missing, "pruebas citadas que no existen:\n" + "\n".join(missing)
 
 
-def _sections(source: str) -> list[tuple[str, list[tuple[str, str, list[str]]]]]:
-    """Celdas de un cuaderno fuente agrupadas por sección ``## ...``: ``[(título, [(tipo, texto, etiquetas)])]``."""
+@functools.cache
+def _build_script():
+    """``scripts/build_notebooks.py`` como módulo (se carga una vez)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "scripts" / "build_notebooks.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
+    return build
+
+
+def _sections(source: str) -> list[tuple[str, list[tuple[str, str, list[str]]]]]:
+    """Celdas de un cuaderno fuente agrupadas por sección ``## ...``: ``[(título, [(tipo, texto, etiquetas)])]``."""
+    build = _build_script()
     sections: list = [("(inicio)", [])]
     for kind, text, tags in build.parse(source):
         headings = [line for line in text.splitlines() if line.startswith("## ")] if kind == "markdown" else []

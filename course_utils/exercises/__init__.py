@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-__all__ = ["____", "Pending", "Feedback", "Exercise", "Wrong", "expect", "load", "NOTEBOOKS"]
+__all__ = ["____", "Pending", "Feedback", "Exercise", "Wrong", "call_answer", "expect", "load", "loader_steps", "NOTEBOOKS"]
 
 #: Cuadernos con ejercicios (cada uno es un módulo ``course_utils.exercises.nbNN``).
 NOTEBOOKS = ("01", "02", "03", "04", "05", "06")
@@ -55,6 +55,30 @@ def expect(condition: object, hint: str) -> None:
     """Lanza ``Wrong(hint)`` si ``condition`` es falsa: la forma corta de escribir una comprobación."""
     if not condition:
         raise Wrong(hint)
+
+
+def call_answer(function: Any, *args: Any, usage: str = "", inputs: str = "") -> Any:
+    """Llama a la función que escribió el estudiante; si no es una función o falla, lo dice como pista.
+
+    ``usage`` completa la pista de «no es una función» (qué recibe y qué devuelve); ``inputs`` dice
+    con qué datos se la llamó, para que el estudiante pueda repetir el fallo.
+    """
+    expect(callable(function), "La respuesta es una función (el nombre de la que has escrito, sin paréntesis)"
+                               + (f", {usage}" if usage else "") + ".")
+    try:
+        return function(*args)
+    except Exception as problem:  # noqa: BLE001 - el error del estudiante, explicado como pista
+        where = f" con {inputs}" if inputs else ""
+        raise Wrong(f"Tu función falla{where}: {type(problem).__name__}: {problem}") from None
+
+
+def loader_steps(images: int, batch_size: int, epochs: int = 1) -> int:
+    """Pasos del optimizador: los lotes que da de verdad un ``DataLoader`` de ``images`` elementos, por las épocas."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader = DataLoader(TensorDataset(torch.zeros(images, 1)), batch_size=batch_size, shuffle=True)
+    return sum(1 for _ in range(epochs) for _ in loader)
 
 
 CORRECT, INCORRECT, NOT_ATTEMPTED = "correcto", "incorrecto", "sin responder"

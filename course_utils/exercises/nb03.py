@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise, Wrong, expect
+from course_utils.exercises import Exercise, call_answer, expect
 
 __all__ = ["EXERCISES"]
 
@@ -15,16 +15,6 @@ def _glyphnet(num_classes: int = 10) -> nn.Module:
 
     torch.manual_seed(0)
     return GlyphNet(num_classes)
-
-
-def _call(function, model: nn.Module, what: str) -> nn.Module | None:
-    """Llama a la función del estudiante y convierte sus errores en una pista."""
-    expect(callable(function), f"La respuesta es una función (el nombre de la que has escrito, sin paréntesis), "
-                               f"que recibe el modelo y {what}.")
-    try:
-        return function(model)
-    except Exception as problem:  # noqa: BLE001 - el error del estudiante, explicado como pista
-        raise Wrong(f"Tu función lanzó {type(problem).__name__}: {problem}") from problem
 
 
 def _stage_flags(model: nn.Module) -> dict[str, set[bool]]:
@@ -40,7 +30,7 @@ def _verify_freeze(answer) -> None:
     with torch.device("meta"):
         resnet = tvm.resnet18(num_classes=2)
     for model in (_glyphnet(), resnet):
-        returned = _call(answer, model, "lo devuelve congelado")
+        returned = call_answer(answer, model, usage="que recibe el modelo y lo devuelve congelado")
         flags = _stage_flags(model)
         head = flags.pop("fc")
         if head == {True} and all(f == {True} for f in flags.values()):
@@ -65,7 +55,7 @@ def _verify_train_mode(answer) -> None:
     model.eval()
     frozen_bn, trainable_bn = _bn_of(model.layer1), _bn_of(model.layer2) + _bn_of(model.layer3)
     before = [bn.running_mean.clone() for bn in frozen_bn]
-    _call(answer, model, "lo pone en modo entrenamiento")
+    call_answer(answer, model, usage="que recibe el modelo y lo pone en modo entrenamiento")
     expect(model.training, "El modelo tiene que quedar en modo entrenamiento (model.training == True): empieza "
                            "con model.train().")
     expect(all(bn.training for bn in trainable_bn), "Las BatchNorm de layer2 y layer3 se entrenan: deben seguir "

@@ -8,18 +8,9 @@ import math
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise, Wrong, expect
+from course_utils.exercises import Exercise, Wrong, call_answer, expect, loader_steps
 
 __all__ = ["EXERCISES"]
-
-
-def _run(function, *args):
-    """Llama a la función del estudiante y convierte sus errores en una pista."""
-    expect(callable(function), "La respuesta es una función: el nombre de la que has escrito, sin paréntesis.")
-    try:
-        return function(*args)
-    except Exception as problem:  # noqa: BLE001 - el error del estudiante, explicado como pista
-        raise Wrong(f"Tu función lanzó {type(problem).__name__}: {problem}") from problem
 
 
 # --- Ejercicio 1: optimizador con la cabeza 10 veces más rápida --------------------------------------------
@@ -31,7 +22,7 @@ def _verify_optimizer(answer) -> None:
     torch.manual_seed(0)
     model, lr = GlyphNet(10), 1e-3
     try:
-        optimizer = _run(answer, model, lr)
+        optimizer = call_answer(answer, model, lr)
     except Wrong as problem:
         expect("more than one parameter group" not in str(problem), "Un parámetro aparece en dos grupos: "
                "model.parameters() ya incluye los de model.fc. En el grupo del cuerpo pon solo los demás.")
@@ -104,7 +95,7 @@ def _verify_train_step(answer) -> None:
     start = [p.detach().clone() for p in student.parameters()]
     for step, (x, y) in enumerate(batches, start=1):
         expected = _reference_step(reference, x, y, ref_opt, loss_fn)
-        got = _run(answer, student, x, y, stu_opt, loss_fn)
+        got = call_answer(answer, student, x, y, stu_opt, loss_fn)
         expect(isinstance(got, (float, torch.Tensor)) and not isinstance(got, bool),
                "Tu función tiene que devolver la pérdida del lote (loss.item(), un número).")
         got = float(got.detach()) if isinstance(got, torch.Tensor) else got
@@ -181,7 +172,7 @@ def _verify_evaluate(answer) -> None:
     with torch.no_grad():
         truth = sum((reference(x).argmax(dim=1) == y).sum().item() for x, y in loader) / sum(len(y) for _, y in loader)
     stats = model.net[1].running_mean.clone()
-    got = _run(answer, model, loader)
+    got = call_answer(answer, model, loader)
     expect(isinstance(got, (int, float)) and not isinstance(got, bool),
            "Tu función tiene que devolver la exactitud: un número entre 0 y 1 (aciertos / imágenes).")
     expect(model.calls, "Tu función no ha llamado al modelo: recorre el cargador y calcula model(x).")
@@ -224,9 +215,7 @@ def _count_correct(model, loader):
 
 
 def _steps(images: int = 2000, batch_size: int = 128, epochs: int = 5) -> int:
-    """Pasos del optimizador: lotes que da un DataLoader de verdad en cada época, por las épocas."""
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(images, 1)), batch_size=batch_size)
-    return len(loader) * epochs
+    return loader_steps(images, batch_size, epochs)
 
 
 def _verify_steps(answer) -> None:

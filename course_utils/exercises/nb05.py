@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import math
 
-import torch
-from torch.utils.data import DataLoader, TensorDataset
-
-from course_utils.exercises import Exercise, expect
+from course_utils.exercises import Exercise, expect, loader_steps
 from course_utils.stats import t_critical, t_interval
 
 __all__ = ["EXERCISES"]
@@ -17,9 +14,7 @@ DIFFERENCES = (0.42, 0.55, 0.47)
 
 
 def _steps(classes: int = 10, per_class: int = 5, batch_size: int = 16, epochs: int = 4) -> int:
-    """Pasos del optimizador, contados recorriendo un cargador de verdad con esas imágenes."""
-    loader = DataLoader(TensorDataset(torch.zeros(classes * per_class, 1)), batch_size=batch_size, shuffle=True)
-    return sum(1 for _ in range(epochs) for _ in loader)
+    return loader_steps(classes * per_class, batch_size, epochs)
 
 
 def _verify_steps(answer) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from course_utils.exercises import Exercise, Wrong, expect
+from course_utils.exercises import Exercise, call_answer, expect
 from course_utils.stats import t_critical, t_interval
 
 __all__ = ["EXERCISES"]
@@ -30,10 +30,7 @@ def _unpaired_half(a, b) -> float:
 def _verify_paired(answer) -> None:
     expect(callable(answer), "La respuesta es una función: def paired_interval(a, b): ... return (media, semiancho).")
     for a, b in _PAIRS:
-        try:
-            got = answer(list(a), list(b))
-        except Exception as error:  # el error del estudiante, con su tipo
-            raise Wrong(f"Tu función falla con a={a}, b={b}: {type(error).__name__}: {error}") from None
+        got = call_answer(answer, list(a), list(b), inputs=f"a={a}, b={b}")
         expect(isinstance(got, (tuple, list)) and len(got) == 2, "La función debe devolver una pareja (media, semiancho).")
         mean, half = (float(g) for g in got)
         true_mean, true_half = _paired(a, b)
@@ -66,10 +63,8 @@ _CURVES = [
 def _verify_suggestion(answer) -> None:
     expect(callable(answer), "La respuesta es una función: def suggest(lrs, losses): ... return tasa.")
     for lrs, losses in _CURVES:
-        try:
-            got = float(answer(list(lrs), list(losses)))
-        except Exception as error:
-            raise Wrong(f"Tu función falla con lrs={lrs}: {type(error).__name__}: {error}") from None
+        got = call_answer(answer, list(lrs), list(losses), inputs=f"lrs={lrs}")
+        expect(isinstance(got, (int, float)) and not isinstance(got, bool), "La función debe devolver una tasa (un número).")
         best = lrs[min(range(len(losses)), key=losses.__getitem__)]
         expect(not math.isclose(got, best), "Esa es la tasa del mínimo: en el mínimo la pérdida ya está a punto de "
                "dispararse. La regla del cuaderno la divide entre 10.")

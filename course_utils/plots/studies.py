@@ -7,7 +7,6 @@ solo los dibuja; las medias y desviaciones salen de ``stats``. Devuelven la ``Fi
 from __future__ import annotations
 
 import textwrap
-
 from collections.abc import Mapping, Sequence
 from typing import Any
 

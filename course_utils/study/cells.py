@@ -8,7 +8,7 @@ entrenan sobre características en caché (``Target.features``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +23,8 @@ from course_utils.env import get_device, seed_everything
 from course_utils.features import backbone, extract_features, feature_loaders
 from course_utils.heads import FeatureHead, truncated_model
 from course_utils.lr_finder import find_lr
-from course_utils.scenarios import SIMILARITIES
 from course_utils.history import History
+from course_utils.scenarios import SIMILARITIES
 from course_utils.stats import mean_std
 from course_utils.training import evaluate, fit
 
@@ -213,13 +213,11 @@ def run_recipe(
     return float(history.last["test_acc"])
 
 
-
-
 #: Cuántas veces se divide entre 10 una tasa con la que el entrenamiento diverge antes de rendirse.
 MAX_LR_RETRIES = 3
 
 
-def run_seeds_safely(run: Any, lr: float, seeds: Sequence[int]) -> tuple[float, list[float]]:
+def run_seeds_safely(run: Callable[[float, int], float], lr: float, seeds: Sequence[int]) -> tuple[float, list[float]]:
     """``run(lr, seed)`` con cada semilla; si alguna diverge, todas otra vez con la tasa entre 10.
 
     El buscador sugiere la tasa con la primera semilla y unos pocos lotes: con otra semilla o un

@@ -9,6 +9,7 @@ congeladas, de ninguna (fine-tuning completo) a todas (extracción de caracterí
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -109,7 +110,7 @@ class CellResult(PerSeed):
     def describe(self) -> str:
         """El veredicto con su efecto y su intervalo, p. ej. ``no concluyente (-0.040, IC [-0.210, +0.130])``."""
         low, high = self.interval
-        if len(self.accs[self.rival]) < 2:
+        if not math.isfinite(high):
             return f"{self.verdict} ({self.effect:+.3f}, una semilla: sin intervalo)"
         return f"{self.verdict} ({self.effect:+.3f}, IC [{low:+.3f}, {high:+.3f}])"
 
@@ -137,7 +138,8 @@ class CellResult(PerSeed):
             "verdict": self.verdict,
             "held": self.held,
             "effect": round(self.effect, 4),
-            "interval": [round(v, 4) for v in self.interval] if len(self.accs[self.rival]) > 1 else None,
+            "interval": [round(v, 4) for v in self.interval] if math.isfinite(self.interval[1]) else None,
+            "summary": self.describe(),
         }
 
 

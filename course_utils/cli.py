@@ -126,22 +126,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
-    """Las cuatro recetas en los cuatro escenarios (tamaño x parecido) del dominio sin conexión."""
+    """Las recetas en los cuatro escenarios (tamaño x parecido) del dominio sin conexión."""
     from course_utils.study import LABELS, StudyConfig, run_scenarios
 
-    seeds = tuple(args.seeds) if args.seeds else StudyConfig().seeds
-    config = StudyConfig(small=args.small, large=args.large, n_test=args.n_test, epochs=args.epochs,
-                         seeds=seeds, finder_iters=args.finder_iters)
+    defaults = StudyConfig()
+    seeds = tuple(args.seeds) if args.seeds else defaults.seeds
+    lr_grid = tuple(args.lr_grid) if args.lr_grid else defaults.lr_grid
+    config = StudyConfig(small=args.small, large=args.large, n_val=args.n_val, n_test=args.n_test, epochs=args.epochs,
+                         large_epochs=args.large_epochs, seeds=seeds, lr_grid=lr_grid)
     result = run_scenarios(config, device="cpu")
     if args.json:
         _print(json.dumps(result, ensure_ascii=False))
         return 0
-    _print(f"Escenarios: {config.small} y {config.large} imágenes por clase, {config.epochs} épocas, "
-           f"semillas {', '.join(map(str, config.seeds))}")
+    _print(f"Escenarios: {config.small} y {config.large} imágenes por clase ({config.epochs} y {config.large_epochs} "
+           f"épocas), semillas {', '.join(map(str, config.seeds))}; tasas elegidas en validación")
     for key, cell in result["cells"].items():
         accs = ", ".join(f"{LABELS[name]} {acc:.3f}" for name, acc in cell["accuracy"].items())
-        _print(f"{key:<20} fuentes: {LABELS[cell['recommended']]} frente a {LABELS[cell['rival']]} → {cell['summary']}")
-        _print(f"{'':<20} {accs}")
+        for recipe, verdict in cell["verdicts"].items():
+            _print(f"{key:<16} fuentes: {LABELS[recipe]} frente a {LABELS[verdict['rival']]} → {verdict['summary']}")
+        _print(f"{'':<16} {accs}")
     _print(f"tiempo total: {result['seconds']:.1f} s")
     return 0
 
@@ -254,10 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     # Opciones ocultas: un estudio diminuto para las pruebas (las cifras del curso usan los valores por defecto).
     p.add_argument("--small", type=int, default=study_defaults.small, help=argparse.SUPPRESS)
     p.add_argument("--large", type=int, default=study_defaults.large, help=argparse.SUPPRESS)
+    p.add_argument("--n-val", type=int, default=study_defaults.n_val, help=argparse.SUPPRESS)
     p.add_argument("--n-test", type=int, default=study_defaults.n_test, help=argparse.SUPPRESS)
     p.add_argument("--epochs", type=int, default=study_defaults.epochs, help=argparse.SUPPRESS)
+    p.add_argument("--large-epochs", type=int, default=study_defaults.large_epochs, help=argparse.SUPPRESS)
     p.add_argument("--seeds", type=int, nargs="+", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--finder-iters", type=int, default=study_defaults.finder_iters, help=argparse.SUPPRESS)
+    p.add_argument("--lr-grid", type=float, nargs="+", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_scenarios)
 
     p = sub.add_parser("finetune", help="ajusta un modelo a tu carpeta train/<clase>/ y test/<clase>/")

@@ -120,23 +120,28 @@ def _out_channels(module: nn.Module) -> int:
 
 
 class TruncatedNet(nn.Module):
-    """Primeras etapas convolucionales de una red + media global + capas totalmente conectadas nuevas.
+    """Primeras etapas convolucionales de una red + media por zonas + capas totalmente conectadas nuevas.
+
+    La media se toma en una rejilla de ``grid`` x ``grid`` zonas (``grid=1``: media global). Con
+    ``grid > 1`` las capas densas saben **dónde** está cada característica, no solo si aparece.
 
     Etapas (para ``models.freeze``, ``param_groups`` y ``stage_table``): las conservadas
     (p. ej. ``layer1``), ``hidden`` (Linear + ReLU + Dropout) y la salida ``fc``.
     """
 
     def __init__(self, convs: list[tuple[str, nn.Module]], channels: int, hidden: int, num_classes: int,
-                 dropout: float = 0.5):
+                 dropout: float = 0.5, grid: int = 1):
         super().__init__()
         _check_head_sizes(num_classes, hidden, dropout)
+        if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
+            raise ValueError(f"grid debe ser un entero >= 1 (zonas por lado; 1 = media global), no {grid!r}.")
         self.stage_order = [name for name, _ in convs]
         for name, module in convs:
             self.add_module(name, module)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = nn.AdaptiveAvgPool2d(grid)
         #: Tamaño del vector que sale de las etapas conservadas (entrada de ``hidden``).
-        self.feature_dim = channels
-        self.hidden = _hidden_block(channels, hidden, dropout)
+        self.feature_dim = channels * grid * grid
+        self.hidden = _hidden_block(self.feature_dim, hidden, dropout)
         self.fc = _output_layer(hidden, num_classes)
 
     def stages(self) -> list[tuple[str, nn.Module]]:
@@ -144,7 +149,7 @@ class TruncatedNet(nn.Module):
         return [*convs, ("hidden", self.hidden), (HEAD, self.fc)]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Salida de las etapas conservadas tras la media global: forma (N, canales)."""
+        """Salida de las etapas conservadas tras la media por zonas: forma (N, canales · grid²)."""
         for name in self.stage_order:
             x = getattr(self, name)(x)
         return torch.flatten(self.pool(x), 1)
@@ -161,14 +166,16 @@ def truncated_model(
     num_classes: int,
     frozen: bool = True,
     dropout: float = 0.5,
+    grid: int = 1,
 ) -> TruncatedNet:
     """Receta para **pocos datos diferentes** de los de origen.
 
     Conserva las etapas de ``model`` desde la entrada hasta ``keep`` (incluida; nombre o
     índice) y descarta el resto: las primeras etapas detectan bordes, colores y texturas,
     que sirven en casi cualquier imagen; las últimas son específicas de la tarea de origen.
-    Encima añade una media global y capas totalmente conectadas nuevas (``hidden`` neuronas
-    con ReLU y *dropout*, y la salida ``fc`` de ``num_classes``).
+    Encima añade una media (global con ``grid=1``; con ``grid=k``, en k x k zonas, que conserva
+    dónde está cada cosa) y capas totalmente conectadas nuevas (``hidden`` neuronas con ReLU y
+    *dropout*, y la salida ``fc`` de ``num_classes``).
 
     Con ``frozen=True`` las etapas conservadas (y sus BatchNorm) quedan congeladas y solo
     se entrenan las capas nuevas. Devuelve una copia: ``model`` no cambia. Ojo:
@@ -194,7 +201,7 @@ def truncated_model(
     _check_head_sizes(num_classes, hidden, dropout)
     kept = copy.deepcopy(convs[: last + 1])
     device = next(model.parameters()).device
-    net = TruncatedNet(kept, _out_channels(kept[-1][1]), hidden, num_classes, dropout).to(device)
+    net = TruncatedNet(kept, _out_channels(kept[-1][1]), hidden, num_classes, dropout, grid).to(device)
     for param in net.parameters():
         param.requires_grad_(True)
     if frozen:

@@ -33,6 +33,7 @@ __all__ = [
     "freeze",
     "unfreeze",
     "set_train_mode",
+    "bn_inference",
     "count_parameters",
     "param_groups",
     "stage_param_groups",
@@ -178,9 +179,16 @@ def unfreeze(model: nn.Module) -> nn.Module:
     return model
 
 
+#: Atributo con el que ``bn_inference`` marca las BatchNorm que deben quedarse en modo evaluación.
+_BN_INFERENCE = "_course_bn_inference"
+
+
 def _is_frozen_bn(module: nn.Module) -> bool:
+    """¿Es una BatchNorm que debe quedarse en modo evaluación? Congelada o marcada por ``bn_inference``."""
     if not isinstance(module, nn.modules.batchnorm._BatchNorm):
         return False
+    if getattr(module, _BN_INFERENCE, False):
+        return True
     params = list(module.parameters(recurse=False))
     return bool(params) and not any(p.requires_grad for p in params)
 
@@ -189,13 +197,32 @@ def set_train_mode(model: nn.Module, mode: bool = True) -> nn.Module:
     """Como ``model.train(mode)``, pero las BatchNorm congeladas se quedan en modo evaluación.
 
     Una BatchNorm cuenta como congelada cuando sus parámetros (peso y sesgo) no
-    requieren gradiente. Úsala en lugar de ``model.train()`` en un bucle propio.
+    requieren gradiente o cuando ``bn_inference`` la ha marcado. Úsala en lugar de
+    ``model.train()`` en un bucle propio.
     """
     model.train(mode)
     if mode:
         for module in model.modules():
             if _is_frozen_bn(module):
                 module.eval()
+    return model
+
+
+def bn_inference(model: nn.Module, on: bool = True) -> nn.Module:
+    """Mantiene (``on=True``) o deja de mantener las BatchNorm de ``model`` en modo inferencia al entrenar.
+
+    Es lo que hace la guía de Keras al descongelar: ``base_model(inputs, training=False)``. Las
+    BatchNorm siguen **entrenables** (su peso y su sesgo reciben gradiente y cambian), pero
+    normalizan con sus estadísticas guardadas (``running_mean``/``running_var``) y no las
+    actualizan: ``set_train_mode`` (y por tanto ``fit`` y ``train_one_epoch``) las deja en modo
+    evaluación. Con lotes pequeños y pocas imágenes, las estadísticas de cada lote son ruidosas y
+    reescribirían las del preentrenamiento. ``on=False`` quita la marca (las congeladas siguen en
+    evaluación, como siempre). Devuelve ``model``.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            setattr(module, _BN_INFERENCE, bool(on))
+    set_train_mode(model, model.training)
     return model
 
 

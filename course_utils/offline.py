@@ -9,7 +9,20 @@ forma determinista en segundos:
   colores y ruido al azar. Imágenes RGB de 32x32.
 - **Tarea destino parecida**: los dígitos 0-9 con el mismo estilo de dibujo.
 - **Tarea destino diferente**: 10 texturas y patrones geométricos (rayas,
-  cuadrículas, anillos...), con otra estadística de imagen.
+  cuadrículas, anillos...) con otra estadística de imagen. Qué cambia respecto a las letras:
+
+  * **color en lugar de luz**: cada textura se pinta con dos colores de tono al azar pero
+    **igual de claros** (isoluminantes); el dibujo solo se distingue por el color y en escala de
+    grises la imagen es casi uniforme. Las letras, en cambio, son trazo claro sobre fondo oscuro
+    con tintes al azar: la red de origen aprendió a reconocer formas por la luminancia y a no
+    fiarse del tono;
+  * **menos contraste y más fino**: contraste de luminancia unas tres veces menor que el de las
+    letras y rayas de 3 a 4,5 píxeles de periodo, con más energía en frecuencias altas;
+  * lo mismo que en las letras: el ruido gaussiano (0,06 por canal) y el tamaño de 32x32.
+
+  ``study.probe.image_statistics`` mide esas diferencias y ``study.probe.linear_probe``, lo que
+  cuestan a la red: una sonda lineal sobre las características congeladas acierta casi todo en
+  letras y dígitos y bastante menos en las texturas.
 
 La red que se preentrena en la tarea de origen, ``GlyphNet``, está en ``glyphnet``.
 """
@@ -61,7 +74,7 @@ TEXTURE_CLASSES = (
 )
 TASKS = ("source", "similar", "different")
 IMAGE_SIZE = 32
-#: Normalización de las imágenes del dominio (fondo oscuro, trazo claro).
+#: Normalización de las imágenes del dominio (una sola para las tres tareas; medida en las letras).
 MEAN = (0.35, 0.35, 0.35)
 STD = (0.30, 0.30, 0.30)
 
@@ -114,10 +127,14 @@ def _glyph_mask(char: str, rng: np.random.Generator) -> np.ndarray:
 
 
 def _texture_mask(label: int, rng: np.random.Generator) -> np.ndarray:
-    """Máscara en [0, 1] de la textura ``label`` con frecuencia, fase y giro al azar."""
+    """Máscara en [0, 1] de la textura ``label`` con frecuencia, fase y giro al azar.
+
+    Las periódicas tienen de 7 a 11 ciclos por imagen (periodo de 3 a 4,5 píxeles): más finas que
+    los trazos de las letras.
+    """
     coords = (np.arange(IMAGE_SIZE, dtype=np.float32) + 0.5) / IMAGE_SIZE
     yy, xx = np.meshgrid(coords, coords, indexing="ij")
-    freq = rng.uniform(3.0, 6.0)
+    freq = rng.uniform(7.0, 11.0)
     phase = rng.uniform(0, 2 * np.pi)
     tilt = rng.uniform(-0.15, 0.15)
     name = TEXTURE_CLASSES[label]
@@ -129,8 +146,8 @@ def _texture_mask(label: int, rng: np.random.Generator) -> np.ndarray:
         wave = np.sin(2 * np.pi * freq * (xx + yy) / 1.4 + phase)
     elif name == "diagonal_descendente":
         wave = np.sin(2 * np.pi * freq * (xx - yy) / 1.4 + phase)
-    elif name == "cuadrícula":
-        wave = np.sin(2 * np.pi * freq * xx + phase) * np.sin(2 * np.pi * freq * yy + phase)
+    elif name == "cuadrícula":  # líneas horizontales y verticales que se cruzan
+        wave = np.maximum(np.sin(2 * np.pi * freq * xx + phase), np.sin(2 * np.pi * freq * yy + phase))
     elif name == "puntos":
         wave = np.cos(2 * np.pi * freq * xx + phase) + np.cos(2 * np.pi * freq * yy + phase) - 1.0
     elif name == "anillos":
@@ -150,6 +167,26 @@ def _texture_mask(label: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(0.5 + 0.5 * wave, 0.0, 1.0).astype(np.float32)
 
 
+#: Pesos de la luminancia (Rec. 601): dos colores con el mismo producto por ellos se ven igual de claros.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def _isoluminant_colorize(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Dibujo **isoluminante**: dos colores igual de claros y de tono al azar, con ruido gaussiano.
+
+    La diferencia entre los dos colores no tiene componente de luminancia: el dibujo solo se ve
+    por el color (en escala de grises es casi uniforme). HxWx3 en [0, 1].
+    """
+    chroma = rng.standard_normal(3).astype(np.float32)
+    chroma -= (chroma @ _LUMA) / (_LUMA @ _LUMA) * _LUMA
+    chroma *= rng.uniform(0.4, 0.6) / np.linalg.norm(chroma)
+    grey = np.full(3, rng.uniform(0.4, 0.6), dtype=np.float32)
+    background, foreground = grey - chroma / 2, grey + chroma / 2
+    image = background + mask[..., None] * (foreground - background)
+    image += rng.normal(0.0, 0.06, size=image.shape).astype(np.float32)
+    return np.clip(image, 0.0, 1.0)
+
+
 def _colorize(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Trazo claro sobre fondo oscuro, con tintes y ruido gaussiano: HxWx3 en [0, 1]."""
     background = rng.uniform(0.0, 0.35, size=3).astype(np.float32)
@@ -157,6 +194,11 @@ def _colorize(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     image = background + mask[..., None] * (foreground - background)
     image += rng.normal(0.0, 0.06, size=image.shape).astype(np.float32)
     return np.clip(image, 0.0, 1.0)
+
+
+def _texture_image(label: int, rng: np.random.Generator) -> np.ndarray:
+    """Una imagen de la tarea diferente: textura fina pintada con dos colores igual de claros."""
+    return _isoluminant_colorize(_texture_mask(label, rng), rng)
 
 
 def generate(task: str, n_per_class: int, split: str = "train", seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,8 +220,7 @@ def generate(task: str, n_per_class: int, split: str = "train", seed: int = 0) -
     index = 0
     for _ in range(n_per_class):
         for label, name in enumerate(names):
-            mask = _texture_mask(label, rng) if task == "different" else _glyph_mask(name, rng)
-            images[index] = _colorize(mask, rng)
+            images[index] = _texture_image(label, rng) if task == "different" else _colorize(_glyph_mask(name, rng), rng)
             labels[index] = label
             index += 1
     x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()

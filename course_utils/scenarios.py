@@ -3,8 +3,8 @@
 ``recommend(size, similarity)`` devuelve la receta de cada caso con la
 configuración de código que la aplica con ``course_utils``; el asistente interactivo de los cuadernos
 es ``widgets.scenario_widget()``.
-``SOURCE_ADVICE`` da la misma recomendación como nombre de receta, para medirla
-(``study``, cuaderno 6).
+``SOURCE_ADVICE`` da la misma recomendación como nombres de receta (una tupla: en un escenario
+las fuentes discrepan), para medirla (``study``, cuaderno 6).
 """
 
 from __future__ import annotations
@@ -28,18 +28,20 @@ SIMILARITIES = ("similar", "different")
 SIZE_LABELS = {"small": "pequeño", "large": "grande"}
 SIMILARITY_LABELS = {"similar": "parecido", "different": "diferente"}
 
-#: La receta que recomiendan las fuentes en cada escenario, con los nombres de
+#: Las recetas que recomiendan las fuentes en cada escenario, con los nombres de
 #: ``study.GRID_RECIPES`` (es lo que el cuaderno 6 pone a prueba):
 #:
 #: - pequeño y parecido: extracción de características (solo una capa final nueva);
-#: - pequeño y diferente: conservar solo las primeras etapas convolucionales y añadir capas densas;
+#: - pequeño y diferente: las dos fuentes dicen cosas distintas, y se miden las dos:
+#:   conservar solo las primeras etapas y añadir capas densas (``truncated``, Reaprendiendo) o
+#:   congelar las primeras etapas y ajustar el resto (``freeze2``, Barrios Torres);
 #: - grande y parecido: partir de los pesos preentrenados y ajustar toda la red;
 #: - grande y diferente: entrenar desde cero.
 SOURCE_ADVICE = {
-    ("small", "similar"): "feature_extraction",
-    ("small", "different"): "truncated",
-    ("large", "similar"): "finetune",
-    ("large", "different"): "scratch",
+    ("small", "similar"): ("feature_extraction",),
+    ("small", "different"): ("truncated", "freeze2"),
+    ("large", "similar"): ("finetune",),
+    ("large", "different"): ("scratch",),
 }
 
 
@@ -64,13 +66,15 @@ _ADVICE = {
         "optimizer = torch.optim.Adam(param_groups(model, lr=1e-3, head_lr_mult=1))",
     ),
     ("small", "different"): (
-        "primeras etapas + capas densas",
+        "primeras etapas + capas densas, o congelar las primeras etapas y ajustar el resto",
         "Las primeras capas detectan bordes y texturas, útiles en casi cualquier imagen; las últimas son "
-        "específicas de la tarea de origen y aquí estorban. Se conservan solo las primeras etapas (congeladas) "
-        "y encima se entrenan capas totalmente conectadas nuevas.",
+        "específicas de la tarea de origen. Las fuentes discrepan en qué hacer con ellas: quedarse solo con las "
+        "primeras etapas (congeladas) y entrenar encima capas totalmente conectadas nuevas, o congelar las "
+        "primeras etapas y ajustar el resto de la red. El cuaderno 6 mide las dos.",
         "model = truncated_model(mode.pretrained_model(num_classes), keep='layer2',\n"
         "                        hidden=128, num_classes=num_classes)  # heads.truncated_model\n"
-        "optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)",
+        "optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)\n"
+        "# o bien: model = mode.pretrained_model(num_classes); freeze(model, until='layer2')",
     ),
     ("large", "similar"): (
         "fine-tuning completo",

@@ -21,18 +21,21 @@ def test_compare_json_prints_one_object_with_the_three_recipes(capsys):
 
 def test_scenarios_json_prints_the_2x2_grid(capsys):
     # Un estudio diminuto (opciones ocultas): 1 y 2 imágenes por clase, 1 época, 1 semilla.
-    args = ["scenarios", "--json", "--small", "1", "--large", "2", "--n-test", "1", "--epochs", "1", "--seeds", "0",
-            "--finder-iters", "5"]
+    args = ["scenarios", "--json", "--small", "1", "--large", "2", "--n-val", "1", "--n-test", "1", "--epochs", "1",
+            "--large-epochs", "1", "--seeds", "0", "--lr-grid", "0.001", "0.01"]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["cells"]) == {"small/similar", "small/different", "large/similar", "large/different"}
     for cell in result["cells"].values():
-        assert set(cell["accuracy"]) == {"scratch", "finetune", "feature_extraction", "truncated"}
+        assert set(cell["accuracy"]) == {"scratch", "finetune", "feature_extraction", "truncated", "freeze2"}
         assert cell["winner"] in cell["accuracy"] and isinstance(cell["held"], bool)
-        # Con una semilla no hay intervalo: el veredicto no puede ser otro que «no concluyente».
-        assert cell["verdict"] == "no concluyente" and cell["interval"] is None
-        assert cell["rival"] != cell["recommended"] and isinstance(cell["effect"], float)
-    assert result["cells"]["large/different"]["recommended"] == "scratch"
+        assert set(cell["lr"].values()) <= {0.001, 0.01}  # de la rejilla de tasas, elegidas en validación
+        for recipe, verdict in cell["verdicts"].items():
+            # Con una semilla no hay intervalo: el veredicto no puede ser otro que «no concluyente».
+            assert verdict["verdict"] == "no concluyente" and verdict["interval"] is None
+            assert verdict["rival"] != recipe and isinstance(verdict["effect"], float)
+    assert result["cells"]["large/different"]["recommended"] == ["scratch"]
+    assert set(result["cells"]["small/different"]["verdicts"]) == {"truncated", "freeze2"}
     assert result["config"]["seeds"] == [0] and result["seconds"] >= 0
 
 
@@ -137,9 +140,9 @@ def test_check_data_lists_bad_files_and_exit_codes(tmp_path, capsys):
 
 
 def test_scenarios_text_shows_each_verdict_with_its_interval(capsys):
-    args = ["scenarios", "--small", "1", "--large", "2", "--n-test", "1", "--epochs", "1", "--seeds", "0", "1",
-            "--finder-iters", "5"]
+    args = ["scenarios", "--small", "1", "--large", "2", "--n-val", "1", "--n-test", "1", "--epochs", "1",
+            "--large-epochs", "1", "--seeds", "0", "1", "--lr-grid", "0.01"]
     assert main(args) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if " → " in line]
-    assert len(lines) == 4
+    assert len(lines) == 5  # una por receta recomendada: dos en pocos datos diferentes
     assert all("IC [" in line and any(v in line for v in ("gana", "no concluyente", "pierde")) for line in lines)

@@ -116,3 +116,19 @@ def test_truncated_model_rejects_bad_arguments(kwargs, message):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         heads.truncated_model(GlyphNet(num_classes=5), **arguments)
+
+
+def test_truncated_model_with_zones_keeps_where_each_feature_is():
+    net = heads.truncated_model(GlyphNet(10), keep="layer2", hidden=16, num_classes=10, grid=2)
+    channels = heads.truncated_model(GlyphNet(10), keep="layer2", hidden=16, num_classes=10).feature_dim
+    assert net.feature_dim == 4 * channels and net.hidden[0].in_features == 4 * channels
+    x = torch.zeros(2, 3, 32, 32)
+    x[1, :, :16, :16] = 1.0  # lo mismo en otro sitio: la media global no lo distingue de x[0] con la mancha abajo
+    x[0, :, 16:, 16:] = 1.0
+    net.eval()
+    with torch.no_grad():
+        zones = net.features(x).view(2, channels, 4)
+    assert not torch.allclose(zones[0], zones[1])  # las zonas saben dónde está la mancha
+    assert features.backbone(net).out_features == 4 * channels
+    with pytest.raises(ValueError, match="grid"):
+        heads.truncated_model(GlyphNet(10), keep="layer2", num_classes=10, grid=0)

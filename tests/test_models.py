@@ -52,6 +52,31 @@ def test_frozen_batchnorm_statistics_do_not_change_in_training():
     assert not torch.equal(bn.running_mean, before)
 
 
+def test_bn_inference_trains_batchnorm_weights_with_frozen_statistics():
+    torch.manual_seed(0)
+    model = models.bn_inference(GlyphNet(10), True)  # Keras: base_model(inputs, training=False)
+    bn, conv = model.layer1[1], model.layer1[0]
+    models.set_train_mode(model, True)
+    assert model.training and not bn.training and bn.weight.requires_grad
+    stats = (bn.running_mean.clone(), bn.running_var.clone())
+    weights = (bn.weight.detach().clone(), conv.weight.detach().clone())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    nn.functional.cross_entropy(model(torch.randn(8, 3, 32, 32) * 5 + 3), torch.arange(8)).backward()
+    optimizer.step()
+    assert torch.equal(bn.running_mean, stats[0]) and torch.equal(bn.running_var, stats[1])
+    assert not torch.equal(bn.weight, weights[0]) and not torch.equal(conv.weight, weights[1])
+    # Se puede quitar: la BatchNorm vuelve a entrenar y a actualizar sus estadísticas.
+    models.bn_inference(model, False)
+    models.set_train_mode(model, True)
+    assert bn.training
+    model(torch.randn(8, 3, 32, 32) * 5 + 3)
+    assert not torch.equal(bn.running_mean, stats[0])
+    # Las congeladas siguen en evaluación aunque se quite la marca.
+    models.freeze(model)
+    models.bn_inference(model, False)
+    assert not bn.training
+
+
 def test_requires_grad_false_alone_does_not_freeze_bn_with_plain_train():
     model = GlyphNet(10)
     for p in model.parameters():

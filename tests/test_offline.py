@@ -82,3 +82,30 @@ def test_pretrain_writes_weights_and_metadata(tmp_path):
     assert (tmp_path / "w.pt").is_file() and (tmp_path / "w.json").is_file()
     assert meta["sha256"] == hashlib.sha256((tmp_path / "w.pt").read_bytes()).hexdigest()
     assert glyphnet.load_pretrained(path=tmp_path / "w.pt").fc.out_features == 38
+
+
+def test_different_task_is_deterministic_nested_and_disjoint():
+    x1, y1 = offline.generate("different", 3, "train", seed=4)
+    x2, _ = offline.generate("different", 3, "train", seed=4)
+    x_small, y_small = offline.generate("different", 1, "train", seed=4)
+    x_test, _ = offline.generate("different", 3, "test", seed=4)
+    assert torch.equal(x1, x2)
+    assert torch.equal(x1[:10], x_small) and torch.equal(y1[:10], y_small)  # las primeras k por clase, anidadas
+    assert not any(torch.equal(a, b) for a in x1 for b in x_test)
+
+
+def _luminance(x):
+    return (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(dim=1)
+
+
+def test_textures_are_drawn_in_colour_not_in_light_unlike_the_letters():
+    letters, _ = offline.generate("source", 1)
+    textures, _ = offline.generate("different", 4)
+    # Letras: trazo claro sobre fondo oscuro, con mucho contraste de luminancia.
+    letter_lum = _luminance(letters).flatten(1)
+    assert (letter_lum.mean(1) > letter_lum.median(1).values).all()
+    # Texturas: dos colores igual de claros; la luminancia apenas varía (solo el ruido)...
+    texture_contrast = _luminance(textures).flatten(1).std(1).mean()
+    assert texture_contrast < 0.4 * letter_lum.std(1).mean()
+    # ...pero el dibujo se ve en los canales de color.
+    assert textures.flatten(2).std(2).mean() > 2 * texture_contrast

@@ -11,7 +11,8 @@ from course_utils.scenarios import SIMILARITIES, SIZES, SOURCE_ADVICE, recommend
 from tiny_models import TinyModels
 
 
-TINY = ts.StudyConfig(small=2, large=3, n_test=2, epochs=2, batch_size=8, seeds=(0, 1), hidden=8, finder_iters=6)
+TINY = ts.StudyConfig(small=2, large=3, n_val=1, n_test=2, epochs=2, large_epochs=1, batch_size=8, seeds=(0, 1),
+                     lr_grid=(1e-3, 1e-2), hidden=8, grid=2, finder_iters=6)
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +23,13 @@ def tiny_grid():
 
 def test_source_recipes_cover_the_four_scenarios_with_known_recipes():
     assert set(SOURCE_ADVICE) == {(size, sim) for size in SIZES for sim in SIMILARITIES}
-    assert set(SOURCE_ADVICE.values()) == set(ts.GRID_RECIPES)  # cada receta es la recomendada en un escenario
-    assert SOURCE_ADVICE["large", "different"] == "scratch"
-    assert SOURCE_ADVICE["small", "similar"] == "feature_extraction"
+    recommended = [r for recipes in SOURCE_ADVICE.values() for r in recipes]
+    assert sorted(recommended) == sorted(ts.GRID_RECIPES)  # cada receta es la recomendada en un escenario, una vez
+    assert SOURCE_ADVICE["large", "different"] == ("scratch",)
+    assert SOURCE_ADVICE["small", "similar"] == ("feature_extraction",)
+    # Pocos datos diferentes: las dos fuentes discrepan y cada receta lleva el nombre de la suya.
+    assert SOURCE_ADVICE["small", "different"] == ("truncated", "freeze2")
+    assert "Reaprendiendo" in ts.LABELS["truncated"] and "Barrios" in ts.LABELS["freeze2"]
     assert recommend("small", "similar").recipe == "extracción de características"  # la API anterior sigue igual
 
 
@@ -35,49 +40,109 @@ def test_grid_runs_every_recipe_in_every_cell_with_the_same_seeds(tiny_grid):
         assert cell.n_per_class == {"small": 2, "large": 3}[size]
         assert set(cell.accs) == set(ts.GRID_RECIPES) and all(len(v) == 2 for v in cell.accs.values())
         assert all(0.0 <= a <= 1.0 for v in cell.accs.values() for a in v)
-        assert all(lr > 0 for lr in cell.lrs.values())
+        assert all(lr in TINY.lr_grid for lr in cell.lrs.values())  # elegidas en validación, de la rejilla
+        assert set(cell.val_scores) == set(ts.GRID_RECIPES)
+        assert all(set(scores) == set(TINY.lr_grid) for scores in cell.val_scores.values())
         assert cell.recommended == SOURCE_ADVICE[size, sim]
     payload = json.loads(json.dumps(grid.to_dict(), ensure_ascii=False))
-    cell = payload["cells"]["large/different"]
-    assert set(cell) >= {"accuracy", "winner", "recommended", "held", "verdict", "lr", "per_seed"}
+    cell = payload["cells"]["small/different"]
+    assert set(cell) >= {"accuracy", "winner", "recommended", "held", "verdicts", "lr", "per_seed", "val_scores"}
+    assert set(cell["verdicts"]) == {"truncated", "freeze2"}  # las dos recetas de las fuentes, por separado
+    assert all(v["verdict"] in ts.VERDICTS and len(v["interval"]) == 2 for v in cell["verdicts"].values())
     assert payload["config"]["seeds"] == [0, 1]
+    # El JSON se vuelve a leer como la misma rejilla (lo que hace el cuaderno con docs/escenarios.json).
+    again = ts.Grid.from_dict(payload)
+    assert again.config == TINY
+    for key, original in grid.cells.items():
+        assert again.cells[key].verdicts == original.verdicts and again.cells[key].lrs == original.lrs
+        assert again.cells[key].accs == {k: [round(v, 4) for v in vs] for k, vs in original.accs.items()}
 
 
 def test_grid_is_deterministic():
-    config = ts.StudyConfig(small=1, large=2, n_test=1, epochs=1, batch_size=8, seeds=(0,), hidden=8, finder_iters=5)
-    first = ts.run_grid(config, ts.make_targets(config), TinyModels(), device="cpu", recipes=("finetune", "truncated",
-                                                                                              "feature_extraction",
-                                                                                              "scratch"))
+    config = ts.StudyConfig(small=1, large=2, n_val=1, n_test=1, epochs=1, large_epochs=1, batch_size=8, seeds=(0,),
+                            lr_grid=(1e-3, 1e-2), hidden=8, grid=2)
+    first = ts.run_grid(config, ts.make_targets(config), TinyModels(), device="cpu",
+                        recipes=("freeze2", "finetune", "truncated", "feature_extraction", "scratch"))
     second = ts.run_grid(config, ts.make_targets(config), TinyModels(), device="cpu")
     assert {k: c.accs for k, c in first.cells.items()} == {k: c.accs for k, c in second.cells.items()}
     assert {k: c.lrs for k, c in first.cells.items()} == {k: c.lrs for k, c in second.cells.items()}
+
+
+def test_the_learning_rate_is_chosen_on_validation_and_never_on_test(monkeypatch):
+    from course_utils.study import cells
+
+    seen = []
+
+    def fake_run(recipe, target, data, models, config, lr, seed, device=None, on="test"):
+        seen.append((recipe, lr, seed, on))
+        return {1e-3: 0.4, 1e-2: 0.9, 1e-1: 0.9}[lr] if on == "val" else 0.5
+
+    monkeypatch.setattr(cells, "run_recipe", fake_run)
+    config = ts.StudyConfig(small=1, large=2, lr_grid=(1e-3, 1e-2, 1e-1))
+    lr, scores = cells.choose_lr("finetune", None, None, None, config)
+    assert lr == 1e-2 and scores == {1e-3: 0.4, 1e-2: 0.9, 1e-1: 0.9}  # empate: la menor
+    assert [s[3] for s in seen] == ["val"] * 3 and {s[2] for s in seen} == {0}
+
+
+def test_given_learning_rates_skip_the_search(monkeypatch):
+    from course_utils.study import cells, grid as grid_module
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("con lrs dadas no se busca la tasa")
+
+    monkeypatch.setattr(grid_module, "choose_lr", no_search)
+    config = ts.StudyConfig(small=1, large=2, n_val=1, n_test=1, epochs=1, large_epochs=1, batch_size=8, seeds=(0,),
+                            hidden=8, grid=2)
+    lrs = {("small", sim): {r: 1e-3 for r in ts.GRID_RECIPES} for sim in SIMILARITIES}
+    result = ts.run_grid(config, ts.make_targets(config), TinyModels(), device="cpu", sizes=("small",), lrs=lrs)
+    assert set(result.cells) == {("small", sim) for sim in SIMILARITIES}
+    assert all(c.lrs == lrs["small", c.similarity] and not c.val_scores for c in result.cells.values())
+    assert cells.StudyConfig().budget_for(50).epochs == 5 and cells.StudyConfig().budget_for(5).epochs == 15
 
 
 def cell(accs, recommended="feature_extraction"):
     return ts.CellResult("small", "similar", 10, {k: 1e-3 for k in accs}, accs, recommended)
 
 
+def test_each_source_recipe_gets_its_own_verdict_and_chance_level_is_flagged():
+    two = ts.CellResult("small", "different", 5, {}, {
+        "truncated": [0.80, 0.82, 0.81], "freeze2": [0.95, 0.96, 0.94], "finetune": [0.90, 0.92, 0.89],
+        "scratch": [0.1, 0.1, 0.1]}, ("truncated", "freeze2"))
+    assert two.compare("truncated").rival == "freeze2" and two.verdicts["truncated"] == "pierde"
+    assert two.compare("freeze2").rival == "finetune" and two.verdicts["freeze2"] == "gana"
+    assert not two.held and "Reaprendiendo" in two.describe() and "Barrios" in two.describe()
+    # Una receta preentrenada en el azar es una tasa fallida: se señala. Desde cero, no.
+    assert two.at_chance() == []
+    failed = cell({"feature_extraction": [0.12, 0.11], "finetune": [0.9, 0.9], "scratch": [0.1, 0.1]})
+    assert failed.at_chance() == ["feature_extraction"]
+    with pytest.raises(ValueError, match="no está entre las recetas"):
+        cell({"finetune": [0.9]}, recommended="truncated")
+
+
 def test_verdict_is_what_the_paired_interval_says():
     # La recomendada por delante en las tres semillas, con poca dispersión: el intervalo no toca el cero.
     win = cell({"feature_extraction": [0.90, 0.92, 0.91], "finetune": [0.85, 0.88, 0.86], "scratch": [0.1, 0.1, 0.1]})
-    assert win.rival == "finetune" and win.verdict == "gana" and win.held
-    assert win.effect == pytest.approx(0.0467, abs=1e-4) and win.interval[0] > 0
+    win_c = win.compare("feature_extraction")
+    assert win_c.rival == "finetune" and win_c.verdict == "gana" and win.held
+    assert win_c.effect == pytest.approx(0.0467, abs=1e-4) and win_c.interval[0] > 0
     # Por delante en media, pero con semillas que se contradicen: no concluyente (no «gana»).
     noisy = cell({"feature_extraction": [0.95, 0.80, 0.99], "finetune": [0.90, 0.98, 0.80]})
-    assert noisy.winner == "feature_extraction" and noisy.effect > 0
-    assert noisy.interval[0] < 0 < noisy.interval[1] and noisy.verdict == "no concluyente" and noisy.held
+    noisy_c = noisy.compare("feature_extraction")
+    assert noisy.winner == "feature_extraction" and noisy_c.effect > 0
+    assert noisy_c.interval[0] < 0 < noisy_c.interval[1] and noisy_c.verdict == "no concluyente" and noisy.held
     # La mejor de las demás, por delante en cada semilla y con poca dispersión: pierde.
     loss = cell({"feature_extraction": [0.80, 0.82, 0.81], "finetune": [0.95, 0.97, 0.95], "scratch": [0.1] * 3})
-    assert loss.verdict == "pierde" and not loss.held and loss.interval[1] < 0
-    assert loss.effect == pytest.approx(-0.1467, abs=1e-4) and loss.winner_every_seed
+    loss_c = loss.compare("feature_extraction")
+    assert loss_c.verdict == "pierde" and not loss.held and loss_c.interval[1] < 0
+    assert loss_c.effect == pytest.approx(-0.1467, abs=1e-4) and loss.winner_every_seed
     # El intervalo es el de la prueba t pareada: media ± t(n − 1) · s / √n de las diferencias.
     spread = cell({"feature_extraction": [0.90, 0.91, 0.92], "finetune": [0.95, 0.92, 0.95]})
     sd = stats.mean_std([-0.05, -0.01, -0.03])[1]
-    low, high = spread.interval
-    assert high - low == pytest.approx(2 * 4.303 * sd / 3 ** 0.5) and spread.verdict == "no concluyente"
+    low, high = spread.compare("feature_extraction").interval
+    assert high - low == pytest.approx(2 * 4.303 * sd / 3 ** 0.5) and spread.verdicts == {"feature_extraction": "no concluyente"}
     # Con una semilla no hay intervalo y nada es concluyente.
     single = cell({"feature_extraction": [0.99], "finetune": [0.50]})
-    assert single.verdict == "no concluyente" and "sin intervalo" in single.describe()
+    assert single.verdicts["feature_extraction"] == "no concluyente" and "sin intervalo" in single.describe()
     assert stats.t_critical(2) == 4.303 and abs(stats.t_critical(100) - 1.984) < 0.002
     with pytest.raises(ValueError, match="grados de libertad"):
         stats.t_critical(0)
@@ -89,14 +154,8 @@ def test_table_names_each_winner_and_verdict(tiny_grid):
     grid, _ = tiny_grid
     text = grid.table()
     for c in grid.cells.values():
-        assert ts.LABELS[c.winner] in text and c.verdict in text
-    # Las dos columnas nunca se pegan, aunque el texto de una celda sea el más largo posible.
-    long = ts.Grid(grid.config, {key: ts.CellResult(*key, 10, {"truncated": 1e-3, "feature_extraction": 1e-3},
-                                                     {"truncated": [0.9], "feature_extraction": [0.5]},
-                                                     "feature_extraction")
-                                 for key in grid.cells})
-    for line in long.table().splitlines()[1:]:
-        assert "  " in line.strip() and "concluyentefuentes" not in line and ")fuentes" not in line
+        assert ts.LABELS[c.winner] in text and all(v in text for v in c.verdicts.values())
+    assert text.count("fuentes:") == 5  # una línea por receta recomendada (dos en pocos y diferentes)
     fig = plots.plot_grid(grid)
     assert len(fig.axes) == 4 and "fuentes" in fig.axes[0].get_title()
     plt.close(fig)
@@ -114,25 +173,6 @@ def test_transferability_goes_from_no_stage_to_all_stages(tiny_grid):
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels[0] == "ninguna" and labels[-1] == "hasta layer3"
     plt.close(fig)
-
-
-def test_strategy_plans_share_the_epoch_budget():
-    names = ["layer1", "layer2", "layer3", "fc"]
-    for strategy in ts.STRATEGIES:
-        assert sum(phase.epochs for phase in ts.strategy_plan(strategy, names, 4)) == 4
-    (single,) = ts.strategy_plan("single_stage", names, 4)
-    assert single.last_frozen == -1 and single.multipliers == {"layer1": 0.1, "layer2": 0.1, "layer3": 0.1, "fc": 1.0}
-    two = ts.strategy_plan("two_stage", names, 5)
-    assert [(p.epochs, p.last_frozen, p.lr_factor) for p in two] == [(2, None, 1.0), (3, -1, 0.1)]
-    gradual = ts.strategy_plan("discriminative", names, 5)
-    assert [p.last_frozen for p in gradual] == [None, 1, 0, -1]  # cabeza, +layer3, +layer2, todo
-    assert [p.epochs for p in gradual] == [1, 1, 1, 2]
-    mult = gradual[0].multipliers
-    assert mult["layer1"] == pytest.approx(0.01) and mult["layer1"] < mult["layer2"] < mult["layer3"] < mult["fc"] == 1
-    with pytest.raises(ValueError, match="al menos 4 épocas"):
-        ts.strategy_plan("discriminative", names, 3)
-    with pytest.raises(ValueError, match="Estrategia desconocida"):
-        ts.strategy_plan("lora", names, 4)
 
 
 def test_two_stage_keeps_the_body_fixed_in_the_first_phase(monkeypatch):
@@ -157,19 +197,6 @@ def test_two_stage_keeps_the_body_fixed_in_the_first_phase(monkeypatch):
         ts.run_strategy("two_stage", data, models, config, seed=0, lrs=[0.5], device="cpu")
 
 
-def test_strategies_run_with_finder_rates_and_reuse_known_results():
-    config = ts.StudyConfig(small=2, large=3, n_test=2, epochs=4, batch_size=8, seeds=(0,), finder_iters=5)
-    data = ts.make_targets(config)["similar"].cell(2)
-    result = ts.run_strategies(data, config, TinyModels(), device="cpu", known={"single_stage": ([0.1], [0.5])})
-    assert set(result.accs) == set(ts.STRATEGIES) and result.accs["single_stage"] == [0.5]
-    assert all(len(v) == 1 and 0 <= v[0] <= 1 for v in result.accs.values())
-    assert len(result.lrs["two_stage"]) == 2 and len(result.lrs["discriminative"]) == 4
-    assert all(lr > 0 for lrs in result.lrs.values() for lr in lrs)
-    fig = plots.plot_strategies({"similar": result})
-    assert "exactitud" in fig.axes[0].get_ylabel()
-    plt.close(fig)
-
-
 def test_bad_configuration_gives_spanish_errors():
     with pytest.raises(ValueError, match="large"):
         ts.StudyConfig(small=10, large=10)
@@ -179,23 +206,6 @@ def test_bad_configuration_gives_spanish_errors():
         ts.StudyConfig(epochs=0)
     with pytest.raises(ValueError, match="Recetas desconocidas"):
         ts.run_grid(TINY, {}, TinyModels(), recipes=("lora",))
-
-
-def test_each_phase_asks_the_finder_with_the_model_as_it_is_then(monkeypatch):
-    """Keras: la tasa baja de la segunda etapa sale del buscador con la red ya descongelada (x0,1)."""
-    config = ts.StudyConfig(small=2, large=3, n_test=2, epochs=4, batch_size=8, seeds=(0,), finder_iters=5)
-    data = ts.make_targets(config)["similar"].cell(2)
-    suggestions = iter([0.3, 0.02])
-    trainable_when_asked = []
-
-    def fake_find(model, loader, optimizer, config, device):
-        trainable_when_asked.append(sum(p.requires_grad for p in model.parameters()))
-        return next(suggestions)
-
-    monkeypatch.setattr(strategies, "find_suggestion", fake_find)
-    _, lrs = ts.run_strategy("two_stage", data, TinyModels(), config, seed=0, device="cpu")
-    assert lrs == [0.3, 0.002]  # la segunda, la sugerencia para la red descongelada por 0,1
-    assert trainable_when_asked[0] == 2 and trainable_when_asked[1] > 2  # cabeza sola; después, todo
 
 
 def test_a_learning_rate_that_diverges_is_divided_by_ten_for_every_seed():
@@ -219,3 +229,17 @@ def test_a_learning_rate_that_diverges_is_divided_by_ten_for_every_seed():
 
     with pytest.raises(TrainingDiverged, match="diverge incluso"):
         ts.run_seeds_safely(always, 1.0, (0,))
+
+
+def test_load_study_reads_the_committed_json_or_says_how_to_make_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="scripts/scenarios_study.py"):
+        ts.load_study(tmp_path / "no.json")
+    path = tmp_path / "estudio.json"
+    path.write_text(json.dumps({"grid": {"cells": {}}}), encoding="utf-8")
+    assert ts.load_study(path) == {"grid": {"cells": {}}}
+    committed = ts.load_study()  # docs/escenarios.json del repositorio: el que lee el cuaderno 6
+    reference = ts.Grid.from_dict(committed["grid"])
+    assert set(reference.cells) == {(size, sim) for size in SIZES for sim in SIMILARITIES}
+    assert reference.config == ts.StudyConfig()  # medido con la configuración del cuaderno
+    assert all(not cell.at_chance() for cell in reference.cells.values())  # ninguna receta preentrenada en el azar
+    assert all(len(v) >= 5 for cell in reference.cells.values() for v in cell.accs.values())

@@ -121,7 +121,7 @@ def plot_strategies(results: Mapping[str, StrategyResult], title: str | None = N
     ax.set_ylim(0, 1.15)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize="small", loc="upper center", ncol=1)
-    ax.set_title(title or "Tres estrategias de fine-tuning con el mismo presupuesto")
+    ax.set_title(title or "Cuatro estrategias de fine-tuning con el mismo presupuesto")
     return fig
 
 
@@ -130,7 +130,7 @@ def _grid_panel(ax, cell, colors: Mapping[str, str]) -> None:
     bars = ax.bar(range(len(names)), [cell.means[n] for n in names], yerr=[cell.stds[n] for n in names],
                   capsize=4, color=[colors[n] for n in names])
     for bar, name in zip(bars, names):
-        if name == cell.recommended:
+        if name in cell.recommended:
             bar.set_hatch("//")
             bar.set_edgecolor("black")
         if name == cell.winner:
@@ -150,14 +150,15 @@ def _grid_panel(ax, cell, colors: Mapping[str, str]) -> None:
 def plot_grid(grid: Grid, title: str | None = None) -> Figure:
     """Cuatro paneles (tamaño x parecido): la exactitud media ± desv. de cada receta y un punto por
     semilla; la recomendada, rayada; en el título, el veredicto del intervalo."""
-    fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), layout="constrained", sharey=True)
-    colors = dict(zip(GRID_RECIPES, ("tab:gray", "tab:blue", "tab:orange", "tab:green")))
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7), layout="constrained", sharey=True)
+    colors = dict(zip(GRID_RECIPES, ("tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:purple")))
     for row, size in enumerate(SIZES):
         for col, similarity in enumerate(SIMILARITIES):
             cell = grid.cell(size, similarity)
             _grid_panel(axes[row][col], cell, colors)
+            verdicts = " / ".join(cell.verdicts.values())
             axes[row][col].set_title(f"{SIZE_LABELS[size]} ({cell.n_per_class} img/clase), {SIMILARITY_LABELS[similarity]}: "
-                                     f"fuentes → {cell.verdict}")
+                                     f"fuentes → {verdicts}", fontsize="medium")
             if row == 0 and col == 0:
                 axes[row][col].legend(fontsize="small", loc="upper right")
         axes[row][0].set_ylabel("exactitud de prueba")

@@ -1,21 +1,22 @@
-"""Los cuatro escenarios puestos a prueba, la transferibilidad por etapas y tres estrategias de fine-tuning.
+"""Los cuatro escenarios puestos a prueba, la transferibilidad por etapas y cuatro estrategias de fine-tuning.
 
-Es el experimento del cuaderno 6 y de ``python -m course_utils scenarios --json``. Todo
-sucede en el dominio sin conexión (``offline``): la ``GlyphNet`` preentrenada en letras y dos
-tareas destino, **parecida** (dígitos) y **diferente** (texturas), cada una con un tamaño
-**pequeño** y otro **grande** de imágenes de entrenamiento por clase.
+Es el experimento del cuaderno 6, de ``python -m course_utils scenarios --json`` y del estudio
+completo (``scripts/scenarios_study.py``, que escribe ``docs/escenarios.json``). Todo sucede en el
+dominio sin conexión (``offline``): la ``GlyphNet`` preentrenada en letras y dos tareas destino,
+**parecida** (dígitos) y **diferente** (texturas, con otra estadística de imagen: ``study.probe``
+la mide), cada una con un tamaño **pequeño** y otro **grande** (10 veces más imágenes por clase).
 
 Tres estudios, todos con el mismo presupuesto dentro de cada comparación (épocas, tamaño de
-lote, optimizador Adam, imágenes) y con la tasa de aprendizaje de cada variante elegida por el
-buscador de ``lr_finder`` con la semilla 0, antes de mirar la prueba:
+lote, optimizador Adam, imágenes) y con la tasa de aprendizaje de cada receta elegida **en
+validación** (``choose_lr``), nunca mirando la prueba:
 
-1. ``run_grid`` (``study.grid``): en cada una de las cuatro celdas (tamaño x parecido), las cuatro recetas
-   de ``GRID_RECIPES`` con varias semillas; la recomendación de las fuentes
-   (``scenarios.SOURCE_ADVICE``) se compara semilla a semilla con la mejor de las demás y el
-   veredicto (``WINS``, ``INCONCLUSIVE``, ``LOSES``) es lo que dice el intervalo al 95 %.
+1. ``run_grid`` (``study.grid``): en cada una de las cuatro celdas (tamaño x parecido), las recetas
+   de ``GRID_RECIPES`` con varias semillas; cada recomendación de las fuentes
+   (``scenarios.SOURCE_ADVICE``; dos donde discrepan) se compara semilla a semilla con la mejor de
+   las demás y el veredicto (``WINS``, ``INCONCLUSIVE``, ``LOSES``) es lo que dice el intervalo al 95 %.
 2. ``transferability`` (``study.grid``): exactitud frente al número de etapas congeladas (de ninguna a todas).
-3. ``run_strategies`` (``study.strategies``): tres formas de hacer fine-tuning con el mismo número de épocas
-   (``STRATEGIES``).
+3. ``run_strategies`` (``study.strategies``): cuatro formas de hacer fine-tuning, como las definen
+   sus fuentes (d2l, Keras, fastai y ULMFiT), con el mismo número de épocas (``STRATEGIES``).
 
 Las recetas con el cuerpo congelado (extracción de características y red truncada) se
 entrenan sobre **características en caché** (``features``): el resultado es el mismo que
@@ -24,9 +25,11 @@ estudios (configuración, tareas destino, una receta en una celda) está en ``st
 """
 
 from course_utils.study.cells import (
+    CACHED,
     FINDER_RANGE,
     GRID_RECIPES,
     LABELS,
+    LR_GRID,
     StudyConfig,
     Target,
     choose_lr,
@@ -38,10 +41,13 @@ from course_utils.study.cells import (
 from course_utils.study.grid import (
     INCONCLUSIVE,
     LOSES,
+    STUDY_JSON,
     VERDICTS,
     WINS,
     CellResult,
+    Comparison,
     Grid,
+    load_study,
     run_grid,
     run_scenarios,
     transferability,
@@ -49,7 +55,10 @@ from course_utils.study.grid import (
 from course_utils.study.strategies import (
     STRATEGIES,
     STRATEGY_LABELS,
+    LRTrace,
+    OneCycle,
     Phase,
+    Slanted,
     StrategyResult,
     run_strategies,
     run_strategy,
@@ -57,7 +66,15 @@ from course_utils.study.strategies import (
 )
 
 __all__ = [
+    "CACHED",
     "FINDER_RANGE",
+    "LR_GRID",
+    "Comparison",
+    "LRTrace",
+    "STUDY_JSON",
+    "load_study",
+    "OneCycle",
+    "Slanted",
     "GRID_RECIPES",
     "INCONCLUSIVE",
     "LOSES",

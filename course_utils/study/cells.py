@@ -1,8 +1,9 @@
 """Lo común a los estudios del cuaderno 6: configuración, tareas destino y una receta en una celda.
 
 Una **celda** es un tamaño (``scenarios.SIZES``) y un grado de parecido (``scenarios.SIMILARITIES``).
-``choose_lr`` elige la tasa de una receta en una celda con el buscador (semilla 0, solo datos de
-entrenamiento) y ``run_recipe`` la entrena con una semilla. Las recetas con el cuerpo congelado se
+``choose_lr`` elige la tasa de una receta en una celda **en validación** (cada tasa de
+``LR_GRID`` con la semilla 0, entrenando con las imágenes de la celda y midiendo en una validación
+aparte) y ``run_recipe`` la entrena con una semilla. Las recetas con el cuerpo congelado se
 entrenan sobre características en caché (``Target.features``).
 """
 
@@ -29,9 +30,11 @@ from course_utils.stats import mean_std
 from course_utils.training import evaluate, fit
 
 __all__ = [
+    "CACHED",
     "FINDER_RANGE",
     "GRID_RECIPES",
     "LABELS",
+    "LR_GRID",
     "PerSeed",
     "StudyConfig",
     "Target",
@@ -42,12 +45,21 @@ __all__ = [
     "run_seeds_safely",
 ]
 
-#: Las cuatro recetas que se comparan en cada celda.
-GRID_RECIPES = ("scratch", "finetune", "feature_extraction", "truncated")
-#: Su nombre en español: el de ``experiments.RECIPES`` y, para la red truncada (solo de este estudio), el suyo.
-LABELS = {**{name: ex.RECIPES[name].label for name in GRID_RECIPES[:3]}, "truncated": "primeras etapas + capas densas"}
+#: Las recetas que se comparan en cada celda. Para pocos datos diferentes las dos fuentes dan dos
+#: recetas distintas y se miden por separado: ``truncated`` (Reaprendiendo: quedarse con las primeras
+#: etapas y añadir capas densas) y ``freeze2`` (Barrios Torres: congelar las primeras etapas y
+#: ajustar el resto).
+GRID_RECIPES = ("scratch", "finetune", "feature_extraction", "truncated", "freeze2")
+#: Su nombre en español: el de ``experiments.RECIPES`` y, para las dos de pocos datos diferentes, el de su fuente.
+LABELS = {
+    **{name: ex.RECIPES[name].label for name in GRID_RECIPES[:3]},
+    "truncated": "primeras etapas + capas densas (Reaprendiendo)",
+    "freeze2": "congelar layer1-2 y ajustar el resto (Barrios)",
+}
 #: Tasas inicial y final del buscador (la tasa de la cabeza).
 FINDER_RANGE = (1e-5, 10.0)
+#: Tasas (de la cabeza, con Adam) entre las que se elige la de cada receta y celda, en validación.
+LR_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 
 
 class PerSeed:
@@ -68,28 +80,39 @@ class PerSeed:
 class StudyConfig:
     """Tamaños y presupuesto del estudio (los mismos para todas las recetas de una celda).
 
-    - ``small`` y ``large``: imágenes de entrenamiento por clase de las celdas pequeña y grande;
-    - ``n_test``: imágenes de prueba por clase;
-    - ``epochs``, ``batch_size``: el presupuesto común (Adam en todas las recetas);
+    - ``small`` y ``large``: imágenes de entrenamiento por clase de las celdas pequeña y grande
+      (la grande, al menos 10 veces la pequeña);
+    - ``n_val``: imágenes de validación por clase, aparte del entrenamiento: con ellas se elige la tasa;
+    - ``n_test``: imágenes de prueba por clase, que no se usan para nada más;
+    - ``epochs`` (celdas pequeñas y estrategias) y ``large_epochs`` (celdas grandes), ``batch_size``:
+      el presupuesto común a todas las recetas de una celda (Adam en todas). Con 5 imágenes por
+      clase una época son 4 lotes: 15 épocas son 60 pasos; en la grande, 5 épocas son 160;
     - ``seeds``: semillas de cada receta (la tasa se elige con la primera);
-    - ``keep`` y ``hidden``: la red truncada conserva las etapas hasta ``keep`` y añade una
-      capa oculta de ``hidden`` neuronas;
-    - ``finder_iters`` y ``lr_method``: lotes y sugerencia del buscador de la tasa.
+    - ``lr_grid``: tasas candidatas de cada receta (``LR_GRID``);
+    - ``keep``, ``grid`` y ``hidden``: la red truncada conserva las etapas hasta ``keep``, aplana sus
+      mapas en ``grid`` x ``grid`` zonas (8: los 8 x 8 píxeles de ``layer2``, sin promediar) y añade
+      una capa oculta de ``hidden`` neuronas;
+    - ``finder_iters`` y ``lr_method``: lotes y sugerencia del buscador de la tasa (sección 6.3).
     """
 
-    small: int = 10
-    large: int = 30
+    small: int = 5
+    large: int = 50
+    n_val: int = 10
     n_test: int = 30
-    epochs: int = 5
+    epochs: int = 15
+    large_epochs: int = 5
     batch_size: int = 16
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    lr_grid: tuple[float, ...] = LR_GRID
     keep: str = "layer2"
+    grid: int = 8
     hidden: int = 128
     finder_iters: int = 40
     lr_method: str = "min/10"
 
     def __post_init__(self) -> None:
-        for name in ("small", "large", "n_test", "epochs", "batch_size", "finder_iters", "hidden"):
+        for name in ("small", "large", "n_val", "n_test", "epochs", "large_epochs", "batch_size", "finder_iters", "grid",
+                     "hidden"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} debe ser un entero >= 1, no {value!r}.")
@@ -97,12 +120,20 @@ class StudyConfig:
             raise ValueError(f"large ({self.large}) debe ser mayor que small ({self.small}): son las dos celdas de tamaño.")
         if not self.seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ValueError(f"seeds debe ser una lista no vacía de enteros >= 0, no {self.seeds!r}.")
+        if not self.lr_grid or any(not lr > 0 for lr in self.lr_grid):
+            raise ValueError(f"lr_grid debe tener al menos una tasa > 0, no {self.lr_grid!r}.")
         if self.finder_iters < 5:
             raise ValueError(f"finder_iters debe ser >= 5, no {self.finder_iters!r}.")
 
     @property
     def budget(self) -> ex.Budget:
-        return ex.Budget(epochs=self.epochs, batch_size=self.batch_size, optimizer="adam")
+        """El presupuesto de las celdas pequeñas (y de las estrategias)."""
+        return self.budget_for(self.small)
+
+    def budget_for(self, n_per_class: int) -> ex.Budget:
+        """El presupuesto de una celda según sus imágenes por clase: ``large_epochs`` en la grande."""
+        epochs = self.large_epochs if n_per_class >= self.large else self.epochs
+        return ex.Budget(epochs=epochs, batch_size=self.batch_size, optimizer="adam")
 
     def sizes(self) -> dict[str, int]:
         """``{"small": small, "large": large}``: las claves de ``scenarios.SIZES``."""
@@ -116,7 +147,11 @@ class StudyConfig:
 
 @dataclass
 class Target:
-    """Una tarea destino con ``large`` imágenes por clase; la celda pequeña usa las ``small`` primeras."""
+    """Una tarea destino con ``large`` imágenes de entrenamiento por clase, su validación y su prueba.
+
+    La celda pequeña usa las ``small`` primeras de cada clase; las dos celdas comparten la
+    validación (``n_val`` por clase) y la prueba.
+    """
 
     similarity: str
     data: splits.Splits
@@ -126,7 +161,7 @@ class Target:
         return self.data.per_class(n_per_class)
 
     def features(self, body_name: str, body: nn.Module, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Características del *pool* y de la prueba con un cuerpo congelado (se calculan una vez)."""
+        """Características del *pool* (entrenamiento y validación) y de la prueba con un cuerpo congelado (se calculan una vez)."""
         if body_name not in self._cache:
             pool = DataLoader(self.data.pool_eval, batch_size=256, shuffle=False)
             test = DataLoader(self.data.test, batch_size=256, shuffle=False)
@@ -140,18 +175,24 @@ def make_targets(config: StudyConfig = StudyConfig(), data_seed: int = 0) -> dic
     """Las dos tareas destino en memoria: ``{"similar": Target, "different": Target}``.
 
     Cada grado de parecido de ``scenarios.SIMILARITIES`` es la tarea del mismo nombre del dominio
-    sin conexión: dígitos (``similar``) y texturas (``different``).
+    sin conexión: dígitos (``similar``) y texturas (``different``). De cada clase se generan
+    ``large + n_val`` imágenes de entrenamiento, de las que ``n_val`` (al azar) validan.
     """
     return {
-        similarity: Target(similarity, splits.offline_splits(similarity, config.large, config.n_test, data_seed=data_seed))
+        similarity: Target(similarity, splits.offline_splits(similarity, config.large + config.n_val, config.n_test,
+                                                             val_per_class=config.n_val, data_seed=data_seed))
         for similarity in SIMILARITIES
     }
+
+
+#: Recetas que se entrenan sobre características en caché (el cuerpo, congelado, se calcula una vez).
+CACHED = ("feature_extraction", "truncated")
 
 
 def _frozen_body(recipe: str, models: Any, num_classes: int, config: StudyConfig) -> nn.Module:
     model = models.pretrained_model(num_classes)
     if recipe == "truncated":
-        model = truncated_model(model, keep=config.keep, hidden=config.hidden, num_classes=num_classes)
+        model = truncated_model(model, keep=config.keep, hidden=config.hidden, num_classes=num_classes, grid=config.grid)
     return backbone(model)
 
 
@@ -165,11 +206,14 @@ def _new_head(recipe: str, in_features: int, num_classes: int, config: StudyConf
 # --------------------------------------------------------------------------------------
 
 
-def _cached_parts(recipe, target, data, models, config, device):
+def _cached_parts(recipe, target, data, models, config, device, on):
     body = _frozen_body(recipe, models, data.num_classes, config)
     pool_feats, test_feats = target.features(recipe, body, device)
     labels = torch.tensor(data.labels)
     train_idx = torch.tensor(data.train_idx)
+    if on == "val":
+        val_idx = torch.tensor(data.val_idx)
+        return pool_feats[train_idx], labels[train_idx], pool_feats[val_idx], labels[val_idx]
     test_labels = torch.cat([y for _, y in torch.utils.data.DataLoader(data.test, batch_size=1024)])
     return pool_feats[train_idx], labels[train_idx], test_feats, test_labels
 
@@ -181,36 +225,47 @@ def find_suggestion(model, loader, optimizer, config: StudyConfig, device) -> fl
     return float(f"{result.suggestion:.2g}")  # dos cifras: la precisión no es mayor
 
 
-def choose_lr(recipe: str, target: Target, data: splits.Splits, models: Any, config: StudyConfig, device=None) -> float:
-    """Tasa (de la cabeza) de una receta en una celda, con el buscador, la semilla 0 y solo datos de entrenamiento."""
-    device = get_device(device)
-    seed_everything(0)
-    if recipe in ("feature_extraction", "truncated"):
-        train_x, train_y, test_x, test_y = _cached_parts(recipe, target, data, models, config, device)
-        seed_everything(0)
-        head = _new_head(recipe, train_x.shape[1], data.num_classes, config)
-        loader, _ = feature_loaders(train_x, train_y, test_x, test_y, batch_size=config.batch_size, seed=0)
-        return find_suggestion(head, loader, torch.optim.Adam(head.parameters(), lr=1.0), config, device)
-    model, optimizer = ex.build(ex.get_recipe(recipe), models, data.num_classes, 1.0, config.budget)
-    loader, _ = data.loaders(config.batch_size, seed=0, device=device)
-    return find_suggestion(model, loader, optimizer, config, device)
+def _budget(config: StudyConfig, data: splits.Splits) -> ex.Budget:
+    """El presupuesto de la celda de ``data`` (sus imágenes de entrenamiento por clase)."""
+    return config.budget_for(len(data.train_idx) // data.num_classes)
 
 
 def run_recipe(
-    recipe: str, target: Target, data: splits.Splits, models: Any, config: StudyConfig, lr: float, seed: int, device=None
+    recipe: str, target: Target, data: splits.Splits, models: Any, config: StudyConfig, lr: float, seed: int,
+    device=None, on: str = "test",
 ) -> float:
-    """Entrena una receta con una semilla y devuelve la exactitud final en prueba."""
+    """Entrena una receta con una semilla y devuelve la exactitud final en ``on`` (``"test"`` o ``"val"``)."""
     device = get_device(device)
-    if recipe in ("feature_extraction", "truncated"):
-        train_x, train_y, test_x, test_y = _cached_parts(recipe, target, data, models, config, device)
+    if recipe in CACHED:
+        train_x, train_y, eval_x, eval_y = _cached_parts(recipe, target, data, models, config, device, on)
         seed_everything(seed)
         head = _new_head(recipe, train_x.shape[1], data.num_classes, config)
-        train, test = feature_loaders(train_x, train_y, test_x, test_y, batch_size=config.batch_size, seed=seed)
-        fit(head, train, None, epochs=config.epochs, optimizer=torch.optim.Adam(head.parameters(), lr=lr),
+        train, evaluation = feature_loaders(train_x, train_y, eval_x, eval_y, batch_size=config.batch_size, seed=seed)
+        fit(head, train, None, epochs=_budget(config, data).epochs, optimizer=torch.optim.Adam(head.parameters(), lr=lr),
             device=device, quiet=True)
-        return evaluate(head, test, device)["acc"]
-    history = ex.run(ex.get_recipe(recipe), data, models, config.budget, lr, seed=seed, curve=False, device=device)
+        return evaluate(head, evaluation, device)["acc"]
+    history = ex.run(ex.get_recipe(recipe), data, models, _budget(config, data), lr, seed=seed, on=on, curve=False,
+                     device=device)
     return float(history.last["test_acc"])
+
+
+def choose_lr(
+    recipe: str, target: Target, data: splits.Splits, models: Any, config: StudyConfig, device=None
+) -> tuple[float, dict[float, float]]:
+    """La tasa de una receta en una celda, **elegida en validación**: la de mayor exactitud con la semilla 0.
+
+    Se entrena con cada tasa de ``config.lr_grid`` (solo con las imágenes de entrenamiento de la
+    celda) y se mide en la validación, nunca en la prueba. Una tasa con la que el entrenamiento
+    diverge puntúa 0. Si hay empate gana la menor. Devuelve ``(tasa, {tasa: exactitud de validación})``.
+    """
+    scores = {}
+    for lr in config.lr_grid:
+        try:
+            scores[float(lr)] = run_recipe(recipe, target, data, models, config, float(lr), 0, device, on="val")
+        except TrainingDiverged:
+            scores[float(lr)] = 0.0
+    best = max(scores, key=lambda lr: (scores[lr], -lr))
+    return best, scores
 
 
 #: Cuántas veces se divide entre 10 una tasa con la que el entrenamiento diverge antes de rendirse.

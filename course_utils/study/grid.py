@@ -1,24 +1,28 @@
 """La rejilla 2x2 (tamaño x parecido) y la curva de transferibilidad por etapas congeladas.
 
-``run_grid`` entrena las cuatro recetas de ``GRID_RECIPES`` en cada celda con varias semillas y
-compara la recomendación de las fuentes (``scenarios.SOURCE_ADVICE``) con la mejor de las demás,
-semilla a semilla: el veredicto (``gana`` / ``no concluyente`` / ``pierde``) es lo que dice el
-intervalo al 95 % de esa diferencia. ``transferability`` mide la exactitud frente al número de etapas
+``run_grid`` entrena las recetas de ``GRID_RECIPES`` en cada celda con varias semillas, con la
+tasa de cada una elegida en validación, y compara cada recomendación de las fuentes
+(``scenarios.SOURCE_ADVICE``) con la mejor de las demás, semilla a semilla (``Comparison``): el
+veredicto (``gana`` / ``no concluyente`` / ``pierde``) es lo que dice el intervalo al 95 % de esa
+diferencia. ``transferability`` mide la exactitud frente al número de etapas
 congeladas, de ninguna (fine-tuning completo) a todas (extracción de características).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from course_utils import experiments as ex
-from course_utils.env import get_device, seed_everything
 from course_utils.models import stages
-from course_utils.scenarios import SIMILARITIES, SIMILARITY_LABELS, SIZE_LABELS, SIZES, SOURCE_ADVICE
+from course_utils.paths import project_root
+from course_utils.scenarios import SIMILARITY_LABELS, SIZE_LABELS, SIZES, SOURCE_ADVICE
 from course_utils.stats import t_interval
 from course_utils.study.cells import (
     GRID_RECIPES,
@@ -27,54 +31,36 @@ from course_utils.study.cells import (
     StudyConfig,
     Target,
     choose_lr,
-    find_suggestion,
     make_targets,
     run_recipe,
     run_seeds_safely,
 )
 
-__all__ = ["CellResult", "Grid", "INCONCLUSIVE", "LOSES", "VERDICTS", "WINS", "run_grid", "run_scenarios", "transferability"]
+__all__ = ["CellResult", "Comparison", "Grid", "INCONCLUSIVE", "LOSES", "STUDY_JSON", "VERDICTS", "WINS", "load_study", "run_grid",
+           "run_scenarios", "transferability"]
 
 # --------------------------------------------------------------------------------------
 # La rejilla 2x2
 # --------------------------------------------------------------------------------------
 
 
-#: Los tres veredictos de una celda: la receta recomendada gana, no se puede decir, o pierde.
+#: Los tres veredictos de una receta recomendada: gana, no se puede decir, o pierde.
 WINS, INCONCLUSIVE, LOSES = "gana", "no concluyente", "pierde"
 VERDICTS = (WINS, INCONCLUSIVE, LOSES)
 
 
-@dataclass
-class CellResult(PerSeed):
-    """Resultado de una celda: tasa elegida y exactitud de prueba por semilla de cada receta."""
+@dataclass(frozen=True)
+class Comparison:
+    """Una receta recomendada frente a su rival (la mejor de las demás en media), semilla a semilla."""
 
-    size: str
-    similarity: str
-    n_per_class: int
-    lrs: dict[str, float]
-    accs: dict[str, list[float]]
-    recommended: str
-
-    @property
-    def ranking(self) -> list[str]:
-        """Recetas de mejor a peor exactitud media."""
-        means = self.means
-        return sorted(means, key=lambda name: -means[name])
-
-    @property
-    def winner(self) -> str:
-        return self.ranking[0]
-
-    @property
-    def rival(self) -> str:
-        """La mejor receta (en media) de las que no son la recomendada: contra la que se la compara."""
-        return next(name for name in self.ranking if name != self.recommended)
+    recipe: str
+    rival: str
+    diffs: tuple[float, ...]
 
     @property
     def effect(self) -> float:
-        """Diferencia media recomendada − rival, semilla a semilla (positiva: la recomendada va por delante)."""
-        return t_interval(self._diffs())[0]
+        """Diferencia media recomendada − rival (positiva: la recomendada va por delante)."""
+        return t_interval(self.diffs)[0]
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -83,11 +69,8 @@ class CellResult(PerSeed):
         Es la media ± el valor crítico de la t de Student con n − 1 grados de libertad por el error
         típico de las diferencias (4,30 errores típicos con 3 semillas, 2,78 con 5).
         """
-        mean, half = t_interval(self._diffs())
+        mean, half = t_interval(self.diffs)
         return mean - half, mean + half
-
-    def _diffs(self) -> list[float]:
-        return [r - o for r, o in zip(self.accs[self.recommended], self.accs[self.rival])]
 
     @property
     def verdict(self) -> str:
@@ -102,17 +85,83 @@ class CellResult(PerSeed):
             return WINS
         return LOSES if high < 0 else INCONCLUSIVE
 
-    @property
-    def held(self) -> bool:
-        """La recomendación no queda refutada: gana o no es concluyente."""
-        return self.verdict != LOSES
-
     def describe(self) -> str:
         """El veredicto con su efecto y su intervalo, p. ej. ``no concluyente (-0.040, IC [-0.210, +0.130])``."""
         low, high = self.interval
         if not math.isfinite(high):
             return f"{self.verdict} ({self.effect:+.3f}, una semilla: sin intervalo)"
         return f"{self.verdict} ({self.effect:+.3f}, IC [{low:+.3f}, {high:+.3f}])"
+
+    def to_dict(self) -> dict[str, Any]:
+        low, high = self.interval
+        return {"rival": self.rival, "verdict": self.verdict, "effect": round(self.effect, 4),
+                "interval": [round(low, 4), round(high, 4)] if math.isfinite(high) else None,
+                "summary": self.describe()}
+
+
+@dataclass
+class CellResult(PerSeed):
+    """Resultado de una celda: tasa elegida y exactitud de prueba por semilla de cada receta.
+
+    ``recommended`` son las recetas de las fuentes (una, o dos donde discrepan); ``val_scores``, la
+    exactitud de validación de cada tasa probada (``{receta: {tasa: exactitud}}``).
+    """
+
+    size: str
+    similarity: str
+    n_per_class: int
+    lrs: dict[str, float]
+    accs: dict[str, list[float]]
+    recommended: tuple[str, ...]
+    val_scores: dict[str, dict[float, float]] = field(default_factory=dict)
+    num_classes: int = 10
+
+    def __post_init__(self) -> None:
+        if isinstance(self.recommended, str):
+            self.recommended = (self.recommended,)
+        missing = [r for r in self.recommended if r not in self.accs]
+        if missing:
+            raise ValueError(f"La receta recomendada {missing[0]!r} no está entre las recetas comparadas.")
+
+    @property
+    def ranking(self) -> list[str]:
+        """Recetas de mejor a peor exactitud media."""
+        means = self.means
+        return sorted(means, key=lambda name: -means[name])
+
+    @property
+    def winner(self) -> str:
+        return self.ranking[0]
+
+    def compare(self, recipe: str) -> Comparison:
+        """``recipe`` frente a la mejor (en media) de las demás recetas, semilla a semilla."""
+        rival = next(name for name in self.ranking if name != recipe)
+        return Comparison(recipe, rival, tuple(r - o for r, o in zip(self.accs[recipe], self.accs[rival])))
+
+    @property
+    def comparisons(self) -> dict[str, Comparison]:
+        """Cada receta recomendada frente a su rival: ``{receta: Comparison}``."""
+        return {recipe: self.compare(recipe) for recipe in self.recommended}
+
+    @property
+    def verdicts(self) -> dict[str, str]:
+        return {recipe: c.verdict for recipe, c in self.comparisons.items()}
+
+    @property
+    def held(self) -> bool:
+        """Ninguna recomendación queda refutada: todas ganan o no son concluyentes."""
+        return LOSES not in self.verdicts.values()
+
+    def describe(self) -> str:
+        """Los veredictos de las recetas recomendadas, con su efecto y su intervalo."""
+        if len(self.recommended) == 1:
+            return self.compare(self.recommended[0]).describe()
+        return "; ".join(f"{LABELS[r]}: {c.describe()}" for r, c in self.comparisons.items())
+
+    def at_chance(self, margin: float = 2.0) -> list[str]:
+        """Recetas preentrenadas cuya media no llega a ``margin`` veces el azar: una tasa que falló, no un resultado."""
+        chance = 1.0 / self.num_classes
+        return [name for name, mean in self.means.items() if name != "scratch" and mean < margin * chance]
 
     @property
     def winner_every_seed(self) -> bool:
@@ -127,25 +176,33 @@ class CellResult(PerSeed):
             "size": self.size,
             "similarity": self.similarity,
             "images_per_class": self.n_per_class,
+            "num_classes": self.num_classes,
             "accuracy": {name: round(self.means[name], 4) for name in self.accs},
             "std": {name: round(self.stds[name], 4) for name in self.accs},
             "per_seed": {name: [round(v, 4) for v in values] for name, values in self.accs.items()},
             "lr": dict(self.lrs),
+            "val_scores": {name: {f"{lr:g}": round(acc, 4) for lr, acc in scores.items()}
+                           for name, scores in self.val_scores.items()},
             "winner": self.winner,
             "winner_every_seed": self.winner_every_seed,
-            "recommended": self.recommended,
-            "rival": self.rival,
-            "verdict": self.verdict,
+            "recommended": list(self.recommended),
+            "verdicts": {recipe: c.to_dict() for recipe, c in self.comparisons.items()},
             "held": self.held,
-            "effect": round(self.effect, 4),
-            "interval": [round(v, 4) for v in self.interval] if math.isfinite(self.interval[1]) else None,
             "summary": self.describe(),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CellResult:
+        """La celda de un ``to_dict`` (el JSON de ``docs/escenarios.json``)."""
+        return cls(data["size"], data["similarity"], int(data["images_per_class"]), dict(data["lr"]),
+                   {name: list(values) for name, values in data["per_seed"].items()}, tuple(data["recommended"]),
+                   {name: {float(lr): acc for lr, acc in scores.items()} for name, scores in data.get("val_scores", {}).items()},
+                   int(data.get("num_classes", 10)))
 
 
 @dataclass
 class Grid:
-    """Las cuatro celdas: ``cells[(size, similarity)]``, con las claves de ``scenarios``."""
+    """Las celdas medidas: ``cells[(size, similarity)]``, con las claves de ``scenarios``."""
 
     config: StudyConfig
     cells: dict[tuple[str, str], CellResult]
@@ -158,26 +215,31 @@ class Grid:
         """Un objeto JSON: cada celda con su clave ``"size/similarity"`` (``"small/similar"``...), la configuración y los segundos."""
         config = asdict(self.config)
         config["seeds"] = list(self.config.seeds)
+        config["lr_grid"] = list(self.config.lr_grid)
         return {
             "cells": {f"{size}/{sim}": cell.to_dict() for (size, sim), cell in self.cells.items()},
-            "recipes": list(GRID_RECIPES),
+            "recipes": list(next(iter(self.cells.values())).accs) if self.cells else [],
             "config": config,
             "seconds": round(self.seconds, 1),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Grid:
+        """La rejilla de un ``to_dict`` (p. ej. el JSON del estudio completo, ``docs/escenarios.json``)."""
+        config = dict(data["config"])
+        config["seeds"] = tuple(config["seeds"])
+        config["lr_grid"] = tuple(config["lr_grid"])
+        cells = {tuple(key.split("/")): CellResult.from_dict(cell) for key, cell in data["cells"].items()}
+        return cls(StudyConfig(**config), cells, float(data.get("seconds", 0.0)))
+
     def table(self) -> str:
-        """La tabla 2x2 en texto: la receta de mayor media, la recomendación y su veredicto con el intervalo."""
-        rows = {}
-        for size in SIZES:
-            rows[SIZE_LABELS[size]] = [
-                [f"mayor media: {LABELS[c.winner]} ({c.means[c.winner]:.3f})" for c in (self.cells[size, s] for s in SIMILARITIES)],
-                [f"fuentes: {LABELS[c.recommended]} → {c.describe()}" for c in (self.cells[size, s] for s in SIMILARITIES)],
-            ]
-        width = 2 + max(len(text) for pair in rows.values() for row in pair for text in row)  # columnas separadas
-        lines = [f"{'':<10}" + "".join(f"{SIMILARITY_LABELS[sim]:<{width}}" for sim in SIMILARITIES).rstrip()]
-        for size, (winners, verdicts) in rows.items():
-            lines.append((f"{size:<10}" + "".join(f"{w:<{width}}" for w in winners)).rstrip())
-            lines.append((f"{'':<10}" + "".join(f"{v:<{width}}" for v in verdicts)).rstrip())
+        """La tabla en texto: por celda, la receta de mayor media y cada recomendación con su veredicto."""
+        lines = []
+        for (size, similarity), c in self.cells.items():
+            lines.append(f"{SIZE_LABELS[size]} ({c.n_per_class} img/clase), {SIMILARITY_LABELS[similarity]}: "
+                         f"mayor media {LABELS[c.winner]} ({c.means[c.winner]:.3f})")
+            for recipe, comparison in c.comparisons.items():
+                lines.append(f"    fuentes: {LABELS[recipe]} frente a {LABELS[comparison.rival]} → {comparison.describe()}")
         return "\n".join(lines)
 
 
@@ -187,12 +249,15 @@ def run_grid(
     models: Any = None,
     device=None,
     recipes: Sequence[str] = GRID_RECIPES,
+    sizes: Sequence[str] = SIZES,
+    lrs: Mapping[tuple[str, str], Mapping[str, float]] | None = None,
 ) -> Grid:
-    """Las cuatro recetas en las cuatro celdas, con el mismo presupuesto y varias semillas.
+    """Las recetas en las celdas de ``sizes`` (las dos por defecto), con el mismo presupuesto y varias semillas.
 
-    La tasa de cada receta y celda la elige el buscador de la tasa (semilla 0, solo con las
-    imágenes de entrenamiento de esa celda); si con ella el entrenamiento diverge en alguna
-    semilla, se divide entre 10 (``run_seeds_safely``) y ``lrs`` guarda la usada. Devuelve una ``Grid``.
+    La tasa de cada receta y celda se elige en validación (``choose_lr``), salvo que ``lrs`` la dé
+    ya elegida (``{(size, similarity): {receta: tasa}}``, p. ej. la del estudio completo); si con ella
+    el entrenamiento diverge en alguna semilla, se divide entre 10 (``run_seeds_safely``) y ``lrs``
+    guarda la usada. Devuelve una ``Grid``.
     """
     started = time.perf_counter()
     unknown = [r for r in recipes if r not in GRID_RECIPES]
@@ -201,19 +266,44 @@ def run_grid(
     targets = targets if targets is not None else make_targets(config)
     models = models if models is not None else ex.GlyphModels()
     cells = {}
-    for size, n in config.sizes().items():
+    for size in sizes:
+        n = config.sizes()[size]
         for similarity, target in targets.items():
             data = target.cell(n)
-            lrs, accs = {}, {}
+            chosen, accs, scores = {}, {}, {}
             for r in recipes:
-                lrs[r], accs[r] = run_seeds_safely(
-                    lambda lr, seed, r=r: run_recipe(r, target, data, models, config, lr, seed, device),
-                    choose_lr(r, target, data, models, config, device), config.seeds)
-            recommended = SOURCE_ADVICE[size, similarity]
-            if recommended not in accs:
-                raise ValueError(f"La receta recomendada {recommended!r} no está entre las recetas comparadas.")
-            cells[size, similarity] = CellResult(size, similarity, n, lrs, accs, recommended)
+                if lrs is not None:
+                    lr = float(lrs[size, similarity][r])
+                else:
+                    lr, scores[r] = choose_lr(r, target, data, models, config, device)
+                chosen[r], accs[r] = run_seeds_safely(
+                    lambda lr, seed, r=r: run_recipe(r, target, data, models, config, lr, seed, device), lr, config.seeds)
+            cells[size, similarity] = CellResult(size, similarity, n, chosen, accs, SOURCE_ADVICE[size, similarity],
+                                                 scores, data.num_classes)
     return Grid(config, cells, time.perf_counter() - started)
+
+
+#: Dónde guarda ``scripts/scenarios_study.py`` el estudio completo, relativo a la raíz del repositorio.
+STUDY_JSON = Path("docs") / "escenarios.json"
+
+
+def load_study(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """El estudio completo (``docs/escenarios.json``) como ``dict``; su parte ``grid`` se lee con ``Grid.from_dict``.
+
+    Sin ``path`` lo busca en la copia del repositorio desde la que se usa el paquete (en Colab, la
+    que clona la celda de preparación).
+    """
+    if path is None:
+        root = project_root()
+        if root is None:
+            raise FileNotFoundError(
+                f"No encuentro {STUDY_JSON}: el paquete no se está usando desde una copia del repositorio. "
+                "Clónalo (git clone) o pasa la ruta del JSON con load_study(path).")
+        path = root / STUDY_JSON
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No existe {path}. Créalo con: python scripts/scenarios_study.py")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def run_scenarios(config: StudyConfig = StudyConfig(), device=None) -> dict[str, Any]:
@@ -239,9 +329,9 @@ def transferability(
 ) -> dict[str, dict[int, list[float]]]:
     """Exactitud final frente al número de etapas congeladas (0 = fine-tuning completo; todas = extracción).
 
-    Reutiliza de ``grid`` el fine-tuning (0 etapas) y la extracción de características (todas);
-    las intermedias (``experiments.frozen(k)``) se entrenan con su propia tasa del buscador y
-    las mismas semillas y presupuesto. Devuelve ``{similarity: {k: [exactitud por semilla]}}``.
+    Reutiliza de ``grid`` las variantes que ya midió (fine-tuning, ``freeze2``, extracción de
+    características); las demás (``experiments.frozen(k)``) se entrenan con su tasa elegida en
+    validación y las mismas semillas y presupuesto. Devuelve ``{similarity: {k: [exactitud por semilla]}}``.
     """
     config = grid.config
     models = models if models is not None else ex.GlyphModels()
@@ -252,17 +342,13 @@ def transferability(
         n_body = len(stages(models.pretrained_model(data.num_classes))) - 1
         curve = {0: list(cell.accs["finetune"])}
         for k in range(1, n_body):
-            recipe = ex.frozen(k)
-            seed_everything(0)
-            model, optimizer = ex.build(recipe, models, data.num_classes, 1.0, config.budget)
-            loader, _ = data.loaders(config.batch_size, seed=0, device=device)
-            lr = find_suggestion(model, loader, optimizer, config, get_device(device))
+            name = f"freeze{k}"
+            if name in cell.accs:
+                curve[k] = list(cell.accs[name])
+                continue
+            lr, _ = choose_lr(name, target, data, models, config, device)
             _, curve[k] = run_seeds_safely(
-                lambda lr, seed, recipe=recipe: float(ex.run(recipe, data, models, config.budget, lr, seed=seed,
-                                                             curve=False, device=device).last["test_acc"]),
-                lr, config.seeds)
+                lambda lr, seed, name=name: run_recipe(name, target, data, models, config, lr, seed, device), lr, config.seeds)
         curve[n_body] = list(cell.accs["feature_extraction"])
         result[similarity] = curve
     return result
-
-

@@ -23,7 +23,6 @@ from course_utils.divergence import TrainingDiverged
 from course_utils.env import get_device, seed_everything
 from course_utils.features import backbone, extract_features, feature_loaders
 from course_utils.heads import FeatureHead, truncated_model
-from course_utils.lr_finder import find_lr
 from course_utils.history import History
 from course_utils.scenarios import SIMILARITIES
 from course_utils.stats import mean_std
@@ -39,7 +38,6 @@ __all__ = [
     "StudyConfig",
     "Target",
     "choose_lr",
-    "find_suggestion",
     "make_targets",
     "run_recipe",
     "run_seeds_safely",
@@ -92,7 +90,7 @@ class StudyConfig:
     - ``keep``, ``grid`` y ``hidden``: la red truncada conserva las etapas hasta ``keep``, aplana sus
       mapas en ``grid`` x ``grid`` zonas (8: los 8 x 8 píxeles de ``layer2``, sin promediar) y añade
       una capa oculta de ``hidden`` neuronas;
-    - ``finder_iters`` y ``lr_method``: lotes y sugerencia del buscador de la tasa (sección 6.3).
+    - ``finder_iters``: lotes del buscador de la tasa (sección 6.3 del cuaderno, que lo muestra).
     """
 
     small: int = 5
@@ -108,7 +106,6 @@ class StudyConfig:
     grid: int = 8
     hidden: int = 128
     finder_iters: int = 40
-    lr_method: str = "min/10"
 
     def __post_init__(self) -> None:
         for name in ("small", "large", "n_val", "n_test", "epochs", "large_epochs", "batch_size", "finder_iters", "grid",
@@ -216,13 +213,6 @@ def _cached_parts(recipe, target, data, models, config, device, on):
         return pool_feats[train_idx], labels[train_idx], pool_feats[val_idx], labels[val_idx]
     test_labels = torch.cat([y for _, y in torch.utils.data.DataLoader(data.test, batch_size=1024)])
     return pool_feats[train_idx], labels[train_idx], test_feats, test_labels
-
-
-def find_suggestion(model, loader, optimizer, config: StudyConfig, device) -> float:
-    """La sugerencia del buscador de la tasa con el rango y el método del estudio, a dos cifras."""
-    result = find_lr(model, loader, optimizer, start_lr=FINDER_RANGE[0], end_lr=FINDER_RANGE[1],
-                     num_iter=config.finder_iters, method=config.lr_method, device=device)
-    return float(f"{result.suggestion:.2g}")  # dos cifras: la precisión no es mayor
 
 
 def _budget(config: StudyConfig, data: splits.Splits) -> ex.Budget:

@@ -155,7 +155,8 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    """Ajusta un modelo a una carpeta con train/<clase>/ y test/<clase>/."""
+    """Ajusta un modelo a una carpeta con train/<clase>/ y test/<clase>/ (también con ``torchrun``)."""
+    from course_utils import distributed
     from course_utils.finetune import finetune_folder
 
     result = finetune_folder(
@@ -163,6 +164,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         lr=args.lr, size=args.size, device=args.device, seed=args.seed, num_workers=args.workers,
         resume=args.resume, quiet=args.quiet,
     )
+    if not distributed.is_main():  # con torchrun, solo el proceso 0 informa
+        return 0
     _print(f"Clases: {', '.join(result['class_names'])}")
     _print(f"Punto de control e historial en {result['out']}")
     _print(f"Exactitud final en prueba: {result['test_acc']:.3f}")

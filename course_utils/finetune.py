@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torchvision.transforms import v2
 
-from course_utils import glyphnet, offline, runs
+from course_utils import distributed, glyphnet, offline, runs
 from course_utils.env import get_device, seed_everything
 from course_utils.models import WeightsUnavailableError, imagenet_weights_cached, param_groups, resnet18
 from course_utils.paths import offline_forced
@@ -178,7 +178,7 @@ def finetune_folder(
     if weights == "imagenet":
         _check_imagenet_offline()
     seed_everything(seed)
-    device = get_device(device)
+    device = distributed.setup(get_device(device))  # con torchrun, cada proceso con su GPU (o CPU)
     train_tf, test_tf = transforms_for(weights, size)
     train_loader, test_loader = make_loaders(
         data, batch_size, device=device, num_workers=num_workers,
@@ -195,7 +195,9 @@ def finetune_folder(
                            epochs, device)
     else:
         history = History()
-        out = runs.claim(out, info, numbered=numbered)  # atómico: dos entrenamientos nunca la comparten
+        if distributed.is_main():  # atómico: dos entrenamientos nunca la comparten (con torchrun, la reclama el 0)
+            out = runs.claim(out, info, numbered=numbered)
+        out = distributed.broadcast(out)
     checkpoint = out / runs.CHECKPOINT
     history = fit(
         model, train_loader, test_loader, epochs=epochs, optimizer=optimizer, device=device,
@@ -203,6 +205,8 @@ def finetune_folder(
     )
     # El punto de control final lleva además lo necesario para predecir después.
     extra = {"class_names": names, "weights": weights, "size": size}
-    save_checkpoint(checkpoint, model, optimizer, None, history, extra=extra)
-    history.save_json(out / "history.json")
+    if distributed.is_main():
+        save_checkpoint(checkpoint, model, optimizer, None, history, extra=extra)
+        history.save_json(out / "history.json")
+    distributed.barrier()
     return {"model": model, "history": history, "class_names": names, "out": out, "test_acc": history.last["test_acc"]}

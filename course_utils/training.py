@@ -18,8 +18,11 @@ from typing import Any
 import torch
 from PIL import Image
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
 from tqdm.auto import tqdm
 
+from course_utils import distributed
 from course_utils.checkpoints import align_optimizer_state, load_checkpoint, save_checkpoint
 from course_utils.divergence import TrainingDiverged, broken, diverged, reference_loss, state_copy
 from course_utils.env import amp_dtype, check_amp, get_device
@@ -314,25 +317,39 @@ def fit(
       continúa desde él. ``history``: un historial anterior que se continúa (sus épocas cuentan).
     - ``quiet``: sin barras de progreso ni una línea por época (por defecto en la CI).
 
+    Con ``torchrun --nproc_per_node=N`` entrena con N procesos (``distributed``): cada uno con su
+    parte de las imágenes (lote efectivo N × el del cargador), los gradientes promediados por
+    ``DistributedDataParallel``, las métricas de todos, y solo el proceso 0 escribe.
+
     Si una época diverge (pérdida NaN, infinita o más de ``divergence.EXPLODED`` veces la de referencia;
     pesos o estadísticas de BatchNorm no finitos) se para con ``TrainingDiverged``: el punto de
     control anterior queda intacto y el modelo y el optimizador vuelven al comienzo de esa época.
     Al terminar, también si se interrumpe, el modelo queda en modo evaluación.
     """
-    device = get_device(device)
+    device = distributed.setup(get_device(device))  # con torchrun: el grupo de procesos y su GPU
     check_amp(amp)
-    quiet = quiet_default() if quiet is None else quiet
+    quiet = (quiet_default() if quiet is None else quiet) or not distributed.is_main()
     model.to(device)
     if device.type == "cuda":  # pesos e imágenes en channels_last: convoluciones más rápidas en la GPU
         model.to(memory_format=torch.channels_last)
     optimizer, history = _start(model, train_loader, optimizer, lr, epochs, device, checkpoint_path, resume, history, scheduler)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype(device, amp) == torch.float16 else None
+    # Con varios procesos: cada uno entrena con su parte de las imágenes y DDP promedia los gradientes.
+    train_loader = distributed.shard(train_loader, seed=torch.initial_seed())
+    net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
+        if distributed.active() else model
     first_epoch = len(history) + 1
     try:
         for epoch in range(first_epoch, epochs + 1):
             started, good_state = time.perf_counter(), state_copy(model, optimizer)
+            if isinstance(getattr(train_loader, "sampler", None), DistributedSampler):
+                train_loader.sampler.set_epoch(epoch)  # otro orden en cada época, el mismo en todos los procesos
             batches = _batches(train_loader, model, f"época {epoch}/{epochs}", quiet, check=epoch == first_epoch)
-            train = train_one_epoch(model, batches, optimizer, loss_fn, device, amp, scaler)
+            train = train_one_epoch(net, batches, optimizer, loss_fn, device, amp, scaler)
+            if distributed.active():  # las métricas de la época, con las imágenes de todos los procesos
+                loss_sum, correct, seen = distributed.reduce_sum(
+                    [train["loss"] * train["n"], train["acc"] * train["n"], train["n"]], device)
+                train = {"loss": loss_sum / seen, "acc": correct / seen, "n": int(seen)}
             train_seconds = time.perf_counter() - started
             reason = broken(train["loss"], model, reference_loss(history, model, loss_fn))
             if reason is not None:  # se vuelve al comienzo de la época y el punto de control no se toca
@@ -348,8 +365,9 @@ def fit(
                            images_per_s=train["n"] / train_seconds, lr=lr_now)
             if not quiet:
                 print(_epoch_line(history.last))
-            if checkpoint_path is not None:
+            if checkpoint_path is not None and distributed.is_main():  # un solo proceso escribe
                 save_checkpoint(checkpoint_path, model, optimizer, scheduler, history)
+            distributed.barrier()
     finally:
         set_train_mode(model, False)
     return history

@@ -1,0 +1,65 @@
+"""Entrenar con varios procesos (torchrun + DistributedDataParallel): en CPU con gloo y 2 procesos."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_utils import distributed, offline
+from course_utils.finetune import finetune_folder
+from course_utils.history import History
+from course_utils.stats import mean_std
+
+ROOT = Path(__file__).resolve().parent.parent
+ARGS = ["--weights", "mini", "--epochs", "4", "--batch-size", "16", "--workers", "0", "--device", "cpu", "--quiet"]
+
+
+def test_without_torchrun_nothing_changes(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    loader = DataLoader(TensorDataset(torch.zeros(6, 1), torch.zeros(6)), batch_size=2, shuffle=True)
+    assert not distributed.requested() and distributed.world_size() == 1 and distributed.is_main()
+    assert distributed.setup(torch.device("cpu")) == torch.device("cpu") and not distributed.active()
+    assert distributed.shard(loader) is loader  # un solo proceso: el mismo cargador
+    assert distributed.reduce_sum([1.5, 2]) == [1.5, 2.0] and distributed.broadcast("x") == "x"
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert distributed.requested()
+
+
+def _torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "COURSE_UTILS_OFFLINE": "1"}
+    env.pop("WORLD_SIZE", None)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "course_utils", "finetune", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return offline.export_image_folder(tmp_path_factory.mktemp("ddp") / "digitos", "similar", n_train=16, n_test=10)
+
+
+def test_finetune_under_torchrun_matches_one_process_and_resumes(folder, tmp_path):
+    # Un proceso, tres semillas: la dispersión entre semillas con la que se compara.
+    single = [finetune_folder(folder, weights="mini", epochs=4, batch_size=16, device="cpu", seed=seed, num_workers=0,
+                              out=tmp_path / f"uno-{seed}", quiet=True)["test_acc"] for seed in (0, 1, 2)]
+    mean, std = mean_std(single)
+    out = tmp_path / "dos-procesos"
+    result = _torchrun("--data", str(folder), "--out", str(out), *ARGS, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Solo el proceso 0 escribe: una línea de resultado, no dos.
+    assert result.stdout.count("Exactitud final en prueba") == 1, result.stdout
+    history = History.load_json(out / "history.json")
+    assert len(history) == 4
+    ddp_acc = history.last["test_acc"]
+    assert abs(ddp_acc - mean) <= max(3 * std, 0.1), (ddp_acc, single)
+    # Continuar con --resume, también con dos procesos: 2 épocas más sobre las 4 guardadas.
+    resumed = _torchrun("--data", str(folder), "--out", str(out), *ARGS[:2], "--epochs", "6", *ARGS[4:], "--resume",
+                        cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert History.load_json(out / "history.json").column("epoch") == [1, 2, 3, 4, 5, 6]

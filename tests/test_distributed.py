@@ -63,3 +63,20 @@ def test_finetune_under_torchrun_matches_one_process_and_resumes(folder, tmp_pat
                         cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert History.load_json(out / "history.json").column("epoch") == [1, 2, 3, 4, 5, 6]
+
+
+def test_setup_gives_each_process_its_gpu_and_nccl(monkeypatch):
+    # Sin GPU en la CI: se simula lo que ve un proceso lanzado por torchrun en una máquina con GPU.
+    calls = {}
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: calls.setdefault("device", device))
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: "backend" in calls)
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda backend: calls.setdefault("backend", backend))
+    assert distributed.setup(torch.device("cuda")) == torch.device("cuda", 3)
+    assert calls == {"device": torch.device("cuda", 3), "backend": "nccl"}
+    # En CPU (o si se pide cpu), gloo.
+    calls.clear()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert distributed.setup(None) == torch.device("cpu") and calls == {"backend": "gloo"}

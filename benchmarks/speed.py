@@ -328,7 +328,7 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="guardar los resultados en este archivo JSON")
     args = parser.parse_args()
 
-    from course_utils.env import get_device
+    from course_utils.env import get_device, hardware_class
 
     device = get_device(args.device)
     n_train, n_test = (160, 64) if args.small else (2000, 800)  # d2l necesita >= 5 lotes
@@ -343,6 +343,7 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": platform.processor() or platform.machine(),
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else str(device),
+        "hardware": hardware_class(device),  # la fila de la tabla: CPU AVX2, CPU con bf16 nativo o CUDA sm_XY
         "cpu_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "command": "python benchmarks/speed.py " + " ".join(sys.argv[1:]),

@@ -26,6 +26,7 @@ __all__ = [
     "amp_dtype",
     "describe_amp",
     "describe_environment",
+    "hardware_class",
 ]
 
 _VALID_DEVICES = ("cuda", "mps", "cpu")
@@ -133,6 +134,17 @@ def cpu_supports_bf16() -> bool:
         return False
 
 
+def hardware_class(device: torch.device | str | None = None) -> str:
+    """La clase de máquina de la que depende la velocidad (y las últimas cifras): ``"CUDA <gpu> (sm_XY)"``,
+    ``"CPU AVX512 + bf16 nativo"`` o ``"CPU AVX2"``. Es la fila de las tablas de velocidad."""
+    device = get_device(device)
+    if device.type == "cuda":
+        major, minor = cuda_capability(device)
+        return f"CUDA {torch.cuda.get_device_name(device)} (sm_{major}{minor})"
+    isa = torch.backends.cpu.get_cpu_capability()  # los núcleos de cálculo que eligió torch: AVX2, AVX512...
+    return f"CPU {isa}{' + bf16 nativo' if cpu_supports_bf16() else ''}"
+
+
 def check_amp(amp: bool) -> bool:
     """Valida el argumento ``amp`` de ``fit``/``evaluate``: ``True`` o ``False``."""
     if not isinstance(amp, bool):
@@ -198,4 +210,5 @@ def describe_environment() -> dict[str, Any]:
         info["cuda_capability"] = f"{major}.{minor}"
     info["amp_dtype"] = describe_amp(device)
     info["cpu_bf16"] = cpu_supports_bf16()
+    info["hardware"] = hardware_class(device)
     return info

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from course_utils import study  # noqa: E402
-from course_utils.env import cpu_supports_bf16  # noqa: E402
+from course_utils.env import hardware_class  # noqa: E402
 from course_utils.experiments import GlyphModels  # noqa: E402
 from course_utils.scenarios import SIMILARITY_LABELS, SIZE_LABELS  # noqa: E402
 from course_utils.stats import fmt, mean_std  # noqa: E402
@@ -40,9 +40,7 @@ from course_utils.study import probe  # noqa: E402
 
 def hardware() -> str:
     """La máquina en una línea: las cifras de entrenamiento dependen de ella en las últimas cifras."""
-    isa = torch.backends.cpu.get_cpu_capability()  # p. ej. AVX2 o AVX512: los núcleos de cálculo que usa torch
-    bf16 = ", bf16 nativo" if cpu_supports_bf16() else ""
-    return f"{platform.machine()} {isa}{bf16}, {torch.get_num_threads()} hilos"
+    return f"{platform.machine()} {hardware_class('cpu')}, {torch.get_num_threads()} hilos"
 
 
 def markdown(grid: study.Grid) -> str:

@@ -116,6 +116,7 @@ def test_doctor_reports_the_gpu_capability_and_the_precision_it_will_use(monkeyp
     assert info["device"] == "cuda" and info["gpu"] == "Tesla T4"
     assert info["cuda_capability"] == "7.5"
     assert info["amp_dtype"] == "float16 (con GradScaler)"
+    assert info["hardware"] == "CUDA Tesla T4 (sm_75)"  # la fila de las tablas de velocidad
     fake_gpu(monkeypatch, (8, 0), name="NVIDIA A100")
     assert env.describe_environment()["amp_dtype"] == "bfloat16"
 
@@ -126,6 +127,11 @@ def test_doctor_reports_float32_on_cpu(monkeypatch):
     info = env.describe_environment()
     assert info["amp_dtype"] == "float32 (sin precisión mixta)"
     assert "cuda_capability" not in info
+    # La clase de CPU: los núcleos de cálculo que usa torch y si calcula bf16 de forma nativa.
+    for native, suffix in ((True, " + bf16 nativo"), (False, "")):
+        monkeypatch.setattr(env, "cpu_supports_bf16", lambda native=native: native)
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+        assert env.hardware_class("cpu") == "CPU AVX2" + suffix
 
 
 def test_amp_never_changes_the_cpu_precision(monkeypatch):

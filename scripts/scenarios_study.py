@@ -1,7 +1,7 @@
 """El estudio completo del cuaderno 6, con todas las celdas, y su JSON en ``docs/escenarios.json``.
 
 Uso:
-    python scripts/scenarios_study.py                  # unos 15 minutos en 2 núcleos
+    python scripts/scenarios_study.py                  # unos 10 minutos en 2 núcleos
     python scripts/scenarios_study.py --output otro.json
     python scripts/scenarios_study.py --markdown docs/escenarios.json   # solo la tabla de un JSON ya escrito
 

@@ -20,12 +20,14 @@ __all__ = [
     "default_num_workers",
     "loader_kwargs",
     "cpu_supports_bf16",
+    "cpu_bf16_unit",
     "check_amp",
     "cuda_capability",
     "cuda_native_bf16",
     "amp_dtype",
     "describe_amp",
     "describe_environment",
+    "describe_device",
     "hardware_class",
 ]
 
@@ -127,28 +129,64 @@ def loader_kwargs(device: torch.device | str | None = None, num_workers: int | N
 
 
 def cpu_supports_bf16() -> bool:
-    """``True`` si la CPU calcula en bf16 de forma nativa (AVX512-BF16 o AMX), vía oneDNN (lo dice ``doctor``)."""
+    """``True`` si la CPU calcula en bf16 de forma nativa (AVX512-BF16 o AMX), vía oneDNN (lo dice ``doctor``).
+
+    En esas CPU ``fit`` entrena en bf16 (ver ``amp_dtype``); en las demás (p. ej. solo AVX2), en float32.
+    """
     try:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
 
 
+def _cpu_flags() -> set[str]:
+    """Las banderas de la CPU según ``/proc/cpuinfo`` (Linux); en otros sistemas, ninguna."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_bf16_unit() -> str | None:
+    """La unidad que calcula bf16 en esta CPU: ``"AMX"`` (Xeon de 4.ª generación en adelante),
+    ``"AVX512-BF16"`` (p. ej. AMD Zen 4), ``"bf16"`` si oneDNN lo calcula pero no se sabe con qué
+    (fuera de Linux) o ``None`` si no hay bf16 nativo."""
+    if not cpu_supports_bf16():
+        return None
+    flags = _cpu_flags()
+    if "amx_bf16" in flags:
+        return "AMX"
+    if "avx512_bf16" in flags:
+        return "AVX512-BF16"
+    return "bf16"
+
+
 def hardware_class(device: torch.device | str | None = None) -> str:
-    """La clase de máquina de la que depende la velocidad (y las últimas cifras): ``"CUDA <gpu> (sm_XY)"``,
-    ``"CPU AVX512 + bf16 nativo"`` o ``"CPU AVX2"``. Es la fila de las tablas de velocidad."""
+    """La clase de máquina de la que dependen la velocidad y la precisión de ``fit`` (y las últimas cifras):
+    ``"CUDA <gpu> (sm_XY)"``, ``"CPU AVX512 + AMX (bf16 nativo)"``, ``"CPU AVX512 + AVX512-BF16 (bf16
+    nativo)"`` o ``"CPU AVX2"``. Es la fila de las tablas de velocidad."""
     device = get_device(device)
     if device.type == "cuda":
         major, minor = cuda_capability(device)
         return f"CUDA {torch.cuda.get_device_name(device)} (sm_{major}{minor})"
+    if device.type == "mps":
+        return "Apple MPS"
     isa = torch.backends.cpu.get_cpu_capability()  # los núcleos de cálculo que eligió torch: AVX2, AVX512...
-    return f"CPU {isa}{' + bf16 nativo' if cpu_supports_bf16() else ''}"
+    unit = cpu_bf16_unit()
+    if unit is None:
+        return f"CPU {isa}"
+    return f"CPU {isa} + {unit} (bf16 nativo)" if unit != "bf16" else f"CPU {isa} + bf16 nativo"
 
 
 def check_amp(amp: bool) -> bool:
     """Valida el argumento ``amp`` de ``fit``/``evaluate``: ``True`` o ``False``."""
     if not isinstance(amp, bool):
-        raise ValueError(f"amp debe ser True (precisión mixta en CUDA) o False (siempre float32), no {amp!r}.")
+        raise ValueError(f"amp debe ser True (precisión mixta donde es segura: CUDA y CPU con bf16 nativo) "
+                         f"o False (siempre float32), no {amp!r}.")
     return amp
 
 
@@ -169,17 +207,29 @@ def cuda_native_bf16(device: torch.device | str | None = None) -> bool:
 
 
 def amp_dtype(device: torch.device, amp: bool = True) -> torch.dtype | None:
-    """Tipo de la precisión mixta que se usará en ``device``, o ``None`` (float32).
+    """Tipo de la precisión mixta que usará ``fit`` en ``device``, o ``None`` (float32).
 
-    Solo en CUDA y con ``amp=True``: bf16 si la GPU lo calcula de forma nativa (*compute
-    capability* >= 8.0: A100, L4, RTX 30xx, H100...) y si no fp16, que ``fit`` acompaña de un
-    ``GradScaler`` (T4 de Colab, V100). En CPU y MPS, float32.
+    Con ``amp=True``:
+
+    - CUDA: bf16 si la GPU lo calcula de forma nativa (*compute capability* >= 8.0: A100, L4,
+      RTX 30xx, H100...) y si no fp16, que ``fit`` acompaña de un ``GradScaler`` (T4 de Colab, V100);
+    - CPU: bf16 si la CPU lo calcula de forma nativa (AVX512-BF16 o AMX, ``cpu_supports_bf16``):
+      el doble de rápido con la misma exactitud (``docs/velocidad.md``); si no (p. ej. solo
+      AVX2, donde bf16 se emularía y sería más lento), float32;
+    - MPS: float32.
+
+    Los pesos y la pérdida siguen siempre en float32; solo las convoluciones y las capas lineales
+    calculan en la precisión mixta (``torch.autocast``).
     """
     device = torch.device(device)
     check_amp(amp)
-    if not amp or device.type != "cuda":
+    if not amp:
         return None
-    return torch.bfloat16 if cuda_native_bf16(device) else torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if cuda_native_bf16(device) else torch.float16
+    if device.type == "cpu" and cpu_supports_bf16():
+        return torch.bfloat16
+    return None
 
 
 def describe_amp(device: torch.device, amp: bool = True) -> str:
@@ -189,6 +239,15 @@ def describe_amp(device: torch.device, amp: bool = True) -> str:
         return "float32 (sin precisión mixta)"
     name = str(dtype).replace("torch.", "")
     return f"{name} (con GradScaler)" if dtype == torch.float16 else name
+
+
+def describe_device(device: torch.device | str | None = None) -> str:
+    """La línea del dispositivo de los cuadernos: cuál es, su clase y la precisión en que entrena ``fit``.
+
+    Por ejemplo ``"cpu · CPU AVX512 + AVX512-BF16 (bf16 nativo) · fit entrena en bfloat16"``.
+    """
+    device = get_device(device)
+    return f"{device} · {hardware_class(device)} · fit entrena en {describe_amp(device)}"
 
 
 def describe_environment() -> dict[str, Any]:

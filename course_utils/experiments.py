@@ -216,21 +216,22 @@ def run(
     curve: bool = True,
     device: torch.device | str | None = None,
     quiet: bool | None = True,
+    amp: bool = True,
 ) -> History:
     """Entrena una receta con una semilla y devuelve su historial.
 
     La columna ``test_acc`` del historial es la exactitud en el conjunto elegido con ``on``
     (``"val"`` o ``"test"``). Con ``curve=False`` solo se evalúa tras la última época (más
-    rápido; las demás épocas quedan con ``None``).
+    rápido; las demás épocas quedan con ``None``). ``amp``: como en ``fit`` (``False``: float32).
     """
     device = get_device(device)
     seed_everything(seed)
     model, optimizer = build(recipe, models, data.num_classes, lr, budget)
     train_loader, eval_loader = data.loaders(budget.batch_size, seed=seed, on=on, device=device)
     history = fit(model, train_loader, eval_loader if curve else None, epochs=budget.epochs,
-                  optimizer=optimizer, device=device, quiet=quiet)
+                  optimizer=optimizer, device=device, quiet=quiet, amp=amp)
     if not curve:
-        history.epochs[-1]["test_acc"] = evaluate(model, eval_loader, device)["acc"]
+        history.epochs[-1]["test_acc"] = evaluate(model, eval_loader, device, amp=amp)["acc"]
     return history
 
 

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from course_utils.env import get_device, loader_kwargs
 from course_utils.heads import FeatureHead, head_from
 from course_utils.models import HEAD, set_train_mode
-from course_utils.training import History, autocast, fit, to_device
+from course_utils.training import History, _channels_last, autocast, fit, to_device
 
 __all__ = ["Backbone", "backbone", "extract_features", "feature_loaders", "fit_cached", "in_order", "random_transforms"]
 
@@ -159,8 +159,7 @@ def extract_features(
     was_training = body.training
     body.to(device)
     body.eval()
-    # channels_last acelera esta pasada sin gradientes en CUDA y en CPU (también en float32), no en MPS.
-    channels_last = device.type in ("cuda", "cpu")
+    channels_last = _channels_last(device)  # más rápida en CUDA y en CPU, no en MPS
     feats: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
     try:

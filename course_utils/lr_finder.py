@@ -38,7 +38,7 @@ from torch import nn
 from course_utils.env import get_device
 from course_utils.models import set_train_mode
 from course_utils.checkpoints import align_optimizer_state
-from course_utils.training import loss_on
+from course_utils.training import autocast, loss_on
 
 __all__ = ["METHODS", "LRFinderResult", "find_lr"]
 
@@ -219,7 +219,9 @@ def _sweep(model, optimizer, ratios, lrs, loader, loss_fn, device, beta, diverge
         for group, ratio in zip(optimizer.param_groups, ratios):
             group["lr"] = lr * ratio
         x, y = next(batches)
-        loss = loss_fn(model(x.to(device)).float(), y.to(device))
+        with autocast(device):  # la misma precisión que fit
+            logits = model(x.to(device))
+        loss = loss_fn(logits.float(), y.to(device))
         value = float(loss.item())
         if not math.isfinite(value):
             return tried, smoothed, raw, True

@@ -74,7 +74,8 @@ def test_in_colab_detects_environment_variable(monkeypatch):
     assert env.in_colab() is True
 
 
-def test_amp_dtype_only_on_cuda():
+def test_amp_dtype_float32_on_cpus_without_native_bf16_and_on_mps(monkeypatch):
+    monkeypatch.setattr(env, "cpu_supports_bf16", lambda: False)
     assert env.amp_dtype(torch.device("cpu")) is None
     assert env.amp_dtype(torch.device("mps")) is None
 
@@ -121,23 +122,50 @@ def test_doctor_reports_the_gpu_capability_and_the_precision_it_will_use(monkeyp
     assert env.describe_environment()["amp_dtype"] == "bfloat16"
 
 
-def test_doctor_reports_float32_on_cpu(monkeypatch):
+def test_doctor_reports_the_cpu_precision_and_class(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(env, "mps_available", lambda: False)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    monkeypatch.setattr(env, "cpu_supports_bf16", lambda: False)
     info = env.describe_environment()
     assert info["amp_dtype"] == "float32 (sin precisión mixta)"
+    assert info["hardware"] == "CPU AVX2"
     assert "cuda_capability" not in info
-    # La clase de CPU: los núcleos de cálculo que usa torch y si calcula bf16 de forma nativa.
-    for native, suffix in ((True, " + bf16 nativo"), (False, "")):
-        monkeypatch.setattr(env, "cpu_supports_bf16", lambda native=native: native)
-        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
-        assert env.hardware_class("cpu") == "CPU AVX2" + suffix
-
-
-def test_amp_never_changes_the_cpu_precision(monkeypatch):
     monkeypatch.setattr(env, "cpu_supports_bf16", lambda: True)
-    assert env.amp_dtype(torch.device("cpu"), True) is None  # la CPU calcula en float32 (bf16: el banco de velocidad)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.setattr(env, "_cpu_flags", lambda: {"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})
+    info = env.describe_environment()
+    assert info["amp_dtype"] == "bfloat16"
+    assert info["hardware"] == "CPU AVX512 + AMX (bf16 nativo)"
+
+
+@pytest.mark.parametrize("flags, unit", [({"avx512_bf16"}, "AVX512-BF16"), ({"amx_bf16", "avx512_bf16"}, "AMX"),
+                                         (set(), "bf16")])
+def test_the_bf16_unit_is_named_from_the_cpu_flags(monkeypatch, flags, unit):
+    monkeypatch.setattr(env, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(env, "_cpu_flags", lambda: flags)
+    assert env.cpu_bf16_unit() == unit
+    monkeypatch.setattr(env, "cpu_supports_bf16", lambda: False)
+    assert env.cpu_bf16_unit() is None  # las banderas solas no bastan: manda lo que calcula oneDNN
+
+
+def test_cpu_flags_are_read_from_proc_cpuinfo_or_empty(monkeypatch, tmp_path):
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512_bf16\n", encoding="utf-8")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(fake if path == "/proc/cpuinfo" else path, *a, **k))
+    assert {"avx2", "avx512_bf16"} <= env._cpu_flags()
+    monkeypatch.setattr("builtins.open", lambda *a, **k: (_ for _ in ()).throw(OSError("no hay /proc")))
+    assert env._cpu_flags() == set()
+
+
+def test_amp_uses_bf16_only_on_cpus_that_compute_it_natively(monkeypatch):
+    monkeypatch.setattr(env, "cpu_supports_bf16", lambda: True)
+    assert env.amp_dtype(torch.device("cpu"), True) == torch.bfloat16
+    assert env.amp_dtype(torch.device("cpu"), False) is None  # amp=False: siempre float32
     assert env.amp_dtype(torch.device("mps"), True) is None
+    monkeypatch.setattr(env, "cpu_supports_bf16", lambda: False)  # p. ej. solo AVX2: bf16 sería emulado
+    assert env.amp_dtype(torch.device("cpu"), True) is None
 
 
 def test_bad_amp_value_is_explained_in_spanish():

@@ -103,7 +103,7 @@ def test_backbone_of_backbone_is_the_same_object():
 def test_extract_features_matches_the_body_in_order_and_on_cpu():
     model = GlyphNet(num_classes=3)
     loader = _loader(n=20, batch_size=8)
-    feats, labels = features.extract_features(model, loader, device="cpu")
+    feats, labels = features.extract_features(model, loader, device="cpu", amp=False)
     x, y = random_images(20)
     with torch.no_grad():
         expected = model.eval().features(x)
@@ -111,6 +111,18 @@ def test_extract_features_matches_the_body_in_order_and_on_cpu():
     assert feats.device.type == "cpu" and feats.shape == (20, 128)
     torch.testing.assert_close(feats, expected, rtol=1e-4, atol=1e-5)
     assert torch.equal(labels, y)
+
+
+def test_extract_features_in_bf16_on_native_cpus_is_close_and_float32(monkeypatch):
+    from course_utils import env
+
+    model = GlyphNet(num_classes=3)
+    exact, _ = features.extract_features(model, _loader(n=20, batch_size=8), device="cpu", amp=False)
+    monkeypatch.setattr(env, "cpu_supports_bf16", lambda: True)
+    feats, _ = features.extract_features(model, _loader(n=20, batch_size=8), device="cpu")
+    assert feats.dtype == torch.float32  # la caché, siempre en float32
+    assert not torch.equal(feats, exact)  # calculada en bf16...
+    torch.testing.assert_close(feats, exact, rtol=0.05, atol=0.05)  # ...con 8 bits de mantisa
 
 
 def test_extract_features_accepts_any_module_and_restores_its_mode():

@@ -381,6 +381,43 @@ def test_train_one_epoch_is_the_plain_loop():
         loss.backward()
         twin_optimizer.step()
         losses.append(loss.item() * len(yb))
-    stats = train_one_epoch(model, loader, optimizer, device="cpu")
+    stats = train_one_epoch(model, loader, optimizer, device="cpu", amp=False)  # el bucle a mano es float32
     assert stats["n"] == len(y) and stats["loss"] == pytest.approx(sum(losses) / len(y), rel=1e-6)
     assert all(torch.allclose(a, b) for a, b in zip(model.parameters(), twin.parameters()))
+
+
+def _conv_dtypes_and_layouts(model):
+    """Registra, en cada pasada, el tipo de la salida de la primera convolución y si la entrada es channels_last."""
+    seen = []
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    conv.register_forward_hook(lambda module, inputs, out: seen.append(
+        (out.dtype, inputs[0].is_contiguous(memory_format=torch.channels_last))))
+    return seen
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_fit_trains_and_evaluates_in_bf16_only_on_cpus_with_native_bf16(monkeypatch, native):
+    """Con bf16 nativo (AVX512-BF16, AMX) las convoluciones calculan en bf16; sin él (AVX2), en float32.
+    En los dos casos, imágenes y pesos en channels_last, los pesos guardados en float32 y la red aprende."""
+    from course_utils import env
+
+    monkeypatch.setattr(env, "cpu_supports_bf16", lambda: native)
+    torch.manual_seed(0)
+    images = torch.rand(48, 3, 16, 16)
+    labels = (images[:, 0].mean(dim=(1, 2)) > images[:, 1].mean(dim=(1, 2))).long()
+    images[labels == 1, 0] += 0.5  # fácil: el canal rojo dice la clase
+    loader = DataLoader(TensorDataset(images, labels), batch_size=16, shuffle=True,
+                        generator=torch.Generator().manual_seed(0))
+    model = GlyphNet(num_classes=2)
+    seen = _conv_dtypes_and_layouts(model)
+    history = fit(model, loader, DataLoader(TensorDataset(images, labels), batch_size=16), epochs=4,
+                  optimizer=torch.optim.Adam(model.parameters(), 3e-3), device="cpu", quiet=True)
+    expected = torch.bfloat16 if native else torch.float32
+    assert {dtype for dtype, _ in seen} == {expected}  # al entrenar y al evaluar
+    assert all(layout for _, layout in seen)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert model.layer1[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert history.last["test_acc"] >= 0.9
+    seen.clear()
+    evaluate(model, loader, "cpu", amp=False)  # amp=False: float32 aunque la CPU tenga bf16
+    assert {dtype for dtype, _ in seen} == {torch.float32}

@@ -9,6 +9,8 @@ importa matplotlib. Los módulos se leen en el orden en que fluyen los datos:
    una carpeta de datos y el informe de ``check-data``),
    ``folders`` (``ImageFolderSafe``: una carpeta de clases hecha a mano), ``data``
    (transformaciones y ``make_loaders``, el único creador de cargadores de carpetas),
+   ``fastdata`` (la carga rápida que ``make_loaders`` usa en CUDA: cada imagen se decodifica
+   una vez y el aumento se hace en la GPU),
    ``augment`` (aumento de datos de imágenes y de sonido), ``download`` (descargas https
    con suma de verificación) y ``datasets`` (el zip de *hotdog*, extraído con seguridad).
 3. El dominio sin conexión: ``offline`` (glifos generados en tres tareas) y ``glyphnet`` (la

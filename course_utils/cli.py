@@ -54,6 +54,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - doctor informa de todo y sale siempre con 0
         mini = f"PROBLEMA: {exc}"
     _print(f"  GlyphNet preentrenada (modo sin conexión): {mini}")
+    try:
+        from course_utils.fastdata import describe_policy
+
+        loading = describe_policy()
+    except Exception as exc:  # noqa: BLE001 - doctor informa de todo y sale siempre con 0
+        loading = f"PROBLEMA: {exc}"
+    _print(f"  carga de imágenes del modo completo: {loading}")
     _print("== Qué modo usarán los cuadernos ==")
     if has_hotdog and cached and not paths.offline_forced():
         _print("  completo: hotdog + ResNet-18 de ImageNet")

@@ -4,7 +4,8 @@ Las transformaciones son las de la receta de d2l para hotdog (recorte aleatorio 
 en entrenamiento; redimensionado y recorte central en prueba; normalización de
 ImageNet). ``make_loaders`` lee las carpetas con ``folders.ImageFolderSafe`` (que salta, con
 un aviso, lo oculto y las imágenes que no se pueden leer) y salta también, con un aviso, las
-carpetas de clase sin ninguna imagen utilizable.
+carpetas de clase sin ninguna imagen utilizable. En CUDA, con esa receta, sus cargadores son los
+de ``fastdata`` (decodificar una vez, aumentar en la GPU).
 """
 
 from __future__ import annotations
@@ -111,6 +112,12 @@ def make_loaders(
     Hacen falta al menos 2 clases con imágenes en ``train/`` y alguna imagen en ``test/``.
     Para saberlo se abre una imagen de cada clase (la primera que se pueda leer). Si el último
     lote de entrenamiento tuviera una sola imagen (BatchNorm no puede entrenar con ella), se descarta.
+
+    En CUDA, con las transformaciones de la receta de ImageNet (las de por defecto) y si caben en
+    memoria, los cargadores son los de ``fastdata`` (cada imagen se decodifica una vez, con caché,
+    y se aumenta en la GPU; los lotes llegan ya en la GPU; las imágenes dañadas no cuentan en
+    ``len(loader.dataset)``); ``COURSE_UTILS_LOADER=pil`` lo desactiva. En los demás casos, los
+    ``DataLoader`` de PIL. Ver ``fastdata.choose``.
     """
     root = _check_layout(root, batch_size)
     if train_transform is None:
@@ -137,6 +144,13 @@ def make_loaders(
             f"{root / 'test'} no tiene ninguna imagen utilizable de las clases que se entrenan, así que no se "
             "puede medir la exactitud. Añade imágenes de prueba en cada subcarpeta de test/."
         )
+    from course_utils import fastdata  # aquí y no arriba: fastdata importa este módulo
+
+    fast = fastdata.fast_loaders(root, batch_size, device=device, seed=seed, num_workers=num_workers,
+                                 train_transform=train_transform, test_transform=test_transform,
+                                 classes=train_set.classes, n_images=len(train_set) + len(test_set))
+    if fast is not None:  # CUDA con la receta de ImageNet: imágenes decodificadas una vez, aumento en la GPU
+        return fast
     kwargs = loader_kwargs(device, num_workers)
     generator = torch.Generator().manual_seed(seed)
     # Un último lote de 1 imagen rompe BatchNorm en modo entrenamiento («Expected more than 1 value per

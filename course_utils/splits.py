@@ -6,21 +6,26 @@ memoria, rapidísimo), ``folder_splits`` (una carpeta ``train/`` + ``test/`` com
 ``mode_splits`` (elige según el modo del cuaderno). ``take_per_class`` y ``stratified_split``
 eligen los índices: los subconjuntos por clase están anidados y la validación sale al azar,
 con una semilla, de cada clase.
+
+En CUDA, con la receta de ImageNet, los cargadores de las particiones de carpeta son los de
+``fastdata`` (como en ``data.make_loaders``): las imágenes de ``train/`` y ``test/`` se
+decodifican una sola vez, las comparten todas las llamadas a ``loaders`` y las copias
+(``per_class``, ``merged``), y se aumentan en la GPU.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from course_utils import offline
+from course_utils import fastdata, offline
+from course_utils.env import get_device, loader_kwargs
 from course_utils.folders import ImageFolderSafe, skip_bad_images
-from course_utils.env import loader_kwargs
 
 __all__ = [
     "Splits",
@@ -95,6 +100,20 @@ def stratified_split(
     return sorted(train), sorted(val)
 
 
+class _Decoded:
+    """Lo que comparten un ``Splits`` de carpeta y sus copias: las imágenes decodificadas y las líneas ya escritas.
+
+    Las imágenes de ``train/`` y ``test/`` se decodifican en la primera llamada a ``loaders`` que
+    elige la carga rápida (una vez por dispositivo) y se quedan allí; ``failed``: la carga rápida
+    falló (ya se avisó) y se usa PIL desde entonces.
+    """
+
+    def __init__(self) -> None:
+        self.parts: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
+        self.said: set[str] = set()
+        self.failed = False
+
+
 @dataclass(frozen=True)
 class Splits:
     """Entrenamiento, validación y prueba de una tarea.
@@ -102,6 +121,7 @@ class Splits:
     ``pool`` tiene todas las imágenes de entrenamiento con la transformación de entrenamiento y
     ``pool_eval`` las mismas con la de evaluación (la validación no lleva aumento de datos).
     ``train_idx`` y ``val_idx`` son índices disjuntos de ``pool``; ``test`` es aparte.
+    ``decoded`` (interno) guarda las imágenes decodificadas de la carga rápida; lo comparten las copias.
     """
 
     pool: Dataset
@@ -112,6 +132,7 @@ class Splits:
     test: Dataset
     classes: tuple[str, ...]
     in_memory: bool = False
+    decoded: _Decoded = field(default_factory=_Decoded, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         overlap = set(self.train_idx) & set(self.val_idx)
@@ -155,6 +176,9 @@ class Splits:
         """Cargadores ``(entrenamiento, evaluación)``; ``on`` elige ``"val"`` o ``"test"`` para evaluar.
 
         El barajado depende solo de ``seed``. Los datos en memoria se cargan sin procesos hijos.
+        En CUDA, con la receta de ImageNet y si caben, los de una carpeta son los de ``fastdata``
+        (imágenes decodificadas una vez para todas las llamadas, lotes ya en la GPU; las imágenes
+        dañadas no entran); ``COURSE_UTILS_LOADER=pil`` lo desactiva. Qué carga se usa se dice una vez.
         """
         if on not in ("val", "test"):
             raise ValueError(f"on debe ser 'val' o 'test', no {on!r}.")
@@ -163,6 +187,9 @@ class Splits:
                 "Estos datos no tienen validación. Sepárala con val_per_class > 0 al crearlos "
                 "(nunca elijas hiperparámetros mirando la prueba)."
             )
+        fast = self._decoded_loaders(batch_size, seed, on, device, num_workers)
+        if fast is not None:
+            return fast
         kwargs = {"num_workers": 0} if self.in_memory else loader_kwargs(device, num_workers)
         generator = torch.Generator().manual_seed(seed)
         train = DataLoader(self.train, batch_size=batch_size, shuffle=True, generator=generator, **kwargs)
@@ -171,6 +198,60 @@ class Splits:
         evaluation = DataLoader(eval_set, batch_size=max(batch_size, 64 if self.in_memory else batch_size),
                                 shuffle=False, collate_fn=skip_bad_images, **kwargs)
         return train, evaluation
+
+    def _folders(self) -> tuple[ImageFolderSafe, ImageFolderSafe, list[int]] | None:
+        """``(pool, carpeta de prueba, índices de prueba)`` si son carpetas como en ``folder_splits``; o ``None``."""
+        test, test_idx = self.test, None
+        if isinstance(test, Subset):
+            test, test_idx = test.dataset, list(test.indices)
+        folders = (self.pool, self.pool_eval, test)
+        if self.in_memory or not all(isinstance(f, ImageFolderSafe) and f.transform is not None for f in folders):
+            return None
+        if self.pool_eval.samples != self.pool.samples or repr(test.transform) != repr(self.pool_eval.transform):
+            return None
+        return self.pool, test, list(range(len(test))) if test_idx is None else test_idx
+
+    def _decoded_loaders(self, batch_size: int, seed: int, on: str, device: Any,
+                         num_workers: int | None) -> tuple[fastdata.TensorBatches, fastdata.TensorBatches] | None:
+        """Los cargadores de ``fastdata`` si ``fastdata.choose`` los elige (decodifica la 1.ª vez); si no, ``None``."""
+        folders = self._folders()
+        if folders is None or self.decoded.failed:  # si falló, ya se avisó: PIL desde entonces
+            return None
+        pool, test, test_idx = folders
+        state, device = self.decoded, get_device(device)
+        key = str(device)
+        # Ya decodificadas, no hace falta más memoria: la elección no cambia porque entrenar ocupe la GPU.
+        pending = 0 if key in state.parts else len(pool.samples) + len(test.samples)
+        choice = fastdata.choose(device, pool.transform, self.pool_eval.transform, pending)
+        if not choice.decoded:
+            fastdata.say(fastdata.loading_line(choice), state.said)
+            return None
+        if key not in state.parts:
+            resize = round(choice.size * 256 / 224)
+            try:
+                state.parts[key] = {
+                    "train": fastdata.decode_samples(pool, resize, device=device, num_workers=num_workers),
+                    "test": fastdata.decode_samples(test, resize, device=device, num_workers=num_workers),
+                }
+            except (RuntimeError, OSError) as exc:  # p. ej. torch.cuda.OutOfMemoryError: PIL desde ahora
+                state.failed = True
+                fastdata.warn_fallback(exc)
+                return None
+        parts = state.parts[key]
+        fastdata.say(fastdata.loading_line(choice, len(parts["train"][1]), len(parts["test"][1])), state.said)
+
+        def select(part: str, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            images, labels, rows = parts[part]
+            chosen = rows[torch.as_tensor(list(indices), dtype=torch.long)]
+            return images, labels, chosen[chosen >= 0]  # las dañadas (-1) no entran
+
+        if on == "val":
+            evaluation, eval_transform = select("train", self.val_idx), self.pool_eval.transform
+        else:
+            evaluation, eval_transform = select("test", test_idx), test.transform
+        return fastdata.recipe_batches(select("train", self.train_idx), evaluation, batch_size, size=choice.size,
+                                       seed=seed, classes=list(self.classes), train_transform=pool.transform,
+                                       eval_transform=eval_transform)
 
 
 def offline_splits(

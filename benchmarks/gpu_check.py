@@ -11,7 +11,8 @@ Una sola orden para una máquina con GPU NVIDIA (Colab con T4, un servidor):
 2. ejecuta en modo completo, en CUDA, cada cuaderno que tiene modo completo, y apunta su tiempo y
    las celdas que fallan (solo pueden fallar las ``imagenet-claim``, que comprueban lo que consiguen
    los pesos reales de ImageNet);
-3. ejecuta ``benchmarks/speed.py`` en CUDA con el tamaño de hotdog;
+3. ejecuta ``benchmarks/speed.py`` en CUDA con el tamaño de hotdog (``d2l.train_ch13`` frente a
+   ``fit`` con los dos cargadores y las dos precisiones, con su tabla y sus objetivos);
 4. escribe ``informe.json`` e ``informe.md`` con la GPU, su capacidad de cómputo, el tipo de la
    precisión mixta, los tiempos y los resultados.
 
@@ -105,9 +106,10 @@ def markdown(report: dict) -> str:
     for name, row in report["notebooks"].items():
         lines.append(f"| {name} | {row['seconds']} | {row['claim_failures']} | {'; '.join(row['unexpected_errors']) or '-'} |")
     speed = report.get("speed") or {}
-    if "ratio_fit_fast_vs_d2l" in speed:
-        lines += ["", f"fit / d2l.train_ch13: x{speed['ratio_fit_fast_vs_d2l']:.2f} "
-                      f"({speed['fit_fast']['images_per_s']:.0f} frente a {speed['d2l_train_ch13']['images_per_s']:.0f} imágenes/s)"]
+    if "rows" in speed:
+        from speed import report_lines  # benchmarks/speed.py, al lado
+
+        lines += ["", f"## Banco de velocidad (`{speed['info']['command']}`)", "", *report_lines(speed)]
     elif speed:
         lines += ["", f"banco de velocidad: {speed.get('error')}"]
     return "\n".join(lines) + "\n"

@@ -1,4 +1,7 @@
-"""Pruebas del banco de velocidad (benchmarks/speed.py): datos generados y lectura de objetivos."""
+"""Pruebas del banco de velocidad (benchmarks/speed.py, gpu_check.py): datos generados, filas, picos y objetivos.
+
+Nada ejecuta el banco de verdad: los resultados de las tres clases de máquina son de mentira.
+"""
 
 import importlib.util
 from pathlib import Path
@@ -18,14 +21,34 @@ def speed():
     return module
 
 
-def results(**features):
-    fe = {"naive_test_acc": 0.80, "speedup": 12.0, "cached_test_acc": 0.80,
-          "speedup_same_precision": 9.0, "cached_same_precision_test_acc": 0.80}
+def fake_results(speed, kind: str, ratio: float = 2.5, fraction: float = 0.6, **features):
+    """Resultados de mentira de una clase de máquina: ``"cpu"`` (AVX2), ``"cpu-bf16"`` o ``"cuda"`` (fp16).
+
+    d2l va a 10 imágenes/s; cada fila de fit, a ``ratio`` veces eso; el pico de la precisión mixta se
+    elige para que la fila principal quede en ``fraction`` de él.
+    """
+    mixed = {"cpu": "float32", "cpu-bf16": "bfloat16", "cuda": "float16"}[kind]
+    planned, skipped = speed.fit_rows(mixed)
+    rows = [{"recipe": "d2l.train_ch13", "loaders": "pil", "amp": None, "precision": "float32", "images_per_s": 10.0}]
+    rows += [{"recipe": "fit", "loaders": loaders, "amp": amp, "precision": mixed if amp else "float32",
+              "images_per_s": 10.0 * ratio} for loaders, amp in planned]
+    flop_per_image = 1e10
+    peaks = {"float32": 1e12, mixed: flop_per_image * 10.0 * ratio / fraction}
+    speed.add_derived(rows, flop_per_image, peaks)
+    fe = {"precision": mixed, "epochs": 10, "naive_seconds": 120.0, "naive_test_acc": 0.80,
+          "cached_seconds": 10.0, "cached_test_acc": 0.80, "speedup": 12.0}
     fe.update(features)
-    return {"ratio_fit_fast_vs_d2l": 1.5, "feature_extraction": fe,
-            "peak_rss_gb": {"this_process": 2.0, "largest_child": 3.5},
-            "notebooks_seconds": {"01_a.ipynb": 100.0, "02_c.ipynb": 110.0, "03_d.ipynb": 119.0,
-                                  "04_e.ipynb": 100.0, "05_f.ipynb": 60.0, "06_b.ipynb": 170.0}}
+    info = {"hardware": {"cpu": "CPU AVX2", "cpu-bf16": "CPU AVX512 + AMX (bf16 nativo)",
+                         "cuda": "CUDA Tesla T4 (sm_75)"}[kind],
+            "device_type": "cuda" if kind == "cuda" else "cpu", "mixed_precision": mixed, "cpu_threads": 2,
+            "torch": "2.14.1", "date": "2026-12-03 13:00", "command": "python benchmarks/speed.py --small",
+            "images": {"train": 160, "test": 64}, "batch_size": 32, "epochs": 1}
+    results = {"info": info, "rows": rows, "skipped_rows": skipped, "feature_extraction": fe,
+               "peak_rss_gb": {"this_process": 2.0, "largest_child": 3.5},
+               "notebooks_seconds": {"01_a.ipynb": 100.0, "02_c.ipynb": 110.0, "03_d.ipynb": 119.0,
+                                     "04_e.ipynb": 100.0, "05_f.ipynb": 60.0, "06_b.ipynb": 170.0}}
+    results["targets"] = speed.check_targets(results)
+    return results
 
 
 def test_generated_dataset_has_hotdog_shape_and_is_reused(speed, tmp_path):
@@ -40,30 +63,80 @@ def test_generated_dataset_has_hotdog_shape_and_is_reused(speed, tmp_path):
     assert train[0].stat().st_mtime_ns == stamp
 
 
+def test_avx2_skips_amp_rows_and_only_reports_the_ratio(speed):
+    rows, skipped = speed.fit_rows("float32")
+    assert rows == [("pil", False), ("fast", False)] and skipped == [("pil", True), ("fast", True)]
+    assert speed.fit_rows("bfloat16") == ([("pil", False), ("pil", True), ("fast", False), ("fast", True)], [])
+    results = fake_results(speed, "cpu", ratio=1.1)
+    ratio = results["targets"]["fit / d2l.train_ch13"]
+    assert ratio["met"] is None and "ninguno en CPU AVX2" in ratio["target"]  # sin objetivo: solo se informa
+    assert "FLOP/s de fit / pico de matmul bf16" not in results["targets"]
+    text = "\n".join(speed.report_lines(results))
+    assert "- —: fit / d2l.train_ch13: x1,10 con fit (decodificados una vez, float32)" in text
+    assert "Sin medir fit(amp=True) con PIL de d2l ni con decodificados una vez" in text
+    assert text.count("| fit(amp=") == 2 and "fit(amp=True) |" not in text
+
+
+@pytest.mark.parametrize("ratio, fraction, ratio_met, peak_met", [(2.0, 0.5, True, True), (1.9, 0.7, False, True),
+                                                                 (3.0, 0.49, True, False)])
+def test_native_bf16_cpu_targets_ratio_x2_and_half_the_bf16_peak(speed, ratio, fraction, ratio_met, peak_met):
+    targets = fake_results(speed, "cpu-bf16", ratio, fraction)["targets"]
+    assert targets["fit / d2l.train_ch13"]["target"] == ">= x2"
+    assert targets["fit / d2l.train_ch13"]["met"] is ratio_met
+    assert targets["FLOP/s de fit / pico de matmul bf16"]["met"] is peak_met
+    assert "bfloat16" in targets["fit / d2l.train_ch13"]["measured"]  # la fila principal: amp=True
+
+
+def test_cuda_targets_ratio_x3_and_no_peak_target(speed):
+    targets = fake_results(speed, "cuda", ratio=2.9)["targets"]
+    assert targets["fit / d2l.train_ch13"]["target"] == ">= x3" and targets["fit / d2l.train_ch13"]["met"] is False
+    assert "FLOP/s de fit / pico de matmul bf16" not in targets
+    assert fake_results(speed, "cuda", ratio=3.0)["targets"]["fit / d2l.train_ch13"]["met"] is True
+
+
+def test_each_row_is_compared_with_the_peak_of_its_own_precision(speed):
+    rows = [{"precision": "float32", "images_per_s": 10.0}, {"precision": "bfloat16", "images_per_s": 20.0},
+            {"precision": "float16", "images_per_s": 40.0}]
+    speed.add_derived(rows, 1e10, {"float32": 2e11, "bfloat16": 8e11, "float16": 1.6e12})
+    assert [row["fraction_of_peak"] for row in rows] == pytest.approx([0.5, 0.25, 0.25])
+    assert [row["vs_d2l"] for row in rows] == [1.0, 2.0, 4.0]  # frente a la primera fila (d2l)
+    assert [row["hotdog_epoch_s"] for row in rows] == pytest.approx([200.0, 100.0, 50.0])  # 2000 imágenes
+    with pytest.raises(KeyError):  # una precisión sin pico medido no se compara con otro pico
+        speed.add_derived([{"precision": "float16", "images_per_s": 1.0}], 1e10, {"float32": 1e11})
+
+
+def test_epoch_extrapolation_and_its_display(speed):
+    assert speed.hotdog_epoch_seconds(4.0) == 500.0
+    assert [speed.duration(s) for s in (45, 196, 7500)] == ["45 s", "3 min 16 s", "2 h 05 min"]
+    text = "\n".join(speed.report_lines(fake_results(speed, "cpu-bf16", ratio=2.0)))
+    assert "| d2l.train_ch13 | PIL de d2l | float32 | 10,0 | x1,00 | 100 | 10 % de 1000 | 3 min 20 s |" in text
+    assert "| fit(amp=True) | decodificados una vez | bfloat16 | 20,0 | x2,00 | 200 | 60 % de 333 | 1 min 40 s |" in text
+
+
 def test_targets_read_every_figure(speed):
-    targets = speed.check_targets(results(), torch.device("cpu"))
-    assert targets["fit / d2l.train_ch13 (cpu)"]["met"] is False  # x1.5 < x2
+    targets = fake_results(speed, "cpu-bf16")["targets"]
     assert targets["cuaderno 01_a.ipynb"]["met"] and targets["cuaderno 06_b.ipynb"]["met"]  # 06 tiene 180 s
     # 01-05 suman 489 s > 480 s; el 06 no cuenta en ese total (tiene su propio presupuesto).
     assert targets["cuadernos 01-05 sin conexión, total"]["measured"] == "489 s"
     assert targets["cuadernos 01-05 sin conexión, total"]["met"] is False
     assert targets["memoria máxima (RSS)"]["met"] is False  # el hijo más grande cuenta: 3,5 GB
-    gpu = speed.check_targets(results(), torch.device("cuda"))
-    assert gpu["fit / d2l.train_ch13 (cuda)"]["target"] == ">= x3"
 
 
-@pytest.mark.parametrize("features, met, shown", [
-    ({}, True, "x12.0"),                                     # la variante rápida vale
-    ({"cached_test_acc": 0.70}, False, "x9.0"),              # rápida pero con otra exactitud: no cuenta
-    ({"speedup": 8.0, "speedup_same_precision": 10.5}, True, "x10.5"),
-    ({"cached_test_acc": 0.5, "cached_same_precision_test_acc": 0.5}, False, None),
-])
-def test_feature_target_counts_only_variants_with_the_same_accuracy(speed, features, met, shown):
+@pytest.mark.parametrize("features, met", [({}, True), ({"cached_test_acc": 0.76}, False),
+                                           ({"speedup": 9.5}, False), ({"cached_test_acc": 0.82}, True)])
+def test_feature_target_needs_the_speedup_and_the_same_accuracy(speed, features, met):
     key = "características en caché / red congelada en cada época (misma exactitud ±0,03)"
-    row = speed.check_targets(results(**features), torch.device("cpu"))[key]
-    assert row["met"] is met
-    if shown:
-        assert row["measured"].startswith(shown)
+    assert fake_results(speed, "cpu-bf16", **features)["targets"][key]["met"] is met
+
+
+def test_machine_info_names_the_isa_and_the_precision_of_fit(speed):
+    from course_utils.env import amp_dtype, hardware_class
+
+    info = speed.machine_info(torch.device("cpu"))
+    assert info["hardware"] == hardware_class("cpu") and info["cpu_isa"] == torch.backends.cpu.get_cpu_capability()
+    assert info["mixed_precision"] == ("bfloat16" if amp_dtype(torch.device("cpu")) else "float32")
+    assert (info["cpu_bf16_unit"] is None) == (info["mixed_precision"] == "float32")
+    assert speed.precision(torch.device("cpu"), False) == "float32"
 
 
 def _load(name):
@@ -118,17 +191,18 @@ def test_gpu_check_without_cuda_says_what_it_is_for(monkeypatch, capsys):
     assert "No hay GPU CUDA" in capsys.readouterr().err
 
 
-def test_gpu_check_report_lists_every_notebook_and_the_speed_ratio():
+def test_gpu_check_report_lists_every_notebook_and_the_speed_table(speed):
     gpu_check = _load("gpu_check")
     report = {"date": "2026-12-02", "command": "python benchmarks/gpu_check.py",
               "gpu": {"gpu": "Tesla T4", "compute_capability": "7.5", "amp_dtype": "float16", "memory_gb": 15.0,
                       "torch": "2.14.1"},
               "notebooks": {"04_fine_tuning_hotdog.ipynb": {"seconds": 80.0, "claim_failures": 1, "unexpected_errors": []},
                             "05_x.ipynb": {"seconds": 9.0, "claim_failures": 0, "unexpected_errors": ["celda 7: NameError"]}},
-              "speed": {"ratio_fit_fast_vs_d2l": 3.5, "fit_fast": {"images_per_s": 700.0},
-                        "d2l_train_ch13": {"images_per_s": 200.0}}}
+              "speed": fake_results(speed, "cuda", ratio=3.5)}
     text = gpu_check.markdown(report)
     assert "Tesla T4 (capacidad 7.5" in text and "float16" in text
     assert "| 04_fine_tuning_hotdog.ipynb | 80.0 | 1 | - |" in text and "celda 7: NameError" in text
-    assert "x3.50 (700 frente a 200 imágenes/s)" in text
+    assert "| fit(amp=True) | decodificados una vez | float16 | 35,0 | x3,50 |" in text
+    assert "- sí: fit / d2l.train_ch13: x3,50" in text
+    assert gpu_check.markdown({**report, "speed": {"error": "speed.py salió con 1"}}).endswith("salió con 1\n")
     assert [p.name for p in gpu_check.full_mode_notebooks()][:2] == ["01_conceptos.ipynb", "02_aumento_de_datos.ipynb"]

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from course_utils import study  # noqa: E402
-from course_utils.env import hardware_class  # noqa: E402
+from course_utils.env import describe_amp, hardware_class  # noqa: E402
 from course_utils.experiments import GlyphModels  # noqa: E402
 from course_utils.scenarios import SIMILARITY_LABELS, SIZE_LABELS  # noqa: E402
 from course_utils.stats import fmt, mean_std  # noqa: E402
@@ -39,8 +39,9 @@ from course_utils.study import probe  # noqa: E402
 
 
 def hardware() -> str:
-    """La máquina en una línea: las cifras de entrenamiento dependen de ella en las últimas cifras."""
-    return f"{platform.machine()} {hardware_class('cpu')}, {torch.get_num_threads()} hilos"
+    """La máquina y la precisión de ``fit`` en una línea: las cifras de entrenamiento dependen de ellas."""
+    return (f"{platform.machine()} {hardware_class('cpu')}, {torch.get_num_threads()} hilos, "
+            f"fit en {describe_amp(torch.device('cpu'))}")
 
 
 def markdown(grid: study.Grid) -> str:

@@ -22,7 +22,9 @@ eligen solas (``choose``) cuando el dispositivo es CUDA, las
 transformaciones son las de esa receta y las imágenes caben de sobra en la memoria de la GPU y
 en la RAM; si no (CPU, MPS, modo sin conexión, transformaciones propias, ``torchrun``, poca
 memoria), usa los ``DataLoader`` de PIL de siempre. ``COURSE_UTILS_LOADER=pil`` la desactiva
-(la salida de emergencia del día de clase). La caché va en ``paths.cache_dir() / "decoded"``,
+(la salida de emergencia del día de clase) y ``COURSE_UTILS_LOADER=fast`` la usa también sin
+CUDA (en CPU no es más rápida: sirve para probar sin GPU el camino que sigue un estudiante con
+GPU, como hace ``tests/test_full_mode.py``). La caché va en ``paths.cache_dir() / "decoded"``,
 nunca dentro de la carpeta de imágenes.
 
 ``splits.Splits`` decodifica con ``decode_samples`` (la fila de cada muestra de su ``ImageFolderSafe``,
@@ -496,13 +498,15 @@ class Choice:
     decoded: bool
     size: int | None = None
     reason: str | None = None
+    where: str = "la GPU"  # dónde se aumentan las imágenes (la CPU solo si se fuerza con COURSE_UTILS_LOADER=fast)
 
 
 def _loader_env() -> str:
     value = os.environ.get(LOADER_ENV, "").strip().lower()
-    if value not in ("", "auto", "pil"):
-        raise ValueError(f"{LOADER_ENV} debe ser 'pil' (cargadores PIL de siempre) o 'auto' (la carga rápida "
-                         f"en CUDA), no {value!r}. Corrígela o bórrala.")
+    if value not in ("", "auto", "pil", "fast"):
+        raise ValueError(f"{LOADER_ENV} debe ser 'pil' (cargadores PIL de siempre), 'auto' (la carga rápida "
+                         f"en CUDA) o 'fast' (la carga rápida en cualquier dispositivo, para probarla sin GPU), "
+                         f"no {value!r}. Corrígela o bórrala.")
     return value or "auto"
 
 
@@ -519,31 +523,38 @@ def choose(device: torch.device | str | None, train_transform: Callable | None, 
     """
     device = get_device(device)
     size = recipe_size(train_transform, test_transform)
-    if device.type != "cuda" or size is None:
+    wanted = _loader_env()
+    if size is None or (device.type != "cuda" and wanted != "fast"):
         return Choice(False)
-    if _loader_env() == "pil":
+    if wanted == "pil":
         return Choice(False, size, f"pedidos con {LOADER_ENV}=pil")
     if distributed.requested():
         return Choice(False, size, "con torchrun cada proceso lee su parte de las imágenes con un DataLoader")
     needed = n_images * 3 * round(size * 256 / 224) ** 2
-    for where, free in (("la GPU", gpu_memory_free(device)), ("la RAM", host_memory_available())):
+    memories = [("la RAM", host_memory_available())]
+    if device.type == "cuda":
+        memories.insert(0, ("la GPU", gpu_memory_free(device)))
+    for where, free in memories:
         if free is None:
             return Choice(False, size, f"no se sabe cuánta memoria libre tiene {where}")
         if needed > MEMORY_FRACTION * free:
             return Choice(False, size, f"las imágenes decodificadas ({needed / 2**30:.1f} GiB) no caben de sobra en "
                                        f"{where} ({free / 2**30:.1f} GiB libres)")
-    return Choice(True, size)
+    return Choice(True, size, where="la GPU" if device.type == "cuda" else f"la {device.type.upper()}")
 
 
 def describe_policy(device: torch.device | str | None = None) -> str:
     """Una línea para ``doctor``: qué carga usará el modo completo en este dispositivo."""
     device = get_device(device)
     try:
-        forced = _loader_env() == "pil"
+        wanted = _loader_env()
     except ValueError as exc:
         return str(exc)
-    if forced:
+    if wanted == "pil":
         return f"PIL (DataLoader), pedida con {LOADER_ENV}=pil"
+    if wanted == "fast" and device.type != "cuda":
+        return (f"rápida en {device.type.upper()} (pedida con {LOADER_ENV}=fast: sirve para probarla sin GPU; "
+                "en CPU no es más rápida que PIL)")
     if device.type != "cuda":
         return "PIL (DataLoader): la carga rápida solo se usa con CUDA"
     return (f"rápida en la GPU si las imágenes caben (decodificadas una vez, caché en "
@@ -623,7 +634,7 @@ def recipe_batches(
 def loading_line(choice: Choice, n_train: int = 0, n_test: int = 0) -> str | None:
     """La línea que dice qué carga se usa (``n_train`` + ``n_test`` decodificadas); ``None``: nada que decir."""
     if choice.decoded:
-        return (f"Carga rápida: {n_train} + {n_test} imágenes decodificadas una vez y aumentadas en la GPU "
+        return (f"Carga rápida: {n_train} + {n_test} imágenes decodificadas una vez y aumentadas en {choice.where} "
                 f"({LOADER_ENV}=pil para usar PIL).")
     if choice.reason is not None:
         return f"Carga con PIL (DataLoader): {choice.reason}."

@@ -358,6 +358,24 @@ def test_doctor_says_which_loading_it_uses(monkeypatch):
     assert "COURSE_UTILS_LOADER=pil" in fastdata.describe_policy("cuda")
 
 
+def test_fast_forces_the_decoded_path_without_cuda_and_says_where(monkeypatch):
+    """``COURSE_UTILS_LOADER=fast``: la carga rápida también en CPU (para probar sin GPU el camino de la GPU)."""
+    recipe = (data.train_transforms(224), data.test_transforms(224, 256))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(fastdata, "host_memory_available", lambda: 12 * GiB)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv(fastdata.LOADER_ENV, raising=False)
+    assert not fastdata.choose("cpu", *recipe, 2800).decoded  # por defecto, en CPU, PIL
+    monkeypatch.setenv(fastdata.LOADER_ENV, "fast")
+    choice = fastdata.choose("cpu", *recipe, 2800)
+    assert choice.decoded and choice.where == "la CPU"
+    assert "aumentadas en la CPU" in fastdata.loading_line(choice, 10, 4)
+    assert "COURSE_UTILS_LOADER=fast" in fastdata.describe_policy("cpu")
+    assert not fastdata.choose("cpu", v2.Compose([v2.ToImage()]), recipe[1], 2800).decoded  # otra receta: PIL
+    monkeypatch.setattr(fastdata, "host_memory_available", lambda: 1 * GiB)  # sin RAM de sobra, tampoco
+    assert "RAM" in fastdata.choose("cpu", *recipe, 2800).reason
+
+
 # --------------------------------------------------------------------------------------
 # Las particiones de carpeta (splits.Splits, cuaderno 5)
 # --------------------------------------------------------------------------------------

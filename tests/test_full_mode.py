@@ -64,6 +64,23 @@ def test_notebook_runs_to_the_end_in_full_mode_on_cpu(path, standin, monkeypatch
     assert not unexpected, f"{path.name}: celdas que fallan en el modo completo: {unexpected}"
 
 
+@pytest.mark.parametrize("name", ["04_fine_tuning_hotdog", "05_comparacion_desde_cero"])
+def test_full_mode_runs_with_the_gpu_data_path_forced_on_cpu(name, standin, monkeypatch):
+    """El camino de un estudiante con GPU (imágenes decodificadas una vez, aumento por lotes en el
+    dispositivo: ``fastdata``), de principio a fin en los dos cuadernos que más entrenan, forzado en
+    CPU con ``COURSE_UTILS_LOADER=fast``: el cuaderno dice que lo usa y ninguna celda falla por él."""
+    monkeypatch.delenv("COURSE_UTILS_OFFLINE", raising=False)
+    for key, value in standins.full_mode_env(standin).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("COURSE_UTILS_LOADER", "fast")
+    nb, errors = standins.run_notebook(NOTEBOOKS / f"{name}.ipynb")
+    out = _stdout(nb)
+    assert "Modo completo" in out and "Carga rápida:" in out and "aumentadas en la CPU" in out, out[-2000:]
+    assert "Carga con PIL" not in out
+    unexpected = standins.unexpected_errors(errors)
+    assert not unexpected, f"{name}: celdas que fallan con la carga rápida: {unexpected}"
+
+
 def test_the_full_mode_test_covers_every_notebook_that_has_a_full_mode():
     names = [p.name for p in FULL_MODE_NOTEBOOKS]
     assert names[:5] == ["01_conceptos.ipynb", "02_aumento_de_datos.ipynb", "03_extraccion_de_caracteristicas.ipynb",

@@ -411,7 +411,7 @@ def report_lines(results: dict) -> list[str]:
 
 def machine_info(device: torch.device) -> dict:
     """La clase de máquina, la ISA y la unidad bf16 (CPU) o el nombre y la capacidad de cómputo (GPU)."""
-    from course_utils.env import cpu_bf16_unit, hardware_class
+    from course_utils.env import cpu_bf16_unit, cuda_capability, hardware_class
 
     model = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
@@ -424,7 +424,7 @@ def machine_info(device: torch.device) -> dict:
             "load_average_1min": os.getloadavg()[0]}  # con otros procesos en los mismos núcleos, todo va más despacio
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
-        info["compute_capability"] = "{}.{}".format(*torch.cuda.get_device_capability(device))
+        info["compute_capability"] = "{}.{}".format(*cuda_capability(device))
     return info
 
 

@@ -382,12 +382,13 @@ class TensorBatches:
     """
 
     num_workers = 0
+    pin_memory = False  # las imágenes ya están en el dispositivo (lo miran features.in_order y distributed.shard)
     sampler = None
     collate_fn = None
     persistent_workers = False
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool = False,
-                 seed: int = 0, pin_memory: bool = False, device: torch.device | str | None = None,
+                 seed: int = 0, device: torch.device | str | None = None,
                  augment: nn.Module | None = None, *, drop_last: bool = False,
                  classes: Sequence[str] | None = None, transform: Callable | None = None,
                  indices: Sequence[int] | torch.Tensor | None = None):
@@ -400,14 +401,11 @@ class TensorBatches:
             if len(indices) and not 0 <= int(indices.min()) <= int(indices.max()) < len(labels):
                 raise ValueError(f"indices debe tener filas entre 0 y {len(labels) - 1}.")
         self.indices = indices
-        pin_memory = pin_memory and images.device.type == "cpu"
-        self.images = images.pin_memory() if pin_memory else images
-        self.labels = labels.pin_memory() if pin_memory else labels
+        self.images, self.labels = images, labels
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.generator = torch.Generator().manual_seed(seed)
-        self.pin_memory = pin_memory
         self.device = torch.device(device) if device is not None else None
         self.augment = augment.to(self.device) if augment is not None and self.device is not None else augment
         self.dataset = DecodedImages(self.images, self.labels, classes, self.augment, shuffle, transform, indices)
@@ -425,8 +423,6 @@ class TensorBatches:
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             index = order[start : start + self.batch_size]
             x, y = self.images[index], self.labels[index]
-            if self.pin_memory:
-                x, y = x.pin_memory(), y.pin_memory()
             if self.device is not None:
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             if self.augment is not None:
@@ -486,7 +482,7 @@ def recipe_size(train_transform: Callable | None, test_transform: Callable | Non
     if crop is None or len(set(crop.size)) != 1:
         return None
     size = int(crop.size[0])
-    train_ok = train_transform is None or repr(train_transform) == repr(train_transforms(size))
+    train_ok = repr(train_transform) == repr(train_transforms(size))  # aquí train_transform no es None
     test_ok = test_transform is None or repr(test_transform) == repr(test_transforms(size, round(size * 256 / 224)))
     return size if train_ok and test_ok else None
 

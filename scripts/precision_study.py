@@ -51,11 +51,14 @@ def same_accuracy(low: float, high: float) -> bool:
     return low <= 0.0 <= high or (-TOLERANCE <= low and high <= TOLERANCE)
 
 
-def run_precision(task: str, amp: bool, seeds=SEEDS) -> dict:
-    """Las tres recetas con todas las semillas en una precisión: exactitudes por semilla y segundos."""
-    data = offline_splits(task, N_PER_CLASS, N_TEST_PER_CLASS)
+def run_precision(task: str, amp: bool, seeds=SEEDS, data=None, models=None) -> dict:
+    """Las tres recetas con todas las semillas en una precisión: exactitudes por semilla y segundos.
+
+    ``data`` (las imágenes de ``task``) y ``models`` (la GlyphNet preentrenada) se crean si no se dan.
+    """
+    data = data if data is not None else offline_splits(task, N_PER_CLASS, N_TEST_PER_CLASS)
+    models = models if models is not None else experiments.GlyphModels()
     budget = experiments.Budget(epochs=EPOCHS, batch_size=BATCH_SIZE, optimizer="adam")
-    models = experiments.GlyphModels()
     result = {}
     for recipe in RECIPES:
         started = time.perf_counter()
@@ -69,9 +72,10 @@ def interleaved(task: str, seeds=SEEDS) -> tuple[dict, dict]:
     """``run_precision`` en float32 y en bf16, alternando semilla a semilla: si la máquina va más lenta un
     rato (otros procesos), lo sufren las dos precisiones y la proporción de tiempos no se tuerce."""
     results = {False: {}, True: {}}
+    data, models = offline_splits(task, N_PER_CLASS, N_TEST_PER_CLASS), experiments.GlyphModels()  # una vez
     for seed in seeds:
         for amp in (False, True):
-            for recipe, row in run_precision(task, amp, seeds=(seed,)).items():
+            for recipe, row in run_precision(task, amp, seeds=(seed,), data=data, models=models).items():
                 merged = results[amp].setdefault(recipe, {"accs": [], "seconds": 0.0})
                 merged["accs"] += row["accs"]
                 merged["seconds"] += row["seconds"]

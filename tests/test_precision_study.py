@@ -78,7 +78,7 @@ def test_markdown_reads_a_written_json(tmp_path, capsys):
 def test_interleaved_alternates_precisions_seed_by_seed_and_merges(monkeypatch):
     calls = []
 
-    def fake(task, amp, seeds):
+    def fake(task, amp, seeds, data=None, models=None):
         calls.append((amp, seeds))
         return {"scratch": {"accs": [0.5 + seeds[0] / 10], "seconds": 2.0 if amp else 3.0}}
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from course_utils.cli import main
+from course_utils.plumbing.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

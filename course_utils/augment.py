@@ -27,9 +27,9 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from course_utils.history import History
+from course_utils.env import model_device
 from course_utils.images import has_image_extension, is_hidden, load_rgb
-from course_utils.training import evaluate, fit
+from course_utils.training import evaluate, grad_scaler, train_one_epoch
 
 __all__ = [
     "SAMPLE_RATE",
@@ -200,23 +200,23 @@ def mild_augmentation(degrees: float = 10.0, translate: float = 0.1, scale: floa
 
 
 def train_with_gap(model: torch.nn.Module, train_loader, clean_train_loader, test_loader, *, epochs: int,
-                   optimizer: torch.optim.Optimizer, device: Any = None, quiet: bool = True) -> dict[str, list[float]]:
-    """Entrena con ``fit`` época a época y mide, tras cada una, la exactitud en entrenamiento y en prueba.
+                   optimizer: torch.optim.Optimizer) -> dict[str, list[float]]:
+    """Entrena ``model`` (allí donde está) época a época y mide, tras cada una, la exactitud en entrenamiento y en prueba.
 
     La de entrenamiento se mide en ``clean_train_loader``: las mismas imágenes **sin aumento**,
     para comparar con y sin aumento en igualdad de condiciones. Devuelve columnas por época:
-    ``epoch``, ``train_acc``, ``test_acc`` y ``gap`` (entrenamiento − prueba). Sin barras ni una
-    línea por época (``quiet=False`` para verlas): se suele llamar muchas veces seguidas.
+    ``epoch``, ``train_acc``, ``test_acc`` y ``gap`` (entrenamiento − prueba).
     """
-    history = History()
-    train_acc = []
+    model.to(memory_format=torch.channels_last)  # como en fit: los pesos en el formato de las imágenes
+    scaler = grad_scaler(model_device(model))
+    result: dict[str, list[float]] = {"epoch": [], "train_acc": [], "test_acc": [], "gap": []}
     for epoch in range(1, epochs + 1):
-        fit(model, train_loader, test_loader, epochs=epoch, optimizer=optimizer, device=device, history=history,
-            quiet=quiet)
-        train_acc.append(evaluate(model, clean_train_loader, device)["acc"])
-    test_acc = history.column("test_acc")
-    return {"epoch": list(range(1, epochs + 1)), "train_acc": train_acc, "test_acc": test_acc,
-            "gap": [a - b for a, b in zip(train_acc, test_acc)]}
+        train_one_epoch(model, train_loader, optimizer, scaler=scaler)
+        test_acc = evaluate(model, test_loader)["acc"]
+        train_acc = evaluate(model, clean_train_loader)["acc"]
+        for key, value in zip(result, (epoch, train_acc, test_acc, train_acc - test_acc)):
+            result[key].append(value)
+    return result
 
 
 # --------------------------------------------------------------------------------------

@@ -1,18 +1,17 @@
-"""Modo de los cuadernos: **completo** (hotdog + ResNet-18 de ImageNet) o **sin conexión** (glifos + GlyphNet).
+"""Los dos modos de los cuadernos y los tres puntos de partida del curso.
 
-``choose_mode()`` decide una sola vez al principio de cada cuaderno:
+- **Modo** (``CourseMode``): **completo** (el conjunto *hotdog* + ResNet-18 preentrenada en
+  ImageNet) o **sin conexión** (dígitos generados + la ``GlyphNet`` preentrenada en letras). En los
+  dos el resto del cuaderno es el mismo código: una carpeta ``train/<clase>/`` + ``test/<clase>/``,
+  unas transformaciones, un modelo preentrenado y una receta. Lo elige la celda de preparación de
+  cada cuaderno con ``plumbing.setup.choose_mode`` (que descarga lo que falte).
+- **Puntos de partida** (``WEIGHTS``): ``imagenet`` (ResNet-18 de ImageNet, la receta de d2l),
+  ``mini`` (la ``GlyphNet`` del modo sin conexión) y ``none`` (ResNet-18 al azar, desde cero). De
+  cada uno: su modelo (``build_model``), sus transformaciones (``transforms_for``) y su receta
+  (``SETTINGS``). ``python -m course_utils finetune --weights ...`` usa los mismos.
 
-1. si ``COURSE_UTILS_OFFLINE=1`` (la CI lo usa) → sin conexión;
-2. si se pide el modo completo (``choose_mode("full")`` o ``COURSE_UTILS_FULL=1``) → completo,
-   también en CPU (descarga lo que falte; si no puede, un error que dice por qué);
-3. sin GPU (CUDA o Apple MPS) → sin conexión: el modo completo de algunos cuadernos son horas de
-   ResNet-18 en una CPU; la nota dice cuánto tardaría en esta máquina y cómo pedirlo;
-4. con GPU, si los datos y los pesos ya están a mano, o se pueden descargar → completo;
-5. si no → sin conexión, con una nota visible que explica por qué.
-
-En los dos modos el resto del cuaderno es el mismo código: una carpeta
-``train/<clase>/`` + ``test/<clase>/``, unas transformaciones, un modelo
-preentrenado y una receta de fine-tuning.
+En todo el curso ``lr`` es la tasa de la **cabeza** (la capa nueva); el cuerpo aprende con
+``lr * body_lr_mult`` (``models.param_groups``).
 """
 
 from __future__ import annotations
@@ -20,38 +19,34 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+from torchvision.transforms import v2
 
 from course_utils import glyphnet, offline
-from course_utils.data import IMAGENET_MEAN, IMAGENET_STD, make_loaders
+from course_utils.data import IMAGENET_MEAN, IMAGENET_STD, make_loaders, test_transforms, train_transforms
+from course_utils.env import gpu_available
 from course_utils.folders import ImageFolderSafe
-from course_utils.datasets import dataset_ready, fetch_dataset
-from course_utils.download import DownloadError
-from course_utils.env import mps_available
-from course_utils.finetune import SETTINGS, Settings, build_model, transforms_for
-from course_utils.models import WeightsUnavailableError, imagenet_weights_cached, resnet18
-from course_utils.paths import FULL_ENV, OFFLINE_ENV, data_dir, full_requested, offline_forced
-from course_utils.training import autocast
+from course_utils.models import make_optimizer, resnet18
+from course_utils.paths import data_dir
 
 __all__ = [
     "FULL",
     "OFFLINE",
     "MINI_TRAIN_PER_CLASS",
     "MINI_TEST_PER_CLASS",
+    "WEIGHTS",
+    "D2L_BATCH",
+    "Settings",
+    "SETTINGS",
     "CourseMode",
+    "build_model",
     "mini_dataset",
-    "HOTDOG_TRAIN_IMAGES",
-    "gpu_available",
-    "training_images_per_second",
-    "describe_duration",
-    "cpu_note",
-    "choose_mode",
+    "transforms_for",
 ]
 
 FULL = "completo"
@@ -60,6 +55,82 @@ OFFLINE = "sin conexión"
 #: Tamaño del conjunto destino del modo sin conexión (dígitos): pocas imágenes por clase.
 MINI_TRAIN_PER_CLASS = 20
 MINI_TEST_PER_CLASS = 50
+
+#: Los puntos de partida: pesos de ImageNet, la GlyphNet del curso o al azar.
+WEIGHTS = ("imagenet", "mini", "none")
+
+
+# --------------------------------------------------------------------------------------
+# Los puntos de partida: receta, transformaciones y modelo
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """La receta de un punto de partida: tamaño de imagen, optimizador y sus hiperparámetros, lote.
+
+    ``lr`` es la tasa de la **cabeza**; el cuerpo aprende con ``lr * body_lr_mult`` (0,1: diez veces
+    más despacio que la capa nueva, como en d2l; 1: todo igual, desde cero).
+    """
+
+    size: int
+    optimizer: str
+    lr: float
+    body_lr_mult: float
+    weight_decay: float
+    momentum: float = 0.0
+    batch_size: int = 32
+
+    def make_optimizer(self, model: nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
+        """El optimizador de la receta (``models.make_optimizer``): un grupo para el cuerpo y otro para la cabeza.
+
+        Solo recibe los parámetros entrenables: lo congelado con ``models.freeze`` queda fuera.
+        """
+        return make_optimizer(model, self.optimizer, self.lr if lr is None else lr, self.body_lr_mult,
+                              self.weight_decay, self.momentum)
+
+
+#: Hiperparámetros de d2l para hotdog, con la pérdida **media** del lote. d2l suma la pérdida de las 128
+#: imágenes del lote y usa SGD sin momento con lr 5e-4 en la cabeza y 5e-5 en el cuerpo (5e-4 en todo
+#: desde cero) y weight_decay 1e-3. Con la media, el mismo paso es lr x 128 y el mismo decaimiento por
+#: paso es weight_decay / 128.
+D2L_BATCH = 128
+SETTINGS = {
+    "imagenet": Settings(size=224, optimizer="sgd", lr=5e-4 * D2L_BATCH, body_lr_mult=0.1,
+                         weight_decay=1e-3 / D2L_BATCH, batch_size=D2L_BATCH),
+    "none": Settings(size=224, optimizer="sgd", lr=5e-4 * D2L_BATCH, body_lr_mult=1.0,
+                     weight_decay=1e-3 / D2L_BATCH, batch_size=D2L_BATCH),
+    "mini": Settings(size=offline.IMAGE_SIZE, optimizer="adam", lr=2e-3, body_lr_mult=0.1, weight_decay=0.0,
+                     batch_size=16),
+}
+
+
+def transforms_for(weights: str, size: int):
+    """Transformaciones ``(entrenamiento, prueba)`` de un punto de partida a ``size`` píxeles."""
+    if weights != "mini":
+        return train_transforms(size), test_transforms(size, resize=round(size * 256 / 224))
+    tail = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(offline.MEAN, offline.STD)]
+    train = v2.Compose([v2.RandomResizedCrop(size, scale=(0.7, 1.0), ratio=(0.9, 1.1), antialias=True), *tail])
+    test = v2.Compose([v2.Resize((size, size), antialias=True), *tail])
+    return train, test
+
+
+def build_model(weights: str, num_classes: int | None) -> nn.Module:
+    """Modelo de partida con una cabeza nueva de ``num_classes`` salidas (``None``: la de origen, sin cambiar).
+
+    Sin los pesos de ImageNet (sin conexión o sin descargarlos) lanza ``models.WeightsUnavailableError``
+    con qué hacer.
+    """
+    if weights == "mini":
+        return glyphnet.load_pretrained(num_classes)
+    if weights in ("imagenet", "none"):
+        return resnet18(num_classes, weights=weights)
+    raise ValueError(f"weights debe ser uno de {', '.join(WEIGHTS)}, no {weights!r}.")
+
+
+# --------------------------------------------------------------------------------------
+# El modo de los cuadernos
+# --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -103,7 +174,7 @@ class CourseMode:
         return transforms_for(self.weights, self.image_size)
 
     def loaders(self, batch_size: int = 32, seed: int = 0, num_workers: int | None = None):
-        """Cargadores ``(entrenamiento, prueba)`` de la carpeta del modo, con sus transformaciones.
+        """Cargadores ``(entrenamiento, prueba)`` de la carpeta del modo (``data.make_loaders``), con sus transformaciones.
 
         En el modo sin conexión las imágenes son diminutas y se cargan sin procesos hijos
         (arrancarlos tardaría más que leerlas).
@@ -154,123 +225,3 @@ def mini_dataset(root: Path | None = None) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root
-
-
-def _full_mode_problem(fetch: bool = True) -> str | None:
-    """``None`` si el modo completo es posible (descargando si ``fetch``); si no, el motivo."""
-    if not fetch:
-        missing = [what for what, ready in (("el conjunto hotdog", dataset_ready(data_dir() / "hotdog")),
-                                            ("los pesos de ImageNet", imagenet_weights_cached())) if not ready]
-        return f"faltan {' y '.join(missing)} y este cuaderno no los descarga" if missing else None
-    try:
-        fetch_dataset("hotdog")
-        resnet18(weights="imagenet")
-    except (DownloadError, WeightsUnavailableError, OSError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return first_line
-    return None
-
-
-#: Imágenes de entrenamiento de hotdog: la unidad de trabajo de ``full_epochs``.
-HOTDOG_TRAIN_IMAGES = 2000
-
-
-def gpu_available() -> bool:
-    """``True`` si hay una GPU donde el modo completo termina en minutos (CUDA o Apple MPS)."""
-    return torch.cuda.is_available() or mps_available()
-
-
-def training_images_per_second(batch_size: int = 4, steps: int = 2) -> float:
-    """Imágenes/s de entrenamiento de ResNet-18 a 224 px en la CPU, medidas ahora (≈1-2 s), con la precisión
-    y el formato de memoria de ``fit`` (bf16 y ``channels_last`` si la CPU calcula bf16 de forma nativa)."""
-    cpu = torch.device("cpu")
-    model, loss_fn = resnet18(num_classes=2, weights=None), nn.CrossEntropyLoss()
-    model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-    x = torch.randn(batch_size, 3, 224, 224).contiguous(memory_format=torch.channels_last)
-    y = torch.zeros(batch_size, dtype=torch.long)
-
-    def step() -> None:
-        optimizer.zero_grad()
-        with autocast(cpu):
-            logits = model(x)
-        loss_fn(logits.float(), y).backward()
-        optimizer.step()
-
-    step()  # calentamiento: reserva memoria y elige los núcleos de cálculo
-    started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return batch_size * steps / (time.perf_counter() - started)
-
-
-def describe_duration(seconds: float) -> str:
-    """``5400`` → ``"1,5 horas"``; ``300`` → ``"5 minutos"`` (coma decimal, como el texto del curso)."""
-    if seconds >= 5400:
-        return f"{seconds / 3600:.1f} horas".replace(".", ",")
-    minutes = max(1, round(seconds / 60))
-    return "1 minuto" if minutes == 1 else f"{minutes} minutos"
-
-
-def cpu_note(full_epochs: float | None) -> str:
-    """Nota del modo sin conexión elegido por falta de GPU, con lo que tardaría el modo completo aquí."""
-    how = (f"Para usarlo igualmente: choose_mode('full') o {FULL_ENV}=1. En Colab, elige una GPU: "
-           "Entorno de ejecución > Cambiar tipo de entorno de ejecución > GPU (T4).")
-    if not full_epochs:
-        return ("Modo sin conexión: no hay GPU y este cuaderno no necesita hotdog para sus experimentos "
-                f"(usa los glifos generados y la GlyphNet preentrenada). {how}")
-    speed = training_images_per_second()
-    seconds = full_epochs * HOTDOG_TRAIN_IMAGES / speed
-    return (
-        f"Modo sin conexión: no hay GPU. El modo completo de este cuaderno (hotdog + ResNet-18, unas "
-        f"{full_epochs:g} épocas de {HOTDOG_TRAIN_IMAGES} imágenes) tardaría al menos {describe_duration(seconds)} "
-        f"en esta máquina ({speed:.0f} imágenes/s medidas ahora). Se usan los dígitos generados y la GlyphNet "
-        f"preentrenada en letras; las ideas son las mismas. {how}"
-    )
-
-
-def _full(fetch: bool, asked: bool) -> CourseMode | str:
-    """El modo completo si es posible; si no, el motivo (o un error si se pidió expresamente)."""
-    problem = _full_mode_problem(fetch)
-    if problem is None:
-        note = "Modo completo: conjunto hotdog y ResNet-18 preentrenada en ImageNet."
-        if not gpu_available():
-            note += " Sin GPU (pedido así): el cuaderno 5 hace una versión corta (1 época, 2 semillas)."
-        return CourseMode(FULL, note, data_dir() / "hotdog", "imagenet")
-    if asked:
-        raise RuntimeError(f"No se puede usar el modo completo: {problem}")
-    return problem
-
-
-def choose_mode(force: str | None = None, fetch: bool = True, full_epochs: float | None = None) -> CourseMode:
-    """Elige el modo del cuaderno. ``force``: ``"full"``/``"completo"`` u ``"offline"``/``"sin conexión"``.
-
-    Con ``fetch=False`` no se descarga nada: el modo completo solo se elige si *hotdog* y los
-    pesos de ImageNet ya están a mano (lo usan los cuadernos que no los necesitan para sus
-    experimentos, para no bajar cientos de MB en Colab solo para escribir una nota).
-    ``full_epochs``: trabajo del modo completo de este cuaderno, en épocas de hotdog
-    (2000 imágenes); sin GPU, la nota dice cuánto tardaría en esta máquina.
-    """
-    if force not in (None, "full", FULL, "offline", OFFLINE):
-        raise ValueError(f"force debe ser 'full' u 'offline', no {force!r}.")
-    if force is None and full_requested() and not offline_forced():
-        force = FULL
-    if force is None and offline_forced():
-        note = (
-            f"Modo sin conexión ({OFFLINE_ENV}=1): dígitos generados (20 imágenes por clase) y la "
-            "GlyphNet preentrenada en letras. Para el modo completo, quita la variable y ejecuta "
-            "con conexión: python -m course_utils download hotdog"
-        )
-    elif force in ("offline", OFFLINE):
-        note = "Modo sin conexión (pedido): dígitos generados (20 imágenes por clase) y la GlyphNet preentrenada en letras."
-    elif force is None and not gpu_available():
-        note = cpu_note(full_epochs)
-    else:
-        full = _full(fetch, asked=force is not None)
-        if isinstance(full, CourseMode):
-            return full
-        note = (
-            f"Modo sin conexión: no se pudieron obtener hotdog o los pesos de ImageNet ({full}). "
-            "Se usan los dígitos generados y la GlyphNet preentrenada en letras; las ideas son las mismas."
-        )
-    return CourseMode(OFFLINE, note, mini_dataset(), "mini")

@@ -14,6 +14,8 @@ import torchvision
 
 __all__ = [
     "get_device",
+    "gpu_available",
+    "model_device",
     "mps_available",
     "in_colab",
     "seed_everything",
@@ -38,6 +40,11 @@ def mps_available() -> bool:
     """``True`` si hay una GPU de Apple utilizable con MPS."""
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available() and backend.is_built())
+
+
+def gpu_available() -> bool:
+    """``True`` si hay una GPU donde el modo completo termina en minutos (CUDA o Apple MPS)."""
+    return torch.cuda.is_available() or mps_available()
 
 
 def get_device(prefer: str | torch.device | None = None) -> torch.device:
@@ -70,6 +77,15 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
     if device.type not in _VALID_DEVICES:
         raise ValueError(f"Dispositivo no admitido: {device}. Usa uno de {', '.join(_VALID_DEVICES)}.")
     return device
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """El dispositivo donde están los pesos de ``model`` (la CPU si no tiene): allí entrenan y evalúan las
+    funciones del curso, y allí llevan los lotes. Para cambiarlo, ``model.to(device)``."""
+    tensor = next(model.parameters(), None)
+    if tensor is None:
+        tensor = next(model.buffers(), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
 
 
 def in_colab() -> bool:

@@ -57,7 +57,9 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 from torchvision.ops import roi_align
 from torchvision.transforms import v2
 
-from course_utils import distributed, paths
+from course_utils.plumbing import distributed
+
+from course_utils import paths
 from course_utils.data import IMAGENET_MEAN, IMAGENET_STD, test_transforms, train_transforms
 from course_utils.env import default_num_workers, get_device
 from course_utils.folders import ImageFolderSafe

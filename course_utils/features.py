@@ -25,10 +25,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.env import get_device, loader_kwargs
+from course_utils.env import get_device, loader_kwargs, model_device
 from course_utils.heads import FeatureHead, head_from
-from course_utils.models import HEAD, set_train_mode
-from course_utils.training import History, _channels_last, autocast, fit, to_device
+from course_utils.models import HEAD
+from course_utils.training import History, fit, inference
 
 __all__ = ["Backbone", "backbone", "extract_features", "feature_loaders", "fit_cached", "in_order", "random_transforms"]
 
@@ -125,22 +125,16 @@ def random_transforms(loader: Iterable) -> list[str]:
     return sorted(found)
 
 
-@torch.no_grad()
 def extract_features(
-    model_or_backbone: nn.Module,
-    loader: Iterable,
-    device: torch.device | str | None = None,
-    amp: bool = True,
+    model_or_backbone: nn.Module, loader: Iterable, amp: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pasa todas las imágenes de ``loader`` por el cuerpo congelado **una vez**: ``(características, etiquetas)``.
 
     - ``model_or_backbone``: un modelo con cabeza ``fc`` (se le quita con ``backbone``),
-      un ``Backbone`` o cualquier módulo que convierta imágenes en vectores.
+      un ``Backbone`` o cualquier módulo que convierta imágenes en vectores. Trabaja donde están sus pesos.
     - Devuelve tensores en CPU: ``float32`` de forma (N, D) e ``int64`` de forma (N,).
     - Sin sincronizar con el dispositivo en cada lote: los resultados se juntan allí y se
-      copian a la CPU al final. En CUDA se usa precisión mixta (``amp=False`` para float32).
-
-    El cuerpo se lleva a ``device`` y al terminar, también si algo falla a mitad, recupera su modo.
+      copian a la CPU al final. Precisión mixta donde es segura (``amp=False`` para float32).
 
     Usa un cargador con las transformaciones de **prueba** (deterministas): si el
     cargador aplica transformaciones aleatorias se avisa, porque la caché guardaría una
@@ -153,28 +147,13 @@ def extract_features(
             "versión al azar de cada imagen. Usa las transformaciones de prueba para extraer características.",
             stacklevel=2,
         )
-    device = get_device(device)
     has_head = isinstance(getattr(model_or_backbone, HEAD, None), nn.Linear)
     body = backbone(model_or_backbone) if has_head else model_or_backbone
-    was_training = body.training
-    body.to(device)
-    body.eval()
-    channels_last = _channels_last(device)  # más rápida en CUDA y en CPU, no en MPS
-    feats: list[torch.Tensor] = []
-    labels: list[torch.Tensor] = []
-    try:
-        for x, y in loader:
-            if len(y) == 0:  # un lote entero de imágenes dañadas (ver folders.skip_bad_images)
-                continue
-            with autocast(device, amp):
-                out = body(to_device(x, device, channels_last))
-            feats.append(torch.flatten(out, 1).float())  # se queda en el dispositivo: sin sincronizar
-            labels.append(torch.as_tensor(y))
-    finally:
-        set_train_mode(body, was_training)  # como estaba, con las BatchNorm congeladas en evaluación
-    if not feats:
+    # Se quedan en el dispositivo (sin sincronizar en cada lote) y se copian a la CPU al final.
+    outputs = [(torch.flatten(out, 1), y) for out, y in inference(body, loader, amp)]
+    if not outputs:
         raise ValueError("El cargador no tiene ninguna imagen: revisa la carpeta antes de extraer características.")
-    return torch.cat(feats).cpu(), torch.cat(labels).long().cpu()
+    return torch.cat([f for f, _ in outputs]).cpu(), torch.cat([y for _, y in outputs]).long().cpu()
 
 
 def feature_loaders(
@@ -223,7 +202,6 @@ def fit_cached(
     lr: float = 3e-3,
     batch_size: int | None = None,
     seed: int = 0,
-    device: torch.device | str | None = None,
     quiet: bool = True,
 ) -> tuple[FeatureHead, History]:
     """Entrena las capas nuevas de ``model`` sobre características en caché, en una sola llamada.
@@ -231,15 +209,17 @@ def fit_cached(
     Los pasos de la extracción de características: ``backbone`` → ``extract_features`` (una
     vez, con el conjunto de entrenamiento en orden) → ``head_from`` → ``feature_loaders`` →
     ``training.fit`` con Adam. El cuerpo de ``model`` no se entrena. Devuelve
-    ``(cabeza, historial)``; la cabeza se aplica detrás de ``backbone(model)``. Cada época
-    tarda milisegundos, así que por defecto no escribe nada (``quiet=False`` para verlas).
+    ``(cabeza, historial)``; la cabeza se aplica detrás de ``backbone(model)``. Todo sucede donde
+    están los pesos de ``model``. Cada época tarda milisegundos, así que por defecto no escribe nada
+    (``quiet=False`` para verlas).
     """
     body = backbone(model)
     batch_size = batch_size or train_loader.batch_size or 32
-    train = extract_features(body, in_order(train_loader, max(batch_size, 64)), device)
-    test = extract_features(body, test_loader, device)
+    train = extract_features(body, in_order(train_loader, max(batch_size, 64)))
+    test = extract_features(body, test_loader)
     head = head_from(model)
+    device = model_device(head)
     train_feats, test_feats = feature_loaders(*train, *test, batch_size=batch_size, seed=seed, device=device)
     optimizer = torch.optim.Adam(head.parameters(), lr=lr)
-    history = fit(head, train_feats, test_feats, epochs=epochs, optimizer=optimizer, device=device, quiet=quiet)
+    history = fit(head, train_feats, test_feats, epochs=epochs, optimizer=optimizer, quiet=quiet)
     return head, history

@@ -1,30 +1,29 @@
-"""``GlyphNet``: la red pequeña del modo sin conexión, su preentrenamiento y sus pesos verificados.
+"""``GlyphNet``: la red pequeña del modo sin conexión y sus pesos preentrenados, verificados.
 
-``GlyphNet`` es una CNN de 3 etapas (~290 mil parámetros, 1,1 MB) que se preentrena en la
-tarea de origen de ``offline`` (las letras) con ``python -m course_utils pretrain``; sus pesos
-viajan en ``data/pretrained/`` junto a un JSON con su SHA-256, que ``load_pretrained`` comprueba.
+``GlyphNet`` es una CNN de 3 etapas (~290 mil parámetros, 1,1 MB) preentrenada en la tarea de
+origen de ``offline`` (las letras) con ``python -m course_utils pretrain`` (``plumbing.pretrain``);
+sus pesos viajan en ``data/pretrained/`` junto a un JSON con su SHA-256, que ``load_pretrained``
+comprueba.
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
-from course_utils.download import file_hash
+from course_utils.plumbing.download import file_hash
 from course_utils.env import seed_everything
 from course_utils.models import replace_head
 from course_utils.offline import SOURCE_CLASSES, loaders
 from course_utils.paths import atomic_write_bytes, data_dir, project_root
 from course_utils.training import evaluate, fit
 
-__all__ = ["GlyphNet", "PretrainConfig", "load_pretrained", "pretrain", "weights_path"]
+__all__ = ["GlyphNet", "load_pretrained", "sha256", "weights_path"]
 
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -61,18 +60,6 @@ class GlyphNet(nn.Module):
         return self.fc(self.features(x))
 
 
-@dataclass(frozen=True)
-class PretrainConfig:
-    """Receta reproducible del preentrenamiento en la tarea de origen."""
-
-    n_per_class: int = 150
-    n_test_per_class: int = 30
-    epochs: int = 6
-    batch_size: int = 64
-    lr: float = 2e-3
-    seed: int = 0
-
-
 def weights_path() -> Path:
     """Ruta de los pesos preentrenados de ``GlyphNet`` (``data/pretrained/glyphnet_source.pt``)."""
     candidates = [data_dir() / "pretrained" / "glyphnet_source.pt"]
@@ -85,36 +72,13 @@ def weights_path() -> Path:
     return candidates[-1]
 
 
-def pretrain(out: str | os.PathLike | None = None, config: PretrainConfig = PretrainConfig(), quiet: bool | None = None) -> dict[str, Any]:
-    """Preentrena ``GlyphNet`` en la tarea de origen y guarda pesos y metadatos.
-
-    Es lo que hace ``python -m course_utils pretrain``. En CPU es determinista:
-    la misma versión de PyTorch da los mismos pesos. Escribe ``<out>`` (pesos,
-    ``state_dict``) y ``<out>.json`` (SHA-256, exactitud en origen, receta); nunca
-    deja un archivo a medias. Devuelve los metadatos.
-    """
-    out = Path(out) if out is not None else data_dir() / "pretrained" / "glyphnet_source.pt"
-    seed_everything(config.seed)
-    train, test = loaders("source", config.n_per_class, config.n_test_per_class, config.batch_size, seed=config.seed)
-    model = GlyphNet(len(SOURCE_CLASSES))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    history = fit(model, train, test, epochs=config.epochs, optimizer=optimizer, device="cpu", quiet=quiet)
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    atomic_write_bytes(out, buffer.getvalue())
-    meta = {
-        "file": out.name,
-        "sha256": file_hash(out, "sha256"),
-        "architecture": "GlyphNet",
-        "classes": list(SOURCE_CLASSES),
-        "source_test_acc": evaluate(model, test, "cpu")["acc"],
-        "history": history.to_dict(),
-        "config": config.__dict__,
-        "torch": torch.__version__,
-        "command": "python -m course_utils pretrain",
-    }
-    atomic_write_bytes(out.with_suffix(".json"), json.dumps(meta, indent=2, ensure_ascii=False).encode("utf-8"))
-    return meta
+def sha256(path: str | os.PathLike) -> str:
+    """La suma SHA-256 (hexadecimal) de un archivo, leído por trozos."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_pretrained(num_classes: int | None = None, path: str | os.PathLike | None = None) -> GlyphNet:
@@ -141,7 +105,7 @@ def load_pretrained(num_classes: int | None = None, path: str | os.PathLike | No
         expected = json.loads(meta_path.read_text(encoding="utf-8"))["sha256"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{meta_path} está dañado (no es el JSON con la suma sha256). {restore}.") from exc
-    actual = file_hash(path, "sha256")
+    actual = sha256(path)
     if expected != actual:
         raise ValueError(
             f"La suma SHA-256 de {path.name} ({actual[:12]}…) no coincide con la de {meta_path.name} "

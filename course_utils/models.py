@@ -11,7 +11,7 @@ La última etapa (``fc``) es siempre la cabeza: la capa que se sustituye para la
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -35,8 +35,9 @@ __all__ = [
     "set_train_mode",
     "bn_inference",
     "count_parameters",
+    "OPTIMIZERS",
     "param_groups",
-    "stage_param_groups",
+    "make_optimizer",
     "stage_table",
     "output_count",
     "check_batch",
@@ -234,43 +235,62 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
 
 
 def param_groups(
-    model: nn.Module, lr: float, head_lr_mult: float = 10.0, weight_decay: float = 0.0
+    model: nn.Module, lr: float, body_lr_mult: float | Mapping[str, float] = 0.1, weight_decay: float = 0.0
 ) -> list[dict]:
-    """Grupos de parámetros para el optimizador: cuerpo con ``lr`` y cabeza con ``lr * head_lr_mult``.
+    """Grupos de parámetros para el optimizador: la cabeza aprende con ``lr`` y el cuerpo con ``lr * body_lr_mult``.
 
-    Solo incluye parámetros entrenables; cada grupo lleva un ``name`` para poder
-    mostrarlo en una tabla. d2l usa ``head_lr_mult=10`` en el ejemplo *hotdog*.
+    ``lr`` es siempre la tasa de la **cabeza** (la capa nueva), en todo el curso. ``body_lr_mult``:
+
+    - un número: dos grupos, ``"body"`` y ``"head"`` (0,1 es la receta de d2l: el cuerpo, diez veces
+      más despacio; 1: todo a la misma tasa, como desde cero);
+    - un diccionario ``{etapa: multiplicador}``: un grupo por etapa, con ``lr * multiplicador`` (tasas
+      discriminativas, como en fastai o ULMFiT; la cabeza también lleva el suyo).
+
+    Solo entran los parámetros entrenables: lo congelado con ``freeze`` queda fuera. Cada grupo
+    lleva un ``name`` para mostrarlo en una tabla (``stage_table``).
     """
     if not lr > 0:
         raise ValueError(f"La tasa de aprendizaje debe ser > 0, no {lr!r}. Prueba con 0.01 o 0.001.")
-    if not head_lr_mult > 0:
-        raise ValueError(f"head_lr_mult debe ser > 0, no {head_lr_mult!r}.")
-    head_ids = {id(p) for p in getattr(model, HEAD).parameters()}
-    body = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
-    head = [p for p in getattr(model, HEAD).parameters() if p.requires_grad]
+    if isinstance(body_lr_mult, Mapping):  # las etapas congeladas no necesitan multiplicador
+        parts = [(name, list(_stage_parameters(modules)), body_lr_mult.get(name)) for name, modules in stages(model)]
+    else:
+        if not body_lr_mult > 0:
+            raise ValueError(f"body_lr_mult debe ser > 0, no {body_lr_mult!r}.")
+        head = list(getattr(model, HEAD).parameters())
+        head_ids = {id(p) for p in head}
+        parts = [("body", [p for p in model.parameters() if id(p) not in head_ids], body_lr_mult), ("head", head, 1.0)]
     groups = []
-    if body:
-        groups.append({"name": "cuerpo", "params": body, "lr": lr, "weight_decay": weight_decay})
-    if head:
-        groups.append({"name": "cabeza", "params": head, "lr": lr * head_lr_mult, "weight_decay": weight_decay})
+    for name, params, mult in parts:
+        trainable = [p for p in params if p.requires_grad]
+        if trainable and mult is None:
+            raise ValueError(f"Falta el multiplicador de la etapa entrenable {name!r} en body_lr_mult.")
+        if trainable:
+            groups.append({"name": name, "params": trainable, "lr": lr * mult,
+                           "weight_decay": weight_decay})
     if not groups:
         raise ValueError("No hay parámetros entrenables: descongela alguna etapa (unfreeze o freeze(until=...)).")
     return groups
 
 
-def stage_param_groups(model: nn.Module, lr: float, multipliers: dict[str, float]) -> list[dict]:
-    """Un grupo de parámetros por etapa entrenable: la etapa ``name`` aprende con ``lr * multipliers[name]``.
+#: Los optimizadores de las recetas del curso.
+OPTIMIZERS = ("sgd", "adam")
 
-    Es la versión por etapas de ``param_groups`` (tasas discriminativas, como en fastai o ULMFiT).
-    """
-    groups = []
-    for name, modules in stages(model):
-        params = [p for p in _stage_parameters(modules) if p.requires_grad]
-        if params:
-            groups.append({"name": name, "params": params, "lr": lr * multipliers[name]})
-    if not groups:
-        raise ValueError("No hay parámetros entrenables: descongela alguna etapa (unfreeze o freeze(until=...)).")
-    return groups
+
+def make_optimizer(
+    model: nn.Module,
+    optimizer: str,
+    lr: float,
+    body_lr_mult: float | Mapping[str, float] = 0.1,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+) -> torch.optim.Optimizer:
+    """SGD (con ``momentum``) o Adam sobre los grupos de ``param_groups`` (la cabeza con ``lr``)."""
+    groups = param_groups(model, lr, body_lr_mult, weight_decay)
+    if optimizer == "sgd":
+        return torch.optim.SGD(groups, momentum=momentum)
+    if optimizer == "adam":
+        return torch.optim.Adam(groups)
+    raise ValueError(f"optimizer debe ser uno de {', '.join(OPTIMIZERS)}, no {optimizer!r}.")
 
 
 def stage_table(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> list[dict]:

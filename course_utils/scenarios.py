@@ -63,7 +63,7 @@ _ADVICE = {
         "las características preentrenadas ya sirven: se congela todo el cuerpo y solo se entrena una cabeza nueva.",
         "model = mode.pretrained_model(num_classes)\n"
         "freeze(model)                       # todo congelado salvo la cabeza (BatchNorm incluidas)\n"
-        "optimizer = torch.optim.Adam(param_groups(model, lr=1e-3, head_lr_mult=1))",
+        "optimizer = torch.optim.Adam(param_groups(model, lr=1e-3))  # solo la cabeza: lo congelado queda fuera",
     ),
     ("small", "different"): (
         "primeras etapas + capas densas, o congelar las primeras etapas y ajustar el resto",
@@ -82,7 +82,8 @@ _ADVICE = {
         "ajustan todos, con una tasa de aprendizaje pequeña para el cuerpo y mayor para la cabeza nueva.",
         "model = mode.pretrained_model(num_classes)\n"
         "unfreeze(model)                     # todo entrenable\n"
-        "optimizer = torch.optim.SGD(param_groups(model, lr=1e-3, head_lr_mult=10), momentum=0.9)",
+        "optimizer = torch.optim.SGD(param_groups(model, lr=1e-2, body_lr_mult=0.1),  # cabeza 1e-2, cuerpo 1e-3\n"
+        "                            momentum=0.9)",
     ),
     ("large", "different"): (
         "entrenar desde cero (o fine-tuning completo como inicialización)",

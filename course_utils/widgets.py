@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from course_utils.env import get_device, in_colab
+from course_utils.env import in_colab
 from course_utils.plots.images import plot_explorer
 from course_utils.scenarios import SIMILARITIES, SIMILARITY_LABELS, SIZE_LABELS, recommend, size_from_count
 from course_utils.training import predict
@@ -175,22 +175,20 @@ def describe_prediction(name: str, top: Sequence[tuple[str, float]]) -> str:
     return f"{name}: {ranking}"
 
 
-def upload_predictor(model, transform: Callable, class_names: Sequence[str], device=None):
+def upload_predictor(model, transform: Callable, class_names: Sequence[str]):
     """Widget para subir imágenes y ver la predicción del modelo: devuelve un ``VBox``.
 
     Arriba, un botón ``FileUpload`` («Subir imagen»); debajo, el texto con las clases más
     probables de cada imagen subida. En Colab hay además un botón «Diálogo de Colab» que abre
-    ``google.colab.files.upload()`` al pulsarlo (nunca al crear el widget). ``predict`` lleva el
-    modelo a ``device`` antes de clasificar, aunque esté en la CPU.
+    ``google.colab.files.upload()`` al pulsarlo (nunca al crear el widget). ``predict`` clasifica
+    donde está el modelo y lleva allí cada imagen.
     """
-    device = get_device(device)
-
     def classify(name: str, content: bytes) -> str:
         try:
             image = image_from_bytes(name, content)
         except ValueError as exc:
             return str(exc)
-        return describe_prediction(name, predict(model, image, transform, class_names, device))
+        return describe_prediction(name, predict(model, image, transform, class_names))
 
     upload = widgets.FileUpload(accept="image/*", multiple=True, description="Subir imagen")
     result = widgets.HTML(value="<i>Sube una imagen (JPEG o PNG) para ver qué clase predice el modelo.</i>")

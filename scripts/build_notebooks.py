@@ -4,7 +4,7 @@ Las fuentes están en el formato Markdown de jupytext (https://jupytext.readthed
 normal, y cada bloque ```` ```python ```` es una celda de código. JupyterLab las abre como
 cuadernos con jupytext instalado (clic derecho > *Abrir con* > *Jupytext Notebook*): un
 profesor puede editarlas y ejecutarlas allí, y este guion las vuelve a convertir. El botón de
-Colab y la celda de preparación los añade este guion desde ``course_utils.colab`` (no se
+Colab y la celda de preparación los añade este guion desde ``course_utils.plumbing.colab`` (no se
 escriben en la fuente).
 
 Las etiquetas de una celda van en la línea que abre el bloque (```` ```python tags=["..."] ````).
@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 import jupytext  # noqa: E402
 import nbformat  # noqa: E402
 
-from course_utils.colab import badge_source, setup_source  # noqa: E402
+from course_utils.plumbing.colab import badge_source, setup_source  # noqa: E402
 
 KNOWN_TAGS = {"training-numbers", "imagenet-claim", "hidden-check"}
 #: Primera línea obligatoria de una celda ``hidden-check`` (Colab muestra ese título en lugar del código).

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from course_utils.cli import main as cli_main
+from course_utils.plumbing.cli import main as cli_main
 
 TARGET_EPOCH1 = 0.25
 TARGET_FINAL = 0.15

@@ -101,7 +101,7 @@ def test_train_with_gap_measures_clean_train_and_test_each_epoch():
     data = DataLoader(TensorDataset(offline.normalize(x), y), batch_size=10)
     model = glyphnet.GlyphNet(10, widths=(4, 8, 8))
     result = augment.train_with_gap(model, data, data, data, epochs=2,
-                                    optimizer=torch.optim.Adam(model.parameters(), lr=1e-2), device="cpu")
+                                    optimizer=torch.optim.Adam(model.parameters(), lr=1e-2))
     assert result["epoch"] == [1, 2]
     assert result["train_acc"] == result["test_acc"]  # mismo cargador en los dos papeles
     assert result["gap"] == [0.0, 0.0]

@@ -49,7 +49,7 @@ UPLOAD_NAME = "letra_A.png"
 
 SETUP = """\
 from course_utils import augment, glyphnet, offline, widgets
-from course_utils.finetune import transforms_for
+from course_utils.course import transforms_for
 
 letters, letter_labels = offline.generate("source", 1, "test")
 letter_b = letters[offline.SOURCE_CLASSES.index("b")]"""
@@ -127,7 +127,7 @@ def upload_png(folder: Path) -> tuple[Path, str]:
     from PIL import Image
 
     from course_utils import glyphnet, offline
-    from course_utils.finetune import transforms_for
+    from course_utils.course import transforms_for
     from course_utils.training import predict
     from course_utils.widgets import describe_prediction
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from course_utils.cli import main
+from course_utils.plumbing.cli import main
 
 
 def test_doctor_runs_offline_and_exits_zero(capsys, monkeypatch):
@@ -117,7 +117,7 @@ def test_finetune_resume_continues_the_history(tmp_path, capsys):
     # Al continuar con otra --lr (por ejemplo, tras divergir), manda la nueva, no la guardada.
     assert main(base + ["--epochs", "3", "--resume", "--lr", "1e-5"]) == 0
     lrs = json.loads((out / "history.json").read_text())["lr"]
-    assert lrs[1] == pytest.approx(2e-4 * 10) and lrs[2] == pytest.approx(1e-5 * 10)  # la de la cabeza
+    assert lrs[1] == 2e-3 and lrs[2] == 1e-5  # --lr es la tasa de la cabeza, la columna lr del historial
 
 
 def test_finetune_missing_folder_has_clear_message(tmp_path, capsys):

@@ -2,8 +2,8 @@ import json
 import shutil
 from pathlib import Path
 
-from course_utils import colab
-from course_utils.cli import main
+from course_utils.plumbing import colab
+from course_utils.plumbing.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,71 +1,29 @@
-"""Pruebas de la elección del modo de los cuadernos (completo o sin conexión)."""
+"""Pruebas de ``course``: el modo de los cuadernos y los puntos de partida (modelo, transformaciones, receta)."""
+
+import copy
 
 import pytest
+import torch
+from torch import nn
 
 from course_utils import course
-from course_utils.download import OfflineError
+from course_utils.models import freeze
+from tiny_models import TinyModels
 
 
-def test_environment_variable_forces_offline_mode_without_touching_the_network(monkeypatch):
-    monkeypatch.setenv("COURSE_UTILS_OFFLINE", "1")
-    monkeypatch.setattr(course, "_full_mode_problem", lambda fetch=True: pytest.fail("no debe mirar la red"))
-    mode = course.choose_mode()
-    assert mode.offline and mode.weights == "mini"
-    assert "COURSE_UTILS_OFFLINE=1" in mode.note
-    assert (mode.data_root / "train").is_dir() and (mode.data_root / "test").is_dir()
-    train, test = mode.loaders(batch_size=8)
-    assert len(train.dataset) == 10 * course.MINI_TRAIN_PER_CLASS
-    assert len(test.dataset) == 10 * course.MINI_TEST_PER_CLASS
+def offline_mode() -> course.CourseMode:
+    return course.CourseMode(course.OFFLINE, "", course.mini_dataset(), "mini")
 
 
 def test_pretrained_model_without_num_classes_keeps_the_source_head_to_swap_it_by_hand(monkeypatch):
     """Cuaderno 3: la red tal como se preentrenó (38 letras), y con la cabeza nueva el mismo cuerpo."""
     import torch
 
-    monkeypatch.setenv("COURSE_UTILS_OFFLINE", "1")
-    mode = course.choose_mode()
+    mode = offline_mode()
     source, swapped = mode.pretrained_model(None), mode.pretrained_model(3)
     assert source.fc.out_features == 38 and swapped.fc.out_features == 3
     body = {k: v for k, v in source.state_dict().items() if not k.startswith("fc.")}
     assert all(torch.equal(v, swapped.state_dict()[k]) for k, v in body.items())
-
-
-@pytest.fixture
-def gpu(monkeypatch):
-    """Una máquina con GPU: el modo completo se elige solo."""
-    monkeypatch.setattr(course, "gpu_available", lambda: True)
-
-
-def test_full_mode_when_data_and_weights_are_available(monkeypatch, gpu):
-    monkeypatch.setattr(course, "_full_mode_problem", lambda fetch=True: None)
-    mode = course.choose_mode()
-    assert not mode.offline and mode.weights == "imagenet" and mode.data_root.name == "hotdog"
-    assert mode.image_size == 224 and mode.mean == (0.485, 0.456, 0.406)
-
-
-def test_falls_back_to_offline_with_a_visible_reason(monkeypatch, gpu):
-    def offline_problem(fetch=True):
-        from course_utils import datasets
-
-        try:
-            datasets.fetch_dataset("hotdog", offline=True)
-        except OfflineError as exc:
-            return str(exc).splitlines()[0]
-        return None
-
-    monkeypatch.setattr(course, "_full_mode_problem", offline_problem)
-    mode = course.choose_mode()
-    assert mode.offline and mode.note.startswith("Modo sin conexión: no se pudieron obtener")
-    with pytest.raises(RuntimeError, match="No se puede usar el modo completo"):
-        course.choose_mode(force="full")
-
-
-def test_without_fetch_nothing_is_downloaded(monkeypatch, gpu):
-    from course_utils import datasets
-
-    monkeypatch.setattr(datasets, "download", lambda *a, **k: pytest.fail("no debe descargar"))
-    mode = course.choose_mode(fetch=False)  # carpeta de datos vacía (la de la prueba)
-    assert mode.offline and "faltan el conjunto hotdog y los pesos de ImageNet" in mode.note
 
 
 def test_mini_dataset_is_generated_once_and_reused(tmp_path):
@@ -74,46 +32,6 @@ def test_mini_dataset_is_generated_once_and_reused(tmp_path):
     marker.write_text("del estudiante")
     assert course.mini_dataset(tmp_path / "digits") == root and marker.read_text() == "del estudiante"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".digits.")]  # sin restos temporales
-
-
-def test_bad_force_value_is_rejected():
-    with pytest.raises(ValueError, match="'full' u 'offline'"):
-        course.choose_mode(force="gpu")
-
-
-def test_without_gpu_full_mode_is_not_picked_and_the_note_says_how_long_it_would_take(monkeypatch):
-    monkeypatch.setattr(course, "gpu_available", lambda: False)
-    monkeypatch.setattr(course, "_full_mode_problem", lambda fetch=True: pytest.fail("sin GPU no se descarga nada"))
-    monkeypatch.setattr(course, "training_images_per_second", lambda: 10.0)
-    mode = course.choose_mode(full_epochs=6)  # 6 x 2000 imágenes a 10 imágenes/s = 20 minutos
-    assert mode.offline
-    assert "no hay GPU" in mode.note and "al menos 20 minutos" in mode.note and "10 imágenes/s" in mode.note
-    assert "COURSE_UTILS_FULL=1" in mode.note and "Cambiar tipo de entorno de ejecución > GPU" in mode.note
-    assert "tardaría" not in course.choose_mode(fetch=False).note  # sin trabajo que estimar, no se mide
-
-
-def test_full_mode_can_be_asked_for_on_a_cpu(monkeypatch):
-    monkeypatch.setattr(course, "gpu_available", lambda: False)
-    monkeypatch.setattr(course, "_full_mode_problem", lambda fetch=True: None)
-    assert not course.choose_mode(force="full").offline
-    monkeypatch.setenv("COURSE_UTILS_FULL", "1")
-    assert not course.choose_mode().offline
-    monkeypatch.setattr(course, "_full_mode_problem", lambda fetch=True: "sin red")
-    with pytest.raises(RuntimeError, match="No se puede usar el modo completo: sin red"):
-        course.choose_mode()  # pedido por la variable: un error claro, no otro modo a escondidas
-    monkeypatch.setenv("COURSE_UTILS_OFFLINE", "1")
-    assert course.choose_mode().offline  # la CI manda
-
-
-def test_durations_read_like_the_course_text():
-    assert course.describe_duration(300) == "5 minutos"
-    assert course.describe_duration(20) == "1 minuto"
-    assert course.describe_duration(5400) == "1,5 horas"
-
-
-def test_cpu_speed_is_measured_with_a_real_training_step():
-    speed = course.training_images_per_second(batch_size=2, steps=1)
-    assert 0 < speed < 10_000
 
 
 def test_images_per_class_counts_usable_images_of_each_class(tmp_path):
@@ -133,12 +51,59 @@ def test_images_per_class_counts_usable_images_of_each_class(tmp_path):
         mode.images_per_class("val")
 
 
-def test_full_mode_on_a_cpu_is_the_short_version_and_says_so(monkeypatch):
-    monkeypatch.setattr(course, "_full_mode_problem", lambda fetch=True: None)
-    monkeypatch.setattr(course, "gpu_available", lambda: False)
-    mode = course.choose_mode(force="full")
-    assert mode.short and "versión corta" in mode.note
-    monkeypatch.setattr(course, "gpu_available", lambda: True)
-    mode = course.choose_mode(force="full")
-    assert not mode.short and "versión corta" not in mode.note
-    assert not course.choose_mode(force="offline").short
+
+def _d2l_step(model, x, y, lr, weight_decay, head_mult):
+    """Un paso como en d2l: pérdida **sumada** del lote, SGD sin momento, cabeza con lr x head_mult."""
+    head = list(model.fc.parameters())
+    head_ids = {id(p) for p in head}
+    body = [p for p in model.parameters() if id(p) not in head_ids]
+    optimizer = torch.optim.SGD([{"params": body}, {"params": head, "lr": lr * head_mult}],
+                                lr=lr, weight_decay=weight_decay)
+    loss = nn.CrossEntropyLoss(reduction="none")(model(x), y).sum()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def _our_step(model, x, y, recipe):
+    optimizer = recipe.make_optimizer(model)
+    loss = nn.functional.cross_entropy(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+@pytest.mark.parametrize("weights, d2l_lr, head_mult", [("imagenet", 5e-5, 10), ("none", 5e-4, 1)])
+def test_imagenet_recipe_takes_the_same_steps_as_d2l(weights, d2l_lr, head_mult):
+    recipe = course.SETTINGS[weights]
+    batch = recipe.batch_size
+    assert batch == 128 and recipe.optimizer == "sgd" and recipe.momentum == 0
+    torch.manual_seed(0)
+    model = TinyModels().pretrained_model(2).eval()  # eval: la BatchNorm no depende del lote
+    twin = copy.deepcopy(model)
+    x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 2, (batch,))
+    for _ in range(3):
+        _d2l_step(model, x, y, d2l_lr, 1e-3, head_mult)
+        _our_step(twin, x, y, recipe)
+    for (name, a), b in zip(model.named_parameters(), twin.parameters()):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_make_optimizer_groups_and_frozen_parameters():
+    model = TinyModels().pretrained_model(3)
+    recipe = course.SETTINGS["mini"]
+    optimizer = recipe.make_optimizer(model)
+    assert isinstance(optimizer, torch.optim.Adam)
+    lrs = {group["name"]: group["lr"] for group in optimizer.param_groups}
+    assert lrs == {"body": pytest.approx(recipe.lr * recipe.body_lr_mult), "head": recipe.lr}  # lr: la de la cabeza
+    freeze(model)  # extracción de características: el cuerpo congelado queda fuera del optimizador
+    only_head = recipe.make_optimizer(model, lr=0.5)
+    assert [group["name"] for group in only_head.param_groups] == ["head"]
+    assert only_head.param_groups[0]["lr"] == 0.5
+    sgd = course.SETTINGS["imagenet"].make_optimizer(TinyModels().pretrained_model(2))
+    assert isinstance(sgd, torch.optim.SGD) and all(g["momentum"] == 0 for g in sgd.param_groups)
+
+
+def test_build_model_rejects_unknown_weights():
+    with pytest.raises(ValueError, match="imagenet, mini, none"):
+        course.build_model("vgg", 2)

@@ -96,7 +96,7 @@ def test_image_folder_safe_pickles_with_transform(tmp_path):
 
 def test_loaders_shapes_dtypes_and_last_batch(tmp_path):
     root = _dataset(tmp_path / "ds", n_train=5, n_test=2)
-    train, test = data.make_loaders(root, batch_size=4, device="cpu", num_workers=0, size=32)
+    train, test = data.make_loaders(root, batch_size=4, num_workers=0, size=32)
     assert train.dataset.classes == test.dataset.classes == ["cat", "dog"]
     batches = list(train)
     assert [len(y) for _, y in batches] == [4, 4, 2]  # drop_last=False
@@ -112,7 +112,7 @@ def test_shuffle_order_is_reproducible(tmp_path):
     root = _dataset(tmp_path / "ds", n_train=8, n_test=1)
 
     def order(seed):
-        train, _ = data.make_loaders(root, batch_size=6, device="cpu", num_workers=0, size=8, seed=seed)
+        train, _ = data.make_loaders(root, batch_size=6, num_workers=0, size=8, seed=seed)
         return [idx for batch in train.batch_sampler for idx in batch]
 
     first = order(0)
@@ -126,13 +126,13 @@ def test_make_loaders_validation(tmp_path):
     root = _dataset(tmp_path / "ds")
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="batch_size"):
-            data.make_loaders(root, batch_size=bad, device="cpu", num_workers=0)
+            data.make_loaders(root, batch_size=bad, num_workers=0)
     (tmp_path / "half" / "train" / "a").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="train/<clase>"):
-        data.make_loaders(tmp_path / "half", device="cpu", num_workers=0)
+        data.make_loaders(tmp_path / "half", num_workers=0)
     _img(root / "train" / "bird" / "0.png")
     with pytest.raises(ValueError, match="no tienen las mismas clases"):
-        data.make_loaders(root, device="cpu", num_workers=0)
+        data.make_loaders(root, num_workers=0)
 
 
 def test_transforms_follow_the_d2l_recipe():
@@ -217,7 +217,7 @@ def test_no_temporary_folders_are_created(tmp_path, monkeypatch):
     (root / "test" / "cat" / "rota.jpg").write_text("no soy una imagen")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        train, test = data.make_loaders(root, batch_size=2, device="cpu", num_workers=0, size=8)
+        train, test = data.make_loaders(root, batch_size=2, num_workers=0, size=8)
         list(test)
     assert list(spare.iterdir()) == []
 
@@ -229,10 +229,10 @@ def test_a_bad_test_image_is_not_replaced_by_a_neighbour(tmp_path):
     (root / "test" / "cat" / "9-rota.jpg").write_text("no soy una imagen")  # va después de 0..2.png
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _, test = data.make_loaders(root, batch_size=4, device="cpu", num_workers=0, size=8)
+        _, test = data.make_loaders(root, batch_size=4, num_workers=0, size=8)
         labels = torch.cat([y for _, y in test]).tolist()
         model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2))
-        result = evaluate(model, test, "cpu")
+        result = evaluate(model, test)
     assert labels == [0, 0, 0, 1, 1, 1]  # 6 imágenes legibles: la dañada no se sustituye
     assert result["n"] == 6
     assert test.dataset.bad_indices == {3}
@@ -260,7 +260,7 @@ def test_make_loaders_skips_an_empty_class_folder_in_both_splits(tmp_path):
     _img(root / "test" / "ant" / "0.png")  # en test sí tiene imágenes: tampoco se usan
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        train, test = data.make_loaders(root, batch_size=4, device="cpu", num_workers=0, size=8)
+        train, test = data.make_loaders(root, batch_size=4, num_workers=0, size=8)
     skipped = _skipped_classes(record)
     assert len(skipped) == 1 and str(root / "train" / "ant") in skipped[0] and "no se entrena" in skipped[0]
     assert train.dataset.classes == test.dataset.classes == ["cat", "dog"]
@@ -276,7 +276,7 @@ def test_make_loaders_keeps_a_class_without_test_images_and_says_so(tmp_path):
     (root / "test" / "emu").mkdir()
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        train, test = data.make_loaders(root, batch_size=4, device="cpu", num_workers=0, size=8)
+        train, test = data.make_loaders(root, batch_size=4, num_workers=0, size=8)
     skipped = _skipped_classes(record)
     assert len(skipped) == 1 and "'emu'" in skipped[0] and "no se medirá" in skipped[0]
     assert train.dataset.classes == test.dataset.classes == ["cat", "dog", "emu"]
@@ -287,17 +287,17 @@ def test_make_loaders_still_refuses_missing_folders_and_too_few_classes(tmp_path
     root = _dataset(tmp_path / "ds", n_train=2, n_test=1)
     (root / "train" / "emu").mkdir()  # vacía y sin carpeta en test: ¿una errata? Sigue siendo un error
     with pytest.raises(ValueError, match="solo en train: emu"):
-        data.make_loaders(root, device="cpu", num_workers=0)
+        data.make_loaders(root, num_workers=0)
     (root / "test" / "emu").mkdir()
     for path in (root / "train" / "dog").iterdir():
         path.unlink()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", folders.SkippedClassWarning)
         with pytest.raises(ValueError, match="al menos 2 clases"):
-            data.make_loaders(root, device="cpu", num_workers=0)
+            data.make_loaders(root, num_workers=0)
         _img(root / "train" / "dog" / "0.png")
         for name in ("cat", "dog"):
             for path in (root / "test" / name).iterdir():
                 path.unlink()
         with pytest.raises(ValueError, match="no se .*puede medir"):
-            data.make_loaders(root, device="cpu", num_workers=0)
+            data.make_loaders(root, num_workers=0)

@@ -1,4 +1,4 @@
-"""Pruebas de course_utils.datasets: extracción segura del zip y ``fetch_dataset`` (servidor local, sin internet)."""
+"""Pruebas de course_utils.plumbing.datasets: extracción segura del zip y ``fetch_dataset`` (servidor local, sin internet)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import datasets as ds
-from course_utils.download import OfflineError
+from course_utils.plumbing import datasets as ds
+from course_utils.plumbing.download import OfflineError
 
 
 def test_hotdog_entry_is_the_d2l_one_over_https():

@@ -11,8 +11,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import distributed, offline
-from course_utils.finetune import finetune_folder
+from course_utils.plumbing import distributed
+
+from course_utils import offline
+from course_utils.plumbing.finetune import finetune_folder
 from course_utils.history import History
 from course_utils.stats import mean_std
 

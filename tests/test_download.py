@@ -1,4 +1,4 @@
-"""Pruebas de course_utils.download con un servidor http local (127.0.0.1, ``tests/local_server.py``), sin internet."""
+"""Pruebas de course_utils.plumbing.download con un servidor http local (127.0.0.1, ``tests/local_server.py``), sin internet."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from course_utils import download as dl
+from course_utils.plumbing import download as dl
 
 
 def _sha1(data: bytes) -> str:

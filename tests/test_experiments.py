@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from course_utils import experiments as ex
-from course_utils import splits
+from course_utils.lab import experiments as ex
+from course_utils.lab import splits
 from course_utils.models import set_train_mode
 from tiny_models import TinyModels, accuracy_history
 
@@ -16,12 +16,12 @@ history = accuracy_history  # una ejecución: test_acc por época
 def test_recipes_set_what_trains_and_learning_rates():
     models = TinyModels()
     ft, ft_opt = ex.build("finetune", models, 10, lr=3e-3)
-    assert {g["name"]: g["lr"] for g in ft_opt.param_groups} == {"cuerpo": pytest.approx(3e-4), "cabeza": 3e-3}
+    assert {g["name"]: g["lr"] for g in ft_opt.param_groups} == {"body": pytest.approx(3e-4), "head": 3e-3}
     assert all(p.requires_grad for p in ft.parameters())
     assert torch.equal(ft.layer1[0].weight, models.base.layer1[0].weight)  # parte de los pesos preentrenados
 
     fe, fe_opt = ex.build("feature_extraction", models, 10, lr=1e-2)
-    assert [g["name"] for g in fe_opt.param_groups] == ["cabeza"]
+    assert [g["name"] for g in fe_opt.param_groups] == ["head"]
     assert fe_opt.param_groups[0]["lr"] == 1e-2
     set_train_mode(fe, True)
     assert not fe.layer3[1].training  # BatchNorm congelada: sin actualizar estadísticas
@@ -82,7 +82,7 @@ def test_glyph_recipes_share_network_and_differ_in_what_trains():
     assert count_parameters(ft_model)["total"] == count_parameters(sc_model)["total"]
     assert [g["lr"] for g in ft_opt.param_groups] == pytest.approx([1e-4, 1e-3])
     assert count_parameters(fe_model)["trainable"] == 128 * 10 + 10
-    assert [g["name"] for g in fe_opt.param_groups] == ["cabeza"]
+    assert [g["name"] for g in fe_opt.param_groups] == ["head"]
     # Fine-tuning parte de los pesos preentrenados; desde cero, no.
     assert not ft_model.layer1[0].weight.equal(sc_model.layer1[0].weight)
     with pytest.raises(ValueError, match="Receta desconocida"):

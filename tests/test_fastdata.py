@@ -17,8 +17,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from course_utils import course, data, fastdata, features, finetune, lr_finder, paths, splits
-from course_utils import experiments as ex
+from course_utils import course, data, fastdata, features, finetune, paths
+
+from course_utils.lab import lr_finder, splits
+from course_utils.lab import experiments as ex
 from course_utils.folders import SkippedImageWarning
 from course_utils.training import evaluate, fit
 from image_files import truncated_jpeg
@@ -115,14 +117,14 @@ def test_a_damaged_image_is_skipped_and_the_odd_files_are_read(tmp_path):
     assert labels.tolist().count(0) == 7 and images.shape[1:] == (3, 32, 32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedImageWarning)  # los mismos avisos, ya comprobados
-        train, test = fastdata.decoded_loaders(root, 4, size=28, device="cpu", num_workers=0)
+        train, test = fastdata.decoded_loaders(root, 4, size=28, num_workers=0)
     assert len(train.dataset) == len(images) and next(iter(test))[0].shape == (4, 3, 28, 28)
 
 
 def test_the_cache_goes_to_the_course_cache_folder_never_into_the_images(folder):
     cache = fastdata.cache_file_for(folder / "train", 256)
     assert cache.parent == paths.cache_dir() / "decoded" and cache.name.startswith("colores-train-256px-")
-    fastdata.decoded_loaders(folder, 8, size=32, device="cpu", num_workers=0)
+    fastdata.decoded_loaders(folder, 8, size=32, num_workers=0)
     written = sorted(p.name for p in (paths.cache_dir() / "decoded").iterdir())
     assert len(written) == 2 and written[0].startswith("colores-test-37px-") and written[1].startswith("colores-train-37px-")
     assert not [p for p in folder.rglob("*") if p.suffix == ".pt"], "nada se escribe en la carpeta de imágenes"
@@ -183,8 +185,8 @@ def test_device_augment_train_gives_each_image_its_own_crop_reproducibly():
 
 def test_decoded_test_batches_are_the_pil_test_transform_pixel_for_pixel(folder):
     # 28 px: Resize 32 + CenterCrop 28, como 224 = Resize 256 + CenterCrop 224 (el borde que se quita, par).
-    pil_train, pil_test = data.make_loaders(folder, 6, device="cpu", num_workers=0, size=28)
-    train, test = fastdata.decoded_loaders(folder, 6, size=28, device="cpu", num_workers=0)
+    pil_train, pil_test = data.make_loaders(folder, 6, num_workers=0, size=28)
+    train, test = fastdata.decoded_loaders(folder, 6, size=28, num_workers=0)
     ours, theirs = torch.cat([x for x, _ in test]), torch.cat([x for x, _ in pil_test])
     assert ours.shape == theirs.shape == (12, 3, 28, 28)
     torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
@@ -200,8 +202,8 @@ def test_decoded_test_batches_are_the_pil_test_transform_pixel_for_pixel(folder)
 
 
 def test_decoded_loaders_look_like_the_pil_loaders_to_the_package(folder):
-    pil_train, pil_test = data.make_loaders(folder, 23, device="cpu", num_workers=0, size=32)
-    train, test = fastdata.decoded_loaders(folder, 23, size=32, device="cpu", num_workers=0)
+    pil_train, pil_test = data.make_loaders(folder, 23, num_workers=0, size=32)
+    train, test = fastdata.decoded_loaders(folder, 23, size=32, num_workers=0)
     assert train.dataset.classes == pil_train.dataset.classes == ["azul", "roja"]
     assert len(train.dataset) == len(pil_train.dataset) and len(test.dataset) == len(pil_test.dataset)
     # 24 imágenes en lotes de 23: el último lote (1 imagen, BatchNorm no puede con él) se descarta en los dos.
@@ -218,9 +220,9 @@ def test_decoded_loaders_look_like_the_pil_loaders_to_the_package(folder):
     assert torch.equal(torch.cat([x for x, _ in ordered]), torch.cat([x for x, _ in test]))
     # El buscador de la tasa guarda y restaura loader.generator: después, el mismo orden que antes.
     model = TinyNet()
-    train5, _ = fastdata.decoded_loaders(folder, 5, size=32, device="cpu", num_workers=0)
+    train5, _ = fastdata.decoded_loaders(folder, 5, size=32, num_workers=0)
     state = train5.generator.get_state()
-    lr_finder.find_lr(model, train5, torch.optim.SGD(model.parameters(), lr=1e-3), device="cpu", num_iter=6,
+    lr_finder.find_lr(model, train5, torch.optim.SGD(model.parameters(), lr=1e-3), num_iter=6,
                       skip_start=1)
     assert torch.equal(train5.generator.get_state(), state)
 
@@ -230,22 +232,23 @@ def test_fit_on_decoded_loaders_learns_like_the_pil_loaders(folder):
     for name in ("pil", "decoded"):
         torch.manual_seed(0)
         if name == "pil":
-            train, test = data.make_loaders(folder, 8, device="cpu", num_workers=0, size=32)
+            train, test = data.make_loaders(folder, 8, num_workers=0, size=32)
         else:
-            train, test = fastdata.decoded_loaders(folder, 8, size=32, device="cpu", num_workers=0)
+            train, test = fastdata.decoded_loaders(folder, 8, size=32, num_workers=0)
         model = TinyNet()
         history = fit(model, train, test, epochs=6, optimizer=torch.optim.Adam(model.parameters(), 0.05),
                       device="cpu", quiet=True)
         results[name] = history.last["test_acc"]
-        assert evaluate(model, test, "cpu")["acc"] == pytest.approx(results[name])
+        assert evaluate(model, test)["acc"] == pytest.approx(results[name])
     assert results["pil"] >= 0.9 and results["decoded"] >= 0.9, results
     assert abs(results["pil"] - results["decoded"]) <= 0.1, results
 
 
 def test_fit_checks_the_first_batch_against_the_decoded_classes(folder):
-    train, test = fastdata.decoded_loaders(folder, 8, size=32, device="cpu", num_workers=0)
+    train, test = fastdata.decoded_loaders(folder, 8, size=32, num_workers=0)
     with pytest.raises(ValueError, match="replace_head"):
-        fit(TinyNet(num_classes=3), train, test, epochs=1, device="cpu", quiet=True)
+        net = TinyNet(num_classes=3)
+        fit(net, train, test, epochs=1, optimizer=torch.optim.SGD(net.parameters(), lr=0.1), quiet=True)
 
 
 # --------------------------------------------------------------------------------------
@@ -320,7 +323,7 @@ def test_make_loaders_on_cuda_gives_decoded_loaders_and_says_so(fake_cuda, folde
 
 
 def test_make_loaders_uses_pil_on_cpu_and_when_it_does_not_fit(fake_cuda, folder, monkeypatch, capsys):
-    train, _ = data.make_loaders(folder, 8, size=32, device="cpu", num_workers=0)
+    train, _ = data.make_loaders(folder, 8, size=32, num_workers=0)
     assert isinstance(train, DataLoader) and capsys.readouterr().out == ""
     monkeypatch.setattr(fastdata, "gpu_memory_free", lambda device: 100_000)  # 36 imágenes de 37 px: 148 kB
     train, _ = data.make_loaders(folder, 8, size=32)
@@ -425,7 +428,7 @@ def test_splits_loaders_on_cuda_serve_the_same_images_as_pil(decoded_on_cpu, dam
     assert bad == 1 and parts.labels[bad] == 0  # la 2.ª de azul: si desplazara algo, las etiquetas no cuadrarían
     for on in ("val", "test"):
         train, evaluation = parts.loaders(6, seed=1, on=on)  # device=None: el mejor, «CUDA»
-        pil_train, pil_eval = parts.loaders(6, seed=1, on=on, device="cpu", num_workers=0)
+        pil_train, pil_eval = parts.loaders(6, seed=1, on=on, num_workers=0)
         assert isinstance(train, fastdata.TensorBatches) and isinstance(evaluation, fastdata.TensorBatches)
         assert isinstance(pil_train, DataLoader)
         # Validación / prueba: las mismas imágenes, en el mismo orden, con la vista de evaluación.
@@ -482,7 +485,7 @@ def test_splits_use_pil_with_the_escape_hatch_on_cpu_offline_and_when_decoding_f
     out = capsys.readouterr().out
     assert out.count("Carga con PIL (DataLoader): pedidos con COURSE_UTILS_LOADER=pil.") == 1, out
     monkeypatch.delenv(fastdata.LOADER_ENV)
-    assert isinstance(parts.loaders(8, device="cpu", num_workers=0)[0], DataLoader)  # en CPU, PIL y nada que decir
+    assert isinstance(parts.loaders(8, num_workers=0)[0], DataLoader)  # en CPU, PIL y nada que decir
     assert capsys.readouterr().out == "" and decoded_on_cpu == []
     assert isinstance(parts.loaders(8)[0], fastdata.TensorBatches)
     monkeypatch.setenv(fastdata.LOADER_ENV, "pil")  # la salida de emergencia vale también después
@@ -508,8 +511,8 @@ def test_experiments_run_trains_through_the_decoded_splits_on_cpu(folder, monkey
     monkeypatch.setattr(fastdata, "choose", lambda device, train_tf, test_tf, n: fastdata.Choice(True, 28))
     parts = folder_splits_quietly(folder, val_per_class=2)
     budget = ex.Budget(epochs=2, batch_size=8)
-    history = ex.run("scratch", parts, TinyModels(), budget, lr=1e-2, seed=0, on="val", device="cpu")
+    history = ex.run("scratch", parts, TinyModels(), budget, lr=1e-2, seed=0, on="val")
     assert "cpu" in parts.decoded.parts, "se entrenó con los cargadores decodificados"
     assert len(history.column("train_loss")) == 2 and 0 <= history.column("test_acc")[-1] <= 1
-    again = ex.run("scratch", parts, TinyModels(), budget, lr=1e-2, seed=0, on="val", device="cpu")
+    again = ex.run("scratch", parts, TinyModels(), budget, lr=1e-2, seed=0, on="val")
     assert again.column("train_loss") == history.column("train_loss")

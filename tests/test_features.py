@@ -103,7 +103,7 @@ def test_backbone_of_backbone_is_the_same_object():
 def test_extract_features_matches_the_body_in_order_and_on_cpu():
     model = GlyphNet(num_classes=3)
     loader = _loader(n=20, batch_size=8)
-    feats, labels = features.extract_features(model, loader, device="cpu", amp=False)
+    feats, labels = features.extract_features(model, loader, amp=False)
     x, y = random_images(20)
     with torch.no_grad():
         expected = model.eval().features(x)
@@ -117,9 +117,9 @@ def test_extract_features_in_bf16_on_native_cpus_is_close_and_float32(monkeypatc
     from course_utils import env
 
     model = GlyphNet(num_classes=3)
-    exact, _ = features.extract_features(model, _loader(n=20, batch_size=8), device="cpu", amp=False)
+    exact, _ = features.extract_features(model, _loader(n=20, batch_size=8), amp=False)
     monkeypatch.setattr(env, "cpu_supports_bf16", lambda: True)
-    feats, _ = features.extract_features(model, _loader(n=20, batch_size=8), device="cpu")
+    feats, _ = features.extract_features(model, _loader(n=20, batch_size=8))
     assert feats.dtype == torch.float32  # la caché, siempre en float32
     assert not torch.equal(feats, exact)  # calculada en bf16...
     torch.testing.assert_close(feats, exact, rtol=0.05, atol=0.05)  # ...con 8 bits de mantisa
@@ -127,8 +127,8 @@ def test_extract_features_in_bf16_on_native_cpus_is_close_and_float32(monkeypatc
 
 def test_extract_features_accepts_any_module_and_restores_its_mode():
     module = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 6), nn.Dropout(0.5)).train()
-    feats, _ = features.extract_features(module, _loader(n=8), device="cpu")
-    again, _ = features.extract_features(module, _loader(n=8), device="cpu")
+    feats, _ = features.extract_features(module, _loader(n=8))
+    again, _ = features.extract_features(module, _loader(n=8))
     assert feats.shape == (8, 6)
     torch.testing.assert_close(feats, again)  # en evaluación: sin dropout, determinista
     assert module.training
@@ -138,11 +138,11 @@ def test_extract_features_warns_about_random_transforms_only():
     body = features.backbone(GlyphNet(num_classes=3))
     randomized = DataLoader(_TransformedSet(v2.Compose([v2.RandomHorizontalFlip(p=0.5)])), batch_size=4)
     with pytest.warns(UserWarning, match="transformaciones aleatorias"):
-        features.extract_features(body, randomized, device="cpu")
+        features.extract_features(body, randomized)
     fixed = DataLoader(_TransformedSet(v2.Compose([v2.Identity()])), batch_size=4)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        features.extract_features(body, fixed, device="cpu")
+        features.extract_features(body, fixed)
 
 
 def test_random_transforms_finds_nested_random_steps():
@@ -155,7 +155,7 @@ def test_random_transforms_finds_nested_random_steps():
 def test_extract_features_rejects_an_empty_loader():
     empty = DataLoader(TensorDataset(torch.zeros(0, 3, 16, 16), torch.zeros(0, dtype=torch.long)), batch_size=4)
     with pytest.raises(ValueError, match="ninguna imagen"):
-        features.extract_features(GlyphNet(num_classes=3), empty, device="cpu")
+        features.extract_features(GlyphNet(num_classes=3), empty)
 
 
 def test_in_order_walks_the_same_dataset_without_shuffling():
@@ -211,13 +211,13 @@ def test_training_on_the_cache_equals_training_the_frozen_model():
     head = heads.head_from(model)
     images = _loader(n=16, batch_size=4, shuffle=True, seed=1)
     naive = fit(model, images, epochs=2, optimizer=torch.optim.Adam([model.fc.weight, model.fc.bias], lr=1e-2),
-                device="cpu", quiet=True)
+                quiet=True)
     body = features.backbone(GlyphNet(num_classes=3))
     body.net.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}, strict=False)
-    train = features.extract_features(body, features.in_order(images), device="cpu")
+    train = features.extract_features(body, features.in_order(images))
     feat_train, _ = features.feature_loaders(*train, *train, batch_size=4, seed=1)
     cached = fit(head, feat_train, epochs=2, optimizer=torch.optim.Adam(head.parameters(), lr=1e-2),
-                 device="cpu", quiet=True)
+                quiet=True)
     assert naive.column("train_loss") == pytest.approx(cached.column("train_loss"), abs=1e-4)
     torch.testing.assert_close(head.fc.weight, model.fc.weight, rtol=1e-3, atol=1e-4)
 
@@ -225,7 +225,7 @@ def test_training_on_the_cache_equals_training_the_frozen_model():
 def test_fit_cached_trains_only_the_new_layers():
     model = GlyphNet(num_classes=3)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    head, history = features.fit_cached(model, _loader(n=24, shuffle=True), _loader(n=12), epochs=2, device="cpu",
+    head, history = features.fit_cached(model, _loader(n=24, shuffle=True), _loader(n=12), epochs=2,
                                         quiet=True)
     assert len(history) == 2 and history.last["test_acc"] is not None
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # el modelo no cambia

@@ -39,7 +39,7 @@ def test_fit_checks_labels_against_the_feature_head():
     train, _ = features.feature_loaders(torch.zeros(6, 4), torch.tensor([0, 1, 2, 0, 1, 2]),
                                         torch.zeros(2, 4), torch.zeros(2, dtype=torch.long), batch_size=6)
     with pytest.raises(ValueError, match="3 clases"):
-        fit(head, train, epochs=1, device="cpu", quiet=True)
+        fit(head, train, epochs=1, optimizer=torch.optim.SGD(head.parameters(), lr=0.1), quiet=True)
 
 
 
@@ -80,7 +80,7 @@ def test_truncated_resnet_includes_the_stem_and_works_with_param_groups():
     assert net.feature_dim == 128
     x, _ = random_images(2)
     assert net.eval()(x).shape == (2, 2)
-    groups = models.param_groups(net, lr=1e-3, head_lr_mult=1.0)
+    groups = models.param_groups(net, lr=1e-3, body_lr_mult=1.0)
     trainable = sum(p.numel() for group in groups for p in group["params"])
     assert trainable == 128 * 32 + 32 + 32 * 2 + 2
     body = features.backbone(net)

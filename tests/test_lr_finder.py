@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.lr_finder import LRFinderResult, find_lr
+from course_utils.lab.lr_finder import LRFinderResult, find_lr
 from course_utils.plots import plot_lr_finder
 from course_utils.models import param_groups
 
@@ -56,7 +56,7 @@ def test_finder_restores_model_optimizer_mode_and_random_state():
     gen_state = train.generator.get_state()
     rng = torch.get_rng_state()
 
-    result = find_lr(model, train, optimizer, num_iter=30, device="cpu")
+    result = find_lr(model, train, optimizer, num_iter=30)
 
     assert len(result.lrs) >= 3 and result.suggestion > 0
     for key, value in model.state_dict().items():
@@ -75,7 +75,7 @@ def test_training_after_the_finder_is_identical_to_training_without_it():
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
         train = loader(seed=3)
         if use_finder:
-            find_lr(model, train, optimizer, num_iter=12, device="cpu")
+            find_lr(model, train, optimizer, num_iter=12)
         model.train()
         for xb, yb in train:
             optimizer.zero_grad()
@@ -90,7 +90,7 @@ def test_training_after_the_finder_is_identical_to_training_without_it():
 def test_learning_rate_grows_exponentially_and_keeps_group_ratios():
     torch.manual_seed(0)
     model = TinyNet()
-    optimizer = torch.optim.Adam(param_groups(model, lr=1e-3, head_lr_mult=10))  # cuerpo 1e-3, cabeza 1e-2
+    optimizer = torch.optim.Adam(param_groups(model, lr=1e-2, body_lr_mult=0.1))  # cuerpo 1e-3, cabeza 1e-2
     seen = []
     original_step = optimizer.step
 
@@ -99,8 +99,7 @@ def test_learning_rate_grows_exponentially_and_keeps_group_ratios():
         return original_step(*args, **kwargs)
 
     optimizer.step = spy_step
-    result = find_lr(model, loader(), optimizer, start_lr=1e-5, end_lr=1e-1, num_iter=9, diverge_factor=1e9,
-                     device="cpu")
+    result = find_lr(model, loader(), optimizer, start_lr=1e-5, end_lr=1e-1, num_iter=9, diverge_factor=1e9)
     assert result.lrs[0] == pytest.approx(1e-5) and result.lrs[-1] == pytest.approx(1e-1)
     ratios = [b / a for a, b in zip(result.lrs, result.lrs[1:])]
     assert all(r == pytest.approx(10 ** 0.5) for r in ratios)  # cada lote multiplica la tasa por lo mismo
@@ -113,7 +112,7 @@ def test_finder_cycles_a_short_loader_and_stops_when_the_loss_diverges():
     model = TinyNet()
     short = loader(batch_size=48)  # solo 2 lotes por época
     result = find_lr(model, short, torch.optim.SGD(model.parameters(), lr=1.0), start_lr=1e-3, end_lr=1e4,
-                     num_iter=80, device="cpu")
+                     num_iter=80)
     assert result.diverged and len(result.lrs) < 80
     assert result.lrs[-1] < 1e4
 
@@ -145,7 +144,7 @@ def test_finder_finds_a_sensible_rate_for_a_real_problem():
 
     torch.manual_seed(0)
     model = LogisticRegression()
-    result = find_lr(model, loader(), num_iter=60, start_lr=1e-5, end_lr=10, device="cpu")
+    result = find_lr(model, loader(), num_iter=60, start_lr=1e-5, end_lr=10)
     assert 1e-4 < result.suggestion < 1.0
     assert result.losses[result.min_index()] < result.losses[0] - 0.2
 
@@ -161,11 +160,11 @@ def test_bad_arguments_raise_spanish_errors():
     with pytest.raises(ValueError, match="method"):
         find_lr(model, loader(), method="valle")
     with pytest.raises(ValueError, match="vacío"):
-        find_lr(model, DataLoader(TensorDataset(torch.zeros(0, 6), torch.zeros(0).long())), device="cpu")
+        find_lr(model, DataLoader(TensorDataset(torch.zeros(0, 6), torch.zeros(0).long())))
     for p in model.parameters():
         p.requires_grad_(False)
     with pytest.raises(ValueError, match="entrenables"):
-        find_lr(model, loader(), device="cpu")
+        find_lr(model, loader())
 
 
 def test_plot_marks_the_suggestion():

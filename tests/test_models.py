@@ -88,20 +88,32 @@ def test_requires_grad_false_alone_does_not_freeze_bn_with_plain_train():
     assert not torch.equal(bn.running_mean, before)
 
 
-def test_param_groups_give_head_a_learning_rate_multiplier():
+def test_param_groups_give_the_head_lr_and_the_body_a_fraction_of_it():
     model = models.freeze(GlyphNet(10), until="layer1")
-    groups = models.param_groups(model, lr=0.01, head_lr_mult=10)
-    assert [g["name"] for g in groups] == ["cuerpo", "cabeza"]
-    assert groups[1]["lr"] == pytest.approx(0.1)
+    groups = models.param_groups(model, lr=0.1, body_lr_mult=0.1)  # lr: la de la cabeza, en todo el curso
+    assert [g["name"] for g in groups] == ["body", "head"]
+    assert groups[1]["lr"] == 0.1 and groups[0]["lr"] == pytest.approx(0.01)
     body_ids = {id(p) for p in groups[0]["params"]}
     assert not any(id(p) in body_ids for p in model.layer1.parameters())
     with pytest.raises(ValueError, match="> 0"):
         models.param_groups(model, lr=0)
 
 
+def test_param_groups_per_stage_give_each_trainable_stage_its_rate():
+    model = models.freeze(GlyphNet(10), until="layer1")
+    groups = models.param_groups(model, lr=1.0, body_lr_mult={"layer2": 0.25, "layer3": 0.5, "fc": 1.0})
+    assert [(g["name"], g["lr"]) for g in groups] == [("layer2", 0.25), ("layer3", 0.5), ("fc", 1.0)]
+    with pytest.raises(ValueError, match="'layer3'"):
+        models.param_groups(model, lr=1.0, body_lr_mult={"layer2": 0.25, "fc": 1.0})
+    adam = models.make_optimizer(model, "adam", 1.0, {"layer2": 0.25, "layer3": 0.5, "fc": 1.0})
+    assert isinstance(adam, torch.optim.Adam) and len(adam.param_groups) == 3
+    with pytest.raises(ValueError, match="sgd, adam"):
+        models.make_optimizer(model, "rmsprop", 1.0)
+
+
 def test_stage_table_reports_learning_rate_per_stage():
     model = models.freeze(GlyphNet(10), until="layer1")
-    optimizer = torch.optim.SGD(models.param_groups(model, lr=0.01, head_lr_mult=10))
+    optimizer = torch.optim.SGD(models.param_groups(model, lr=0.1, body_lr_mult=0.1))
     rows = {row["stage"]: row for row in models.stage_table(model, optimizer)}
     assert rows["layer1"]["trainable"] == 0 and rows["layer1"]["lr"] is None
     assert rows["layer2"]["lr"] == pytest.approx(0.01)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from course_utils import glyphnet, offline
+from course_utils.plumbing.pretrain import PretrainConfig, pretrain
 from course_utils.training import evaluate
 
 
@@ -45,7 +46,7 @@ def test_shipped_backbone_is_small_verified_and_recognises_source_letters():
     # Imágenes de origen con una semilla que el preentrenamiento nunca vio.
     x, y = offline.generate("source", 2, "test", seed=99)
     loader = [(offline.normalize(x), y)]
-    assert evaluate(model, loader, "cpu")["acc"] > 0.9
+    assert evaluate(model, loader)["acc"] > 0.9
 
 
 def test_corrupted_weights_are_refused(tmp_path):
@@ -77,8 +78,8 @@ def test_export_image_folder_writes_pngs_and_never_overwrites(tmp_path):
 
 
 def test_pretrain_writes_weights_and_metadata(tmp_path):
-    config = glyphnet.PretrainConfig(n_per_class=2, n_test_per_class=1, epochs=1, batch_size=32)
-    meta = glyphnet.pretrain(tmp_path / "w.pt", config, quiet=True)
+    config = PretrainConfig(n_per_class=2, n_test_per_class=1, epochs=1, batch_size=32)
+    meta = pretrain(tmp_path / "w.pt", config, quiet=True)
     assert (tmp_path / "w.pt").is_file() and (tmp_path / "w.json").is_file()
     assert meta["sha256"] == hashlib.sha256((tmp_path / "w.pt").read_bytes()).hexdigest()
     assert glyphnet.load_pretrained(path=tmp_path / "w.pt").fc.out_features == 38

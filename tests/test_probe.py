@@ -1,4 +1,4 @@
-"""Pruebas de course_utils.study.probe: sonda lineal y estadística de imagen."""
+"""Pruebas de course_utils.lab.study.probe: sonda lineal y estadística de imagen."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 
 from course_utils import offline
 from course_utils.glyphnet import GlyphNet
-from course_utils.study import probe
+from course_utils.lab.study import probe
 
 
 def _separable(n: int = 240, dim: int = 8, classes: int = 3, seed: int = 0):

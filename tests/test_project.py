@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import colab
+from course_utils.plumbing import colab
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from course_utils import glyphnet, offline
-from course_utils.cli import main
+from course_utils.plumbing.cli import main
 from course_utils.folders import SkippedImageWarning
 
 
@@ -88,7 +88,7 @@ def test_bad_numbers_on_the_command_line_are_explained(tmp_path, capsys, flag, v
 
 def test_finetune_trains_to_the_end_with_an_empty_class_folder_and_bad_files(tmp_path, capsys):
     from course_utils.folders import SkippedClassWarning
-    from course_utils.training import load_checkpoint
+    from course_utils.checkpoints import load_checkpoint
 
     data = offline.export_image_folder(tmp_path / "datos", "similar", n_train=2, n_test=1)
     bad = add_awkward_files(data / "train" / "3")
@@ -124,7 +124,7 @@ def test_finetune_trains_to_the_end_with_an_empty_class_folder_and_bad_files(tmp
 
 def _nan_training_images(monkeypatch):
     """Hace que las imágenes de entrenamiento de ``finetune`` lleguen con NaN (la pérdida diverge)."""
-    from course_utils import finetune
+    from course_utils.plumbing import finetune
 
     real = finetune.transforms_for
 
@@ -136,7 +136,7 @@ def _nan_training_images(monkeypatch):
 
 
 def test_finetune_that_diverges_exits_2_with_advice_and_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
-    from course_utils.training import load_checkpoint
+    from course_utils.checkpoints import load_checkpoint
 
     data = offline.export_image_folder(tmp_path / "datos", "similar", n_train=2, n_test=1)
     out = tmp_path / "run"
@@ -159,13 +159,14 @@ def test_finetune_that_diverges_exits_2_with_advice_and_keeps_the_last_good_chec
 
 
 def test_bad_arguments_are_refused_before_building_the_model(tmp_path, capsys, monkeypatch):
-    from course_utils import finetune
+    from course_utils import course
+    from course_utils.plumbing import finetune
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("no se debe construir el modelo (ni descargar pesos) con argumentos inválidos")
 
     monkeypatch.setattr(finetune, "build_model", must_not_run)
-    monkeypatch.setattr(finetune, "resnet18", must_not_run)
+    monkeypatch.setattr(course, "resnet18", must_not_run)
     monkeypatch.setenv("COURSE_UTILS_OFFLINE", "1")
     data = offline.export_image_folder(tmp_path / "datos", "similar", n_train=1, n_test=1)
     for flag, value in (("--epochs", "0"), ("--size", "0"), ("--lr", "-1"), ("--lr", "inf")):

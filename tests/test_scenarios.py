@@ -3,7 +3,7 @@
 import pytest
 
 from course_utils import scenarios, widgets
-from course_utils.study import LABELS
+from course_utils.lab.study import LABELS
 
 
 @pytest.mark.parametrize("size", scenarios.SIZES)

@@ -1,9 +1,11 @@
-"""Pruebas de course_utils.splits: particiones por clase anidadas y sembradas, y sus cargadores."""
+"""Pruebas de course_utils.lab.splits: particiones por clase anidadas y sembradas, y sus cargadores."""
 
 import pytest
 import torch
 
-from course_utils import offline, splits
+from course_utils import offline
+
+from course_utils.lab import splits
 
 
 def test_stratified_split_is_disjoint_balanced_and_seeded():

@@ -3,9 +3,12 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import plots, splits
-from course_utils import study as ts
-from course_utils.study import strategies
+from course_utils.lab import figures
+from course_utils import plots
+
+from course_utils.lab import splits
+from course_utils.lab import study as ts
+from course_utils.lab.study import strategies
 from tiny_models import TinyModels
 
 NAMES = ["layer1", "layer2", "layer3", "fc"]
@@ -14,21 +17,23 @@ CONFIG = ts.StudyConfig(epochs=5, batch_size=8, seeds=(0,))
 BATCHES = 5
 
 
-def spy_on_fit(monkeypatch, before=None, after=None):
-    """Sustituye el ``fit`` que llama ``run_strategy`` por uno que avisa antes y después de cada fase."""
-    real_fit = strategies.fit
-    calls = []
+def spy_on_phases(monkeypatch, before=None, after=None):
+    """Espía el ``train_one_epoch`` de ``run_strategy``: al empezar cada fase anota qué etapas se entrenan y
+    llama a ``before(model, fase)``; tras cada época de la fase, a ``after(model, fase, lo que dio before)``."""
+    real = strategies.train_one_epoch
+    calls, started = [], {}
 
-    def spy(model, *args, optimizer, **kwargs):
-        index = len(calls)
-        calls.append({name: all(p.requires_grad for p in module.parameters()) for name, module in model.stages()})
-        state = before(model, index) if before else None
-        history = real_fit(model, *args, optimizer=optimizer, **kwargs)
+    def spy(model, loader, optimizer, *args, scheduler, **kwargs):
+        index = scheduler.phase  # el _Traced de la fase
+        if index not in started:
+            calls.append({name: all(p.requires_grad for p in module.parameters()) for name, module in model.stages()})
+            started[index] = before(model, index) if before else None
+        result = real(model, loader, optimizer, *args, scheduler=scheduler, **kwargs)
         if after:
-            after(model, index, state)
-        return history
+            after(model, index, started[index])
+        return result
 
-    monkeypatch.setattr(strategies, "fit", spy)
+    monkeypatch.setattr(strategies, "train_one_epoch", spy)
     return calls
 
 
@@ -91,8 +96,8 @@ def test_keras_second_stage_trains_batchnorm_weights_in_inference_mode(monkeypat
             hook.remove()
         changes[index] = {k for k, v in model.state_dict().items() if not torch.equal(v, old[k])}
 
-    calls = spy_on_fit(monkeypatch, before, after)
-    acc, lrs = ts.run_strategy("two_stage", DATA, TinyModels(), CONFIG, seed=0, device="cpu")
+    calls = spy_on_phases(monkeypatch, before, after)
+    acc, lrs = ts.run_strategy("two_stage", DATA, TinyModels(), CONFIG, seed=0)
     assert lrs == [1e-3, 1e-5] and 0 <= acc <= 1
     assert calls[0] == {"layer1": False, "layer2": False, "layer3": False, "fc": True}
     assert all(calls[1].values())  # segunda etapa: todo entrenable...
@@ -104,7 +109,7 @@ def test_keras_second_stage_trains_batchnorm_weights_in_inference_mode(monkeypat
 
 def test_fastai_fine_tune_uses_one_cycle_per_batch_and_discriminative_rates():
     trace = strategies.LRTrace()
-    acc, lrs = ts.run_strategy("fine_tune", DATA, TinyModels(), CONFIG, seed=0, device="cpu", trace=trace)
+    acc, lrs = ts.run_strategy("fine_tune", DATA, TinyModels(), CONFIG, seed=0, trace=trace)
     assert lrs == [2e-3, 1e-3] and 0 <= acc <= 1
     assert len(trace.phase) == CONFIG.epochs * BATCHES  # un valor por lote
     frozen, unfrozen = trace.of_phase(0, "fc"), trace.of_phase(1, "fc")
@@ -116,9 +121,9 @@ def test_fastai_fine_tune_uses_one_cycle_per_batch_and_discriminative_rates():
 
 
 def test_gradual_unfreezes_one_more_stage_each_epoch(monkeypatch):
-    calls = spy_on_fit(monkeypatch)
+    calls = spy_on_phases(monkeypatch)
     trace = strategies.LRTrace()
-    _, lrs = ts.run_strategy("gradual", DATA, TinyModels(), CONFIG, seed=0, device="cpu", trace=trace)
+    _, lrs = ts.run_strategy("gradual", DATA, TinyModels(), CONFIG, seed=0, trace=trace)
     assert lrs == [2e-3] * 4
     assert [[name for name in NAMES if call[name]] for call in calls] == [
         ["fc"], ["layer3", "fc"], ["layer2", "layer3", "fc"], NAMES]
@@ -136,26 +141,26 @@ def test_gradual_unfreezes_one_more_stage_each_epoch(monkeypatch):
 
 def test_d2l_needs_the_validated_rate_and_runs_with_it():
     with pytest.raises(ValueError, match="choose_lr"):
-        ts.run_strategy("single_stage", DATA, TinyModels(), CONFIG, seed=0, device="cpu")
+        ts.run_strategy("single_stage", DATA, TinyModels(), CONFIG, seed=0)
     trace = strategies.LRTrace()
-    _, lrs = ts.run_strategy("single_stage", DATA, TinyModels(), CONFIG, seed=0, lrs=[3e-3], device="cpu", trace=trace)
+    _, lrs = ts.run_strategy("single_stage", DATA, TinyModels(), CONFIG, seed=0, lrs=[3e-3], trace=trace)
     assert lrs == [3e-3] and set(trace.lrs["fc"]) == {3e-3} and trace.lrs["layer1"] == pytest.approx([3e-4] * len(trace.phase))
     assert len(trace.phase) == CONFIG.epochs * BATCHES
     with pytest.raises(ValueError, match="fases"):
-        ts.run_strategy("two_stage", DATA, TinyModels(), CONFIG, seed=0, lrs=[0.5], device="cpu")
+        ts.run_strategy("two_stage", DATA, TinyModels(), CONFIG, seed=0, lrs=[0.5])
 
 
 def test_run_strategies_reuses_known_results_and_keeps_a_trace():
     config = ts.StudyConfig(epochs=4, batch_size=8, seeds=(0, 1))
     with pytest.raises(ValueError, match="tasa validada"):
-        ts.run_strategies(DATA, config, TinyModels(), device="cpu", strategies=("single_stage",))
-    result = ts.run_strategies(DATA, config, TinyModels(), device="cpu", known={"single_stage": ([0.1], [0.5, 0.6])})
+        ts.run_strategies(DATA, config, TinyModels(), strategies=("single_stage",))
+    result = ts.run_strategies(DATA, config, TinyModels(), known={"single_stage": ([0.1], [0.5, 0.6])})
     assert list(result.accs) == list(ts.STRATEGIES) and result.accs["single_stage"] == [0.5, 0.6]
     assert all(len(v) == 2 and all(0 <= a <= 1 for a in v) for v in result.accs.values())
     assert result.lrs["two_stage"] == [1e-3, 1e-5] and result.lrs["gradual"] == [2e-3] * 4
     assert set(result.traces) == {"two_stage", "fine_tune", "gradual"}
     assert all(len(t.phase) == config.epochs * BATCHES for t in result.traces.values())  # solo la primera semilla
     assert set(result.means) == set(ts.STRATEGY_LABELS)
-    fig = plots.plot_strategies({"similar": result})
+    fig = figures.plot_strategies({"similar": result})
     assert "exactitud" in fig.axes[0].get_ylabel()
     plt.close(fig)

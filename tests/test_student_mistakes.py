@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, TiffImagePlugin
 
 from course_utils import data, images
-from course_utils.cli import main
+from course_utils.plumbing.cli import main
 from course_utils.folders import ImageFolderSafe
 from course_utils import layout
 from course_utils.images import BadImageError, load_rgb
@@ -260,7 +260,7 @@ def test_offline_imagenet_names_the_command_line_way_out(tmp_path, capsys, monke
     """1. Sin conexión, --weights imagenet (el valor por defecto) dice qué opción usar, y falla antes de leer nada."""
     monkeypatch.setenv("COURSE_UTILS_OFFLINE", "1")
     root = dataset(tmp_path / "fotos")
-    monkeypatch.setattr("course_utils.finetune.make_loaders", lambda *a, **k: pytest.fail("no debía leer las imágenes"))
+    monkeypatch.setattr("course_utils.plumbing.finetune.make_loaders", lambda *a, **k: pytest.fail("no debía leer las imágenes"))
     assert main(["finetune", "--data", str(root), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "--weights mini" in err and "--weights none" in err
@@ -294,7 +294,7 @@ def test_an_exploding_loss_is_divergence_even_when_finite(tmp_path, capsys, lr):
 def test_an_unusable_out_is_refused_before_reading_any_image(tmp_path, capsys, monkeypatch):
     """6. --out dentro de un archivo, siendo un archivo, sin permiso o dentro de los datos: antes de entrenar."""
     root = dataset(tmp_path / "fotos")
-    monkeypatch.setattr("course_utils.finetune.make_loaders", lambda *a, **k: pytest.fail("no debía leer las imágenes"))
+    monkeypatch.setattr("course_utils.plumbing.finetune.make_loaders", lambda *a, **k: pytest.fail("no debía leer las imágenes"))
     (tmp_path / "afile").write_text("x")
     cases = {tmp_path / "afile" / "sub": "es un archivo", tmp_path / "afile": "es un archivo",
              root / "train" / "salida": "dentro de la carpeta de datos"}
@@ -302,7 +302,7 @@ def test_an_unusable_out_is_refused_before_reading_any_image(tmp_path, capsys, m
         assert finetune(root, out) == 2
         err = capsys.readouterr().err
         assert message in err and "--out" in err and "Traceback" not in err and "Errno" not in err
-    from course_utils import runs
+    from course_utils.plumbing import runs
 
     monkeypatch.setattr(runs.os, "access", lambda path, mode: False)  # simulado: la CI es root
     assert finetune(root, tmp_path / "ro" / "run") == 2
@@ -311,7 +311,7 @@ def test_an_unusable_out_is_refused_before_reading_any_image(tmp_path, capsys, m
 
 def test_two_runs_never_share_an_output_folder(tmp_path, monkeypatch):
     """7. Dos entrenamientos en el mismo segundo sin --out, o con la misma --out: nunca la misma carpeta."""
-    from course_utils import runs
+    from course_utils.plumbing import runs
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(runs.time, "strftime", lambda fmt: "20261202-120000")
@@ -389,7 +389,7 @@ def test_a_killed_checkpoint_write_leaves_no_hidden_temporary_behind(tmp_path):
 
 
 def test_the_quiet_flag_defaults_to_the_environment(monkeypatch):
-    from course_utils.cli import build_parser
+    from course_utils.plumbing.cli import build_parser
 
     args = build_parser().parse_args(["finetune", "--data", "x"])
     assert args.quiet is None  # así manda COURSE_UTILS_QUIET / CI (paths.quiet_default)

@@ -3,9 +3,10 @@ import json
 import matplotlib.pyplot as plt
 import pytest
 
+from course_utils.lab import figures
 from course_utils import glyphnet, plots, stats
-from course_utils import study as ts
-from course_utils.study import strategies
+from course_utils.lab import study as ts
+from course_utils.lab.study import strategies
 from course_utils.models import stage_names
 from course_utils.scenarios import SIMILARITIES, SIZES, SOURCE_ADVICE, recommend
 from tiny_models import TinyModels
@@ -18,7 +19,7 @@ TINY = ts.StudyConfig(small=2, large=3, n_val=1, n_test=2, epochs=2, large_epoch
 @pytest.fixture(scope="module")
 def tiny_grid():
     targets = ts.make_targets(TINY)
-    return ts.run_grid(TINY, targets, TinyModels(), device="cpu"), targets
+    return ts.run_grid(TINY, targets, TinyModels()), targets
 
 
 def test_source_recipes_cover_the_four_scenarios_with_known_recipes():
@@ -61,15 +62,15 @@ def test_grid_runs_every_recipe_in_every_cell_with_the_same_seeds(tiny_grid):
 def test_grid_is_deterministic():
     config = ts.StudyConfig(small=1, large=2, n_val=1, n_test=1, epochs=1, large_epochs=1, batch_size=8, seeds=(0,),
                             lr_grid=(1e-3, 1e-2), hidden=8, grid=2)
-    first = ts.run_grid(config, ts.make_targets(config), TinyModels(), device="cpu",
+    first = ts.run_grid(config, ts.make_targets(config), TinyModels(),
                         recipes=("freeze2", "finetune", "truncated", "feature_extraction", "scratch"))
-    second = ts.run_grid(config, ts.make_targets(config), TinyModels(), device="cpu")
+    second = ts.run_grid(config, ts.make_targets(config), TinyModels())
     assert {k: c.accs for k, c in first.cells.items()} == {k: c.accs for k, c in second.cells.items()}
     assert {k: c.lrs for k, c in first.cells.items()} == {k: c.lrs for k, c in second.cells.items()}
 
 
 def test_the_learning_rate_is_chosen_on_validation_and_never_on_test(monkeypatch):
-    from course_utils.study import cells
+    from course_utils.lab.study import cells
 
     seen = []
 
@@ -85,7 +86,7 @@ def test_the_learning_rate_is_chosen_on_validation_and_never_on_test(monkeypatch
 
 
 def test_given_learning_rates_skip_the_search(monkeypatch):
-    from course_utils.study import cells, grid as grid_module
+    from course_utils.lab.study import cells, grid as grid_module
 
     def no_search(*args, **kwargs):
         raise AssertionError("con lrs dadas no se busca la tasa")
@@ -94,7 +95,7 @@ def test_given_learning_rates_skip_the_search(monkeypatch):
     config = ts.StudyConfig(small=1, large=2, n_val=1, n_test=1, epochs=1, large_epochs=1, batch_size=8, seeds=(0,),
                             hidden=8, grid=2)
     lrs = {("small", sim): {r: 1e-3 for r in ts.GRID_RECIPES} for sim in SIMILARITIES}
-    result = ts.run_grid(config, ts.make_targets(config), TinyModels(), device="cpu", sizes=("small",), lrs=lrs)
+    result = ts.run_grid(config, ts.make_targets(config), TinyModels(), sizes=("small",), lrs=lrs)
     assert set(result.cells) == {("small", sim) for sim in SIMILARITIES}
     assert all(c.lrs == lrs["small", c.similarity] and not c.val_scores for c in result.cells.values())
     assert cells.StudyConfig().budget_for(50).epochs == 5 and cells.StudyConfig().budget_for(5).epochs == 15
@@ -156,20 +157,20 @@ def test_table_names_each_winner_and_verdict(tiny_grid):
     for c in grid.cells.values():
         assert ts.LABELS[c.winner] in text and all(v in text for v in c.verdicts.values())
     assert text.count("fuentes:") == 5  # una línea por receta recomendada (dos en pocos y diferentes)
-    fig = plots.plot_grid(grid)
+    fig = figures.plot_grid(grid)
     assert len(fig.axes) == 4 and "fuentes" in fig.axes[0].get_title()
     plt.close(fig)
 
 
 def test_transferability_goes_from_no_stage_to_all_stages(tiny_grid):
     grid, targets = tiny_grid
-    curves = ts.transferability(grid, targets, "small", TinyModels(), device="cpu")
+    curves = ts.transferability(grid, targets, "small", TinyModels())
     assert set(curves) == set(SIMILARITIES)
     for sim, curve in curves.items():
         assert sorted(curve) == [0, 1, 2, 3]  # GlyphNet: 3 etapas en el cuerpo
         assert curve[0] == grid.cell("small", sim).accs["finetune"]
         assert curve[3] == grid.cell("small", sim).accs["feature_extraction"]
-    fig = plots.plot_transferability(curves, stage_names(glyphnet.GlyphNet(2)))
+    fig = figures.plot_transferability(curves, stage_names(glyphnet.GlyphNet(2)))
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels[0] == "ninguna" and labels[-1] == "hasta layer3"
     plt.close(fig)
@@ -180,21 +181,22 @@ def test_two_stage_keeps_the_body_fixed_in_the_first_phase(monkeypatch):
     data = ts.make_targets(config)["similar"].cell(2)
     models = TinyModels()
     seen = []
-    real_fit = strategies.fit
+    real = strategies.make_optimizer
 
-    def spy_fit(model, *args, optimizer, **kwargs):
+    def spy(model, *args, **kwargs):
+        optimizer = real(model, *args, **kwargs)
         trainable = {name for name, p in model.named_parameters() if p.requires_grad}
         seen.append((trainable, [g["lr"] for g in optimizer.param_groups]))
-        return real_fit(model, *args, optimizer=optimizer, **kwargs)
+        return optimizer
 
-    monkeypatch.setattr(strategies, "fit", spy_fit)  # el fit que llama run_strategy
-    acc, lrs = ts.run_strategy("two_stage", data, models, config, seed=0, lrs=[0.5, 0.01], device="cpu")
+    monkeypatch.setattr(strategies, "make_optimizer", spy)  # el optimizador de cada fase de run_strategy
+    acc, lrs = ts.run_strategy("two_stage", data, models, config, seed=0, lrs=[0.5, 0.01])
     assert lrs == [0.5, 0.01] and 0 <= acc <= 1
     (first, first_lrs), (second, second_lrs) = seen
     assert first == {"fc.weight", "fc.bias"} and first_lrs == [0.5]
     assert any(name.startswith("layer1") for name in second) and set(second_lrs) == {0.01}
     with pytest.raises(ValueError, match="fases"):
-        ts.run_strategy("two_stage", data, models, config, seed=0, lrs=[0.5], device="cpu")
+        ts.run_strategy("two_stage", data, models, config, seed=0, lrs=[0.5])
 
 
 def test_bad_configuration_gives_spanish_errors():

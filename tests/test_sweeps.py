@@ -1,11 +1,13 @@
-"""Pruebas de course_utils.sweeps: la tasa elegida en validación y el barrido por número de imágenes."""
+"""Pruebas de course_utils.lab.sweeps: la tasa elegida en validación y el barrido por número de imágenes."""
 
 import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from course_utils import experiments as ex
-from course_utils import plots, splits, stats, sweeps
+from course_utils.lab import figures
+from course_utils.lab import experiments as ex
+from course_utils import plots, stats
+from course_utils.lab import splits, sweeps
 from tiny_models import TinyModels, accuracy_history
 
 history = accuracy_history  # una ejecución: test_acc por época
@@ -36,7 +38,7 @@ def test_search_lr_never_reads_the_test_set(tiny_data):
         assert search.best[name] == max(scores, key=scores.get)
         assert len(search.histories[name]) == 2
     assert sum(row["chosen"] for row in search.rows()) == 2
-    fig = plots.plot_lr_search(search)
+    fig = figures.plot_lr_search(search)
     assert len(fig.axes) == 2 and fig.axes[0].get_ylabel() == "exactitud de validación"
     plt.close(fig)
     with pytest.raises(ValueError, match="validación"):
@@ -45,7 +47,7 @@ def test_search_lr_never_reads_the_test_set(tiny_data):
 
 def test_search_lr_breaks_ties_by_early_progress(monkeypatch, tiny_data):
     curves = {1e-3: [0.2, 0.9, 0.9], 1e-2: [0.6, 0.9, 0.9], 1e-1: [0.1, 0.5, 0.6]}
-    monkeypatch.setattr(sweeps, "run", lambda recipe, data, models, budget, lr, **kw: history(curves[lr]))
+    monkeypatch.setattr(sweeps, "run", lambda recipe, data, models, budget, lr, **kw: history(curves[lr]).relabel("val"))
     search = sweeps.search_lr(["finetune"], list(curves), tiny_data, TinyModels(), ex.Budget(epochs=3))
     assert search.best == {"finetune": 1e-2}
     assert search.scores["finetune"][1e-1] == pytest.approx(0.55)
@@ -68,6 +70,6 @@ def test_gap_by_size_and_size_sweep_figure():
              50: {"finetune": [[1.0], [1.0]], "scratch": [[0.9], [0.7]]}}
     gaps = stats.gap_by_size(sweep)
     assert gaps[5] == pytest.approx((0.7, 0.1 * 2 ** 0.5)) and gaps[50][0] == pytest.approx(0.2)
-    fig = plots.plot_size_sweep(sweep)
+    fig = figures.plot_size_sweep(sweep)
     assert [ax.get_xlabel() for ax in fig.axes] == ["imágenes de entrenamiento por clase"] * 2
     plt.close(fig)

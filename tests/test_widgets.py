@@ -57,7 +57,7 @@ def to_tensor():
 
 
 def test_upload_predictor_shows_the_prediction_of_each_uploaded_image():
-    box = widgets.upload_predictor(Bright(), to_tensor(), ["oscura", "clara"], device="cpu")
+    box = widgets.upload_predictor(Bright(), to_tensor(), ["oscura", "clara"])
     upload = find(box, ipw.FileUpload)
     result = find(box, ipw.HTML)  # el texto que ve el usuario, dentro de la caja mostrada
     assert "Sube una imagen" in result.value
@@ -97,7 +97,7 @@ def fake_colab(monkeypatch):
 
 
 def test_in_colab_creating_the_widget_never_waits_for_a_file(fake_colab):
-    box = widgets.upload_predictor(Bright(), to_tensor(), ["oscura", "clara"], device="cpu")
+    box = widgets.upload_predictor(Bright(), to_tensor(), ["oscura", "clara"])
     assert fake_colab.calls == 0  # «Ejecutar todo» sigue sin esperar a nadie
     result = find(box, ipw.HTML)
     user_clicks(find(box, ipw.Button, "Diálogo de Colab"))
@@ -111,14 +111,14 @@ def test_in_colab_creating_the_widget_never_waits_for_a_file(fake_colab):
 
 
 def test_outside_colab_there_is_no_colab_button():
-    box = widgets.upload_predictor(Bright(), to_tensor(), ["oscura", "clara"], device="cpu")
+    box = widgets.upload_predictor(Bright(), to_tensor(), ["oscura", "clara"])
     assert not [w for w in displayed(box) if isinstance(w, ipw.Button)]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="necesita una GPU con CUDA")
-def test_upload_predictor_moves_a_cpu_model_to_the_gpu():
-    model = Bright()
-    box = widgets.upload_predictor(model, to_tensor(), ["oscura", "clara"], device="cuda")
+def test_upload_predictor_classifies_on_the_gpu_where_the_model_is():
+    model = Bright().to("cuda")
+    box = widgets.upload_predictor(model, to_tensor(), ["oscura", "clara"])
     user_uploads(find(box, ipw.FileUpload), "luz.png", png_bytes((250, 250, 250)))
     assert find(box, ipw.HTML).value.startswith("luz.png: clara (100%)")
     assert next(model.parameters()).device.type == "cuda"

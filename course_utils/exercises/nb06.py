@@ -129,7 +129,7 @@ EXERCISES = [
 
             respuesta = suggest
         """,
-        explanation="Es la sugerencia «mínimo / 10» de course_utils.lr_finder (antes de redondearla a dos cifras).",
+        explanation="Es la sugerencia «mínimo / 10» de course_utils.lab.lr_finder (antes de redondearla a dos cifras).",
         wrong_answers=[lambda lrs, losses: lrs[losses.index(min(losses))],
                        lambda lrs, losses: lrs[losses.index(max(losses))] / 10, 1e-3],
     ),

@@ -7,13 +7,13 @@ calcula resultados ni toca el generador aleatorio global: reciben lo que otros m
 - ``plots.images``: rejillas de imágenes (``plot_images``), errores (``plot_misclassified``) y
   el aumento de datos (``plot_gallery``, ``plot_explorer``, ``plot_spectrograms``);
 - ``plots.training``: curvas (``plot_history``, ``plot_comparison``), matriz de confusión y el
-  buscador de la tasa (``plot_lr_finder``);
-- ``plots.studies``: los experimentos de los cuadernos 5 y 6.
+  buscador de la tasa (``plot_lr_finder``).
+
+Las figuras de los experimentos de los cuadernos 5 y 6 están con ellos, en ``lab.figures``.
 """
 
 from course_utils.plots.images import *  # noqa: F401,F403
-from course_utils.plots.studies import *  # noqa: F401,F403
 from course_utils.plots.training import *  # noqa: F401,F403
-from course_utils.plots import images, studies, training
+from course_utils.plots import images, training
 
-__all__ = [*images.__all__, *training.__all__, *studies.__all__]
+__all__ = [*images.__all__, *training.__all__]

@@ -1,4 +1,4 @@
-"""Pruebas de course_utils.layout: la revisión de una carpeta de datos (check-data) y su estructura."""
+"""Pruebas de course_utils.plumbing.check_data: la revisión de una carpeta de datos (check-data) y su estructura."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from course_utils import data, layout
+from course_utils import data
+from course_utils.plumbing import check_data
 from image_files import save_image, truncated_jpeg
 
 
@@ -29,7 +30,7 @@ def _good_dataset(root: Path, classes=("cat", "dog"), n=2) -> Path:
 
 
 def test_clean_dataset_is_usable(tmp_path):
-    report = layout.check_dataset(_good_dataset(tmp_path / "ds"))
+    report = check_data.check_dataset(_good_dataset(tmp_path / "ds"))
     assert report.usable
     assert report.splits == {"train": {"cat": 2, "dog": 2}, "test": {"cat": 2, "dog": 2}}
     assert report.classes == {"train": ["cat", "dog"], "test": ["cat", "dog"]}
@@ -50,7 +51,7 @@ def test_dataset_with_problems_lists_every_bad_file(tmp_path):
     (root / "train" / "cat" / "._foto.jpg").write_bytes(b"\x00\x05")  # basura de macOS
     (root / "train" / "dog" / "LEEME.txt").write_text("notas")
 
-    report = layout.check_dataset(root)
+    report = check_data.check_dataset(root)
     assert report.classes["train"] == ["cat", "dog"]  # ni .ipynb_checkpoints ni __MACOSX son clases
     assert report.splits["train"] == {"cat": 2, "dog": 2}
     assert sorted(p for p, _ in report.bad_files) == sorted([zero, text, trunc])
@@ -71,7 +72,7 @@ def test_empty_class_folder_is_listed_but_the_dataset_stays_usable(tmp_path):
     _img(root / "train" / "cat" / "extra.png")
     for path in (root / "test" / "cat").iterdir():
         path.unlink()  # cat: con imágenes en train, ninguna en test
-    report = layout.check_dataset(root)
+    report = check_data.check_dataset(root)
     assert report.empty_classes == [root / "train" / "bird", root / "test" / "bird", root / "test" / "cat"]
     assert report.splits["train"]["bird"] == 0
     assert report.problems == [] and report.usable  # se saltan al entrenar, con un aviso
@@ -86,7 +87,7 @@ def test_empty_class_folders_leaving_one_class_make_the_dataset_unusable(tmp_pat
     for name in ("dog", "bird"):
         for path in (root / "train" / name).iterdir():
             path.write_text("no soy una imagen")  # archivos dañados: cuentan como carpeta vacía
-    report = layout.check_dataset(root)
+    report = check_data.check_dataset(root)
     assert report.empty_classes == [root / "train" / "bird", root / "train" / "dog"]
     assert not report.usable
     assert any("1 clase(s) con imágenes válidas" in p and "al menos 2" in p for p in report.problems)
@@ -97,12 +98,12 @@ def test_test_split_without_any_image_of_the_trained_classes_is_unusable(tmp_pat
     for name in ("cat", "dog"):
         for path in (root / "test" / name).iterdir():
             path.unlink()
-    report = layout.check_dataset(root)
+    report = check_data.check_dataset(root)
     assert not report.usable and any("no se podrá medir" in p for p in report.problems)
 
 
 def test_one_class_dataset_is_not_usable(tmp_path):
-    report = layout.check_dataset(_good_dataset(tmp_path / "ds", classes=("cat",)))
+    report = check_data.check_dataset(_good_dataset(tmp_path / "ds", classes=("cat",)))
     assert not report.usable
     assert any("al menos 2" in p for p in report.problems)
     assert "NO se puede usar" in report.format()
@@ -111,14 +112,14 @@ def test_one_class_dataset_is_not_usable(tmp_path):
 def test_class_mismatch_and_missing_split(tmp_path):
     root = _good_dataset(tmp_path / "ds")
     _img(root / "train" / "bird" / "0.png")
-    report = layout.check_dataset(root)
+    report = check_data.check_dataset(root)
     assert not report.usable
     assert any("solo en train: bird" in p for p in report.problems)
 
     only_train = tmp_path / "only"
     _img(only_train / "train" / "a" / "0.png")
     _img(only_train / "train" / "b" / "0.png")
-    report = layout.check_dataset(only_train)
+    report = check_data.check_dataset(only_train)
     assert not report.usable and any("Falta la carpeta" in p and "test" in p for p in report.problems)
 
 
@@ -128,7 +129,7 @@ def test_single_folder_of_classes_is_refused_like_finetune_refuses_it(tmp_path):
     _img(root / "a" / "0.png")
     _img(root / "b" / "0.png")
     _img(root / ".ipynb_checkpoints" / "0.png")
-    report = layout.check_dataset(root)
+    report = check_data.check_dataset(root)
     assert not report.usable
     assert any("Falta la carpeta" in p and "carpetas de clase sueltas (a, b)" in p for p in report.problems)
     with pytest.raises(FileNotFoundError) as refused:
@@ -137,5 +138,5 @@ def test_single_folder_of_classes_is_refused_like_finetune_refuses_it(tmp_path):
 
 
 def test_missing_root(tmp_path):
-    report = layout.check_dataset(tmp_path / "nope")
+    report = check_data.check_dataset(tmp_path / "nope")
     assert not report.usable and "No existe" in report.problems[0]

@@ -77,7 +77,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_download(args: argparse.Namespace) -> int:
     """Descarga por adelantado el conjunto y los pesos de ImageNet (antes de la clase)."""
-    from course_utils.datasets import fetch_dataset
+    from course_utils.plumbing.datasets import fetch_dataset
     from course_utils.models import resnet18
 
     folder = fetch_dataset(args.name)
@@ -97,10 +97,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     """Vuelve a crear los pesos de la GlyphNet preentrenada (receta reproducible)."""
     from dataclasses import replace
 
-    from course_utils import glyphnet
+    from course_utils.plumbing.pretrain import PretrainConfig, pretrain
 
-    config = replace(glyphnet.PretrainConfig(), epochs=args.epochs, seed=args.seed, n_per_class=args.n_per_class)
-    meta = glyphnet.pretrain(args.out, config, quiet=args.quiet)
+    config = replace(PretrainConfig(), epochs=args.epochs, seed=args.seed, n_per_class=args.n_per_class)
+    meta = pretrain(args.out, config, quiet=args.quiet)
     _print(f"Exactitud en la tarea de origen: {meta['source_test_acc']:.3f}")
     _print(f"Pesos guardados; SHA-256 {meta['sha256']}")
     return 0
@@ -113,7 +113,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Fine-tuning, extracción de características y desde cero, con el mismo presupuesto (sin conexión)."""
-    from course_utils.experiments import RECIPES, compare_offline
+    from course_utils.lab.experiments import RECIPES, compare_offline
 
     result = compare_offline(args.task, n_per_class=args.n_per_class, epochs=args.epochs, seed=args.seed)
     if args.json:
@@ -134,7 +134,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
     """Las recetas en los cuatro escenarios (tamaño x parecido) del dominio sin conexión."""
-    from course_utils.study import LABELS, StudyConfig, run_scenarios
+    from course_utils.lab.study import LABELS, StudyConfig, run_scenarios
 
     defaults = StudyConfig()
     seeds = tuple(args.seeds) if args.seeds else defaults.seeds
@@ -163,8 +163,8 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     """Ajusta un modelo a una carpeta con train/<clase>/ y test/<clase>/ (también con ``torchrun``)."""
-    from course_utils import distributed
-    from course_utils.finetune import finetune_folder
+    from course_utils.plumbing import distributed
+    from course_utils.plumbing.finetune import finetune_folder
 
     result = finetune_folder(
         args.data, weights=args.weights, epochs=args.epochs, out=args.out, batch_size=args.batch_size,
@@ -186,7 +186,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 def cmd_check_data(args: argparse.Namespace) -> int:
     """Lista las imágenes que no se pueden usar y por qué; 0 si el conjunto es utilizable."""
-    from course_utils.layout import check_dataset
+    from course_utils.plumbing.check_data import check_dataset
 
     report = check_dataset(args.path)
     _print(report.format())
@@ -202,7 +202,7 @@ def cmd_badges(args: argparse.Namespace) -> int:
     """Reescribe (o comprueba) el botón de Colab y la celda de preparación de cada cuaderno."""
     from pathlib import Path
 
-    from course_utils import colab
+    from course_utils.plumbing import colab
     from course_utils.paths import project_root
 
     root = Path(args.root) if args.root else project_root()
@@ -224,9 +224,9 @@ def cmd_badges(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from course_utils.experiments import compare_offline
-    from course_utils.glyphnet import PretrainConfig
-    from course_utils.study import StudyConfig
+    from course_utils.lab.experiments import compare_offline
+    from course_utils.plumbing.pretrain import PretrainConfig
+    from course_utils.lab.study import StudyConfig
 
     offline_defaults, study_defaults = PretrainConfig(), StudyConfig()
     compare_defaults = inspect.signature(compare_offline).parameters
@@ -281,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--out", default=None, help="carpeta de resultados (por defecto runs/finetune-...)")
     p.add_argument("--batch-size", type=int, default=None, help="por defecto, el de la receta de --weights")
-    p.add_argument("--lr", type=float, default=None, help="tasa de aprendizaje del cuerpo")
+    p.add_argument("--lr", type=float, default=None,
+                   help="tasa de aprendizaje de la cabeza (la capa nueva); el cuerpo, la de la receta")
     p.add_argument("--size", type=int, default=None, help="lado de la imagen de entrada en píxeles")
     p.add_argument("--device", default=None, help="cuda, mps o cpu (por defecto, el mejor disponible)")
     p.add_argument("--workers", type=int, default=None, help="procesos de carga de datos")
@@ -304,8 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Punto de entrada; devuelve el código de salida."""
-    from course_utils.models import WeightsUnavailableError
     from course_utils.divergence import TrainingDiverged
+    from course_utils.models import WeightsUnavailableError
 
     # TrainingDiverged (pérdida NaN): su mensaje ya dice qué hacer (bajar --lr) y que el punto de control sigue intacto.
     # PermissionError y NotADirectoryError: los de las carpetas de datos y de --out, con su consejo.
@@ -313,12 +314,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ValueError, FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError,
         WeightsUnavailableError, TrainingDiverged,
     )
-    try:
-        from course_utils.download import DownloadError
+    from course_utils.plumbing.download import DownloadError
 
-        expected += (DownloadError,)
-    except ImportError:  # pragma: no cover - el módulo siempre existe en el paquete instalado
-        pass
+    expected += (DownloadError,)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

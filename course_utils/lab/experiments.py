@@ -37,8 +37,8 @@ from torch import nn
 
 from course_utils import glyphnet
 from course_utils.env import get_device, seed_everything
-from course_utils.models import freeze, param_groups, replace_head, stages
-from course_utils.splits import Splits, offline_splits
+from course_utils.models import OPTIMIZERS, freeze, make_optimizer, replace_head, stages
+from course_utils.lab.splits import Splits, offline_splits
 from course_utils.training import History, evaluate, fit
 
 __all__ = [
@@ -74,7 +74,7 @@ class Recipe:
     - ``pretrained``: parte de los pesos preentrenados (``True``) o al azar (``False``);
     - ``frozen_stages``: cuántas etapas, desde la entrada, quedan congeladas (``0``: ninguna;
       ``None``: todas salvo la cabeza, es decir, extracción de características);
-    - ``body_lr_mult``: la tasa del cuerpo es ``lr * body_lr_mult``; la cabeza usa ``lr``;
+    - ``body_lr_mult``: la tasa del cuerpo es ``lr * body_lr_mult``; la cabeza usa ``lr`` (como en todo el curso);
     - ``label``: nombre en español para tablas y gráficas.
     """
 
@@ -142,8 +142,8 @@ class Budget:
             raise ValueError(f"epochs debe ser un entero >= 1, no {self.epochs!r}.")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size debe ser un entero >= 1, no {self.batch_size!r}.")
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer debe ser 'adam' o 'sgd', no {self.optimizer!r}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer debe ser uno de {', '.join(OPTIMIZERS)}, no {self.optimizer!r}.")
 
 
 class ModelSource(Protocol):
@@ -188,15 +188,7 @@ def build(
         )
     elif recipe.frozen_stages > 0:
         freeze(model, until=recipe.frozen_stages - 1)
-    groups = param_groups(model, lr * recipe.body_lr_mult, head_lr_mult=1.0 / recipe.body_lr_mult,
-                          weight_decay=budget.weight_decay)
-    for group in groups:
-        if group["name"] == "cabeza":
-            group["lr"] = lr  # exacta, sin el redondeo de lr * m / m
-    if budget.optimizer == "sgd":
-        optimizer: torch.optim.Optimizer = torch.optim.SGD(groups, momentum=budget.momentum)
-    else:
-        optimizer = torch.optim.Adam(groups)
+    optimizer = make_optimizer(model, budget.optimizer, lr, recipe.body_lr_mult, budget.weight_decay, budget.momentum)
     return model, optimizer
 
 
@@ -220,19 +212,19 @@ def run(
 ) -> History:
     """Entrena una receta con una semilla y devuelve su historial.
 
-    La columna ``test_acc`` del historial es la exactitud en el conjunto elegido con ``on``
-    (``"val"`` o ``"test"``). Con ``curve=False`` solo se evalúa tras la última época (más
-    rápido; las demás épocas quedan con ``None``). ``amp``: como en ``fit`` (``False``: float32).
+    La exactitud de evaluación va en la columna de la parte elegida con ``on``: ``val_acc``
+    (``"val"``) o ``test_acc`` (``"test"``). Con ``curve=False`` solo se evalúa tras la última época
+    (más rápido; las demás épocas quedan con ``None``). ``amp``: como en ``fit`` (``False``: float32).
     """
     device = get_device(device)
     seed_everything(seed)
     model, optimizer = build(recipe, models, data.num_classes, lr, budget)
     train_loader, eval_loader = data.loaders(budget.batch_size, seed=seed, on=on, device=device)
-    history = fit(model, train_loader, eval_loader if curve else None, epochs=budget.epochs,
-                  optimizer=optimizer, device=device, quiet=quiet, amp=amp)
+    history = fit(model.to(device), train_loader, eval_loader if curve else None, epochs=budget.epochs,
+                  optimizer=optimizer, quiet=quiet, amp=amp)
     if not curve:
-        history.epochs[-1]["test_acc"] = evaluate(model, eval_loader, device, amp=amp)["acc"]
-    return history
+        history.epochs[-1]["test_acc"] = evaluate(model, eval_loader, amp=amp)["acc"]
+    return history.relabel(on)
 
 
 def run_seeds(

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from course_utils.env import get_device
+from course_utils.env import model_device
 from course_utils.models import set_train_mode
 from course_utils.checkpoints import align_optimizer_state
 from course_utils.training import autocast, loss_on
@@ -144,7 +144,6 @@ def find_lr(
     skip_start: int = 3,
     method: str = "min/10",
     loss_fn: Callable | None = None,
-    device: torch.device | str | None = None,
 ) -> LRFinderResult:
     """Prueba de rango de la tasa de aprendizaje: ``num_iter`` lotes con la tasa creciendo de forma exponencial.
 
@@ -156,14 +155,13 @@ def find_lr(
     - ``skip_start``: lotes iniciales que no cuentan para la sugerencia (la media móvil aún
       no es fiable).
 
-    El modelo se lleva a ``device`` (y allí se queda). Al terminar, también si algo falla a
+    Se entrena donde están los pesos del modelo. Al terminar, también si algo falla a
     mitad, el modelo, el optimizador, el modo de entrenamiento y los generadores aleatorios
     vuelven exactamente a su estado anterior. Devuelve un ``LRFinderResult``.
     """
     _check(start_lr, end_lr, num_iter, beta, diverge_factor, method)
-    device = get_device(device)
+    device = model_device(model)
     loss_fn = loss_on(loss_fn, device)
-    model.to(device)
     if optimizer is None:
         trainable = [p for p in model.parameters() if p.requires_grad]
         if not trainable:

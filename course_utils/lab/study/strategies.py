@@ -26,16 +26,15 @@
   la prueba ni se ajusta.
 
 Cada estrategia es una lista de fases (``strategy_plan``), que se puede mirar y probar sin
-entrenar. Los programas de tasas (``OneCycle``, ``Slanted``) avanzan **lote a lote**, como en
-fastai; ``fit`` solo llama al programa al final de cada época, así que aquí un envoltorio del
-cargador (``_ScheduledBatches``) da el paso del programa después de cada lote y anota la tasa
-de cada etapa en un ``LRTrace``.
+entrenar. ``run_strategy`` las entrena con un bucle explícito de ``train_one_epoch``; los programas
+de tasas (``OneCycle``, ``Slanted``) avanzan **lote a lote**, como en fastai (el ``scheduler=`` de
+``train_one_epoch``), y la tasa de cada etapa en cada lote se anota en un ``LRTrace``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,13 +42,12 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
 
-from course_utils import experiments as ex
-from course_utils import splits
+from course_utils.lab import experiments as ex
+from course_utils.lab import splits
 from course_utils.env import get_device, seed_everything
-from course_utils.history import History
-from course_utils.models import bn_inference, freeze, stage_param_groups, stages
-from course_utils.study.cells import PerSeed, StudyConfig
-from course_utils.training import evaluate, fit
+from course_utils.models import bn_inference, freeze, make_optimizer, stages
+from course_utils.lab.study.cells import PerSeed, StudyConfig
+from course_utils.training import evaluate, train_one_epoch
 
 __all__ = [
     "FASTAI_BASE_LR",
@@ -157,30 +155,16 @@ def _stage_lrs(optimizer: torch.optim.Optimizer) -> dict[str, float]:
     return {group["name"]: float(group["lr"]) for group in optimizer.param_groups}
 
 
-class _Constant:
-    """Un «programa» que no cambia la tasa (para anotar también las fases sin programa)."""
+class _Traced:
+    """El programa de la tasa de una fase (o ninguno, ``None``) que, en cada paso, antes de avanzar anota en ``trace``
+    la tasa de cada etapa: la que se acaba de usar en ese lote. ``train_one_epoch`` lo llama tras cada paso."""
+
+    def __init__(self, scheduler: LRScheduler | None, optimizer: torch.optim.Optimizer, trace: LRTrace, phase: int):
+        self.scheduler, self.optimizer, self.trace, self.phase = scheduler, optimizer, trace, phase
 
     def step(self) -> None:
-        pass
-
-
-class _ScheduledBatches:
-    """El cargador, lote a lote; tras usar cada lote da un paso de ``scheduler`` y anota las tasas en ``trace``.
-
-    ``fit`` pide el lote siguiente después de ``optimizer.step()``: ese es el momento del paso.
-    """
-
-    def __init__(self, loader, scheduler: LRScheduler, optimizer: torch.optim.Optimizer, trace: LRTrace, phase: int):
-        self.loader, self.scheduler, self.optimizer, self.trace, self.phase = loader, scheduler, optimizer, trace, phase
-        self.dataset = getattr(loader, "dataset", None)
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self) -> Iterator:
-        for batch in self.loader:
-            self.trace.record(self.phase, _stage_lrs(self.optimizer))
-            yield batch
+        self.trace.record(self.phase, _stage_lrs(self.optimizer))
+        if self.scheduler is not None:
             self.scheduler.step()
 
 
@@ -310,21 +294,20 @@ def run_strategy(
     """
     device = get_device(device)
     seed_everything(seed)
-    model = models.pretrained_model(data.num_classes)
+    model = models.pretrained_model(data.num_classes).to(device, memory_format=torch.channels_last)
     plan = strategy_plan(strategy, [name for name, _ in stages(model)], config.epochs)
     used = _phase_lrs(strategy, plan, lrs)
     train, test = data.loaders(config.batch_size, seed=seed, device=device)
     trace = trace if trace is not None else LRTrace()
-    history, done = History(), 0
     for index, (phase, lr) in enumerate(zip(plan, used)):
+        # Cada fase: qué se congela, la BatchNorm, un Adam nuevo con la tasa de cada etapa y su programa.
         _apply_freeze(model, phase.last_frozen)
         bn_inference(model, phase.bn_inference)
-        optimizer = torch.optim.Adam(stage_param_groups(model, lr, phase.multipliers))
-        schedule = phase.schedule.scheduler(optimizer, phase.epochs * len(train)) if phase.schedule else _Constant()
-        loader = _ScheduledBatches(train, schedule, optimizer, trace, index)
-        done += phase.epochs
-        fit(model, loader, None, epochs=done, optimizer=optimizer, device=device, quiet=True, history=history)
-    return evaluate(model, test, device)["acc"], used
+        optimizer = make_optimizer(model, "adam", lr, body_lr_mult=phase.multipliers)
+        schedule = phase.schedule.scheduler(optimizer, phase.epochs * len(train)) if phase.schedule else None
+        for _ in range(phase.epochs):
+            train_one_epoch(model, train, optimizer, scheduler=_Traced(schedule, optimizer, trace, index))
+    return evaluate(model, test)["acc"], used
 
 
 def run_strategies(

@@ -1,17 +1,17 @@
 """Entrenar con varios procesos a la vez (``torchrun``), con ``DistributedDataParallel`` de PyTorch.
 
 Con ``torchrun --nproc_per_node=N`` se lanzan N copias del mismo programa; cada una recibe en
-el entorno su ``RANK``, ``LOCAL_RANK`` y ``WORLD_SIZE``. ``training.fit`` (y, por tanto,
-``finetune``) lo detecta y hace lo necesario, sin cambiar el código del cuaderno:
+el entorno su ``RANK``, ``LOCAL_RANK`` y ``WORLD_SIZE``. ``python -m course_utils finetune``
+(``plumbing.finetune``) lo detecta y compone alrededor del bucle del curso:
 
 - ``setup()`` une los procesos en un grupo: ``nccl`` con GPU (una por proceso, la ``LOCAL_RANK``)
   y ``gloo`` en CPU (lo que usa la CI, con 2 procesos);
 - ``shard(loader)`` reparte las imágenes de entrenamiento entre los procesos con un
   ``DistributedSampler``: en cada época cada proceso ve 1/N de las imágenes, barajadas con la
   misma semilla y la época (``set_epoch``); el lote efectivo es N × ``batch_size``;
-- ``DistributedDataParallel`` promedia los gradientes de todos los procesos en cada paso, así
-  que los pesos son los mismos en todos;
-- ``reduce_sum`` suma las métricas de entrenamiento de todos (la pérdida y la exactitud de la
+- ``wrap(model)``: ``DistributedDataParallel`` promedia los gradientes de todos los procesos en
+  cada paso, así que los pesos son los mismos en todos;
+- ``sum_metrics`` suma las métricas de entrenamiento de todos (la pérdida y la exactitud de la
   época son las de todas las imágenes); la evaluación la hace cada proceso entera;
 - solo el proceso 0 (``is_main()``) escribe en pantalla y guarda los puntos de control.
 
@@ -25,9 +25,12 @@ from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-__all__ = ["active", "barrier", "broadcast", "is_main", "rank", "reduce_sum", "requested", "setup", "shard", "world_size"]
+__all__ = ["active", "barrier", "broadcast", "is_main", "rank", "reduce_sum", "requested", "set_epoch", "setup", "shard",
+           "sum_metrics", "world_size", "wrap"]
 
 
 def requested() -> bool:
@@ -84,6 +87,31 @@ def shard(loader: DataLoader, seed: int = 0) -> DataLoader:
     return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler, num_workers=loader.num_workers,
                       collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, drop_last=loader.drop_last,
                       persistent_workers=loader.persistent_workers if loader.num_workers > 0 else False)
+
+
+def wrap(model: nn.Module) -> nn.Module:
+    """``model`` envuelto en ``DistributedDataParallel`` con varios procesos; si no, el mismo ``model``.
+
+    Se entrena la envoltura (promedia los gradientes); se evalúa y se guarda ``model``, sin ella.
+    """
+    if not active():
+        return model
+    device = next(model.parameters()).device
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+
+def set_epoch(loader, epoch: int) -> None:
+    """Con un ``DistributedSampler``, otro orden en cada época y el mismo en todos los procesos."""
+    if isinstance(getattr(loader, "sampler", None), DistributedSampler):
+        loader.sampler.set_epoch(epoch)
+
+
+def sum_metrics(train: dict[str, float], device: torch.device | None = None) -> dict[str, float]:
+    """Las métricas de una época (``train_one_epoch``) con las imágenes de todos los procesos."""
+    if not active():
+        return train
+    loss_sum, correct, seen = reduce_sum([train["loss"] * train["n"], train["acc"] * train["n"], train["n"]], device)
+    return {"loss": loss_sum / seen, "acc": correct / seen, "n": int(seen)}
 
 
 def reduce_sum(values: Sequence[float], device: torch.device | None = None) -> list[float]:

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from course_utils import fastdata, offline
+from course_utils.course import MINI_TEST_PER_CLASS, MINI_TRAIN_PER_CLASS
 from course_utils.env import get_device, loader_kwargs
 from course_utils.folders import ImageFolderSafe, skip_bad_images
 
@@ -325,8 +326,6 @@ def mode_splits(
     la carpeta del modo (20 y 50); en el modo completo, ``None`` significa todas las imágenes.
     """
     if getattr(mode, "offline", False):
-        from course_utils.course import MINI_TEST_PER_CLASS, MINI_TRAIN_PER_CLASS
-
         return offline_splits("similar", n_train_per_class or MINI_TRAIN_PER_CLASS,
                               n_test_per_class or MINI_TEST_PER_CLASS, val_per_class, split_seed=seed)
     train_tf, test_tf = mode.transforms()

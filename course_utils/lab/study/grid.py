@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from course_utils import experiments as ex
+from course_utils.lab import experiments as ex
 from course_utils.models import stages
 from course_utils.paths import project_root
 from course_utils.scenarios import SIMILARITY_LABELS, SIZE_LABELS, SIZES, SOURCE_ADVICE
 from course_utils.stats import t_interval
-from course_utils.study.cells import (
+from course_utils.lab.study.cells import (
     GRID_RECIPES,
     LABELS,
     PerSeed,

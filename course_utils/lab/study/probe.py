@@ -131,7 +131,7 @@ def stage_features(model: nn.Module, stage: str, x: torch.Tensor, batch_size: in
         return torch.flatten(x, 1)
     body = backbone(truncated_model(model, keep=stage, hidden=1, num_classes=2))
     loader = DataLoader(TensorDataset(x, torch.zeros(len(x), dtype=torch.long)), batch_size=batch_size)
-    feats, _ = extract_features(body, loader, device="cpu")
+    feats, _ = extract_features(body.cpu(), loader)
     return feats
 
 
@@ -165,8 +165,8 @@ def fit_probe(
                                   batch_size=batch_size, seed=seed, device="cpu")
     optimizer = torch.optim.Adam(probe.parameters(), lr=lr, weight_decay=weight_decay)
     with _one_thread():
-        fit(probe, train, test, epochs=epochs, optimizer=optimizer, device="cpu", quiet=True)
-        return {"train_acc": evaluate(probe, train, "cpu")["acc"], "test_acc": evaluate(probe, test, "cpu")["acc"]}
+        fit(probe, train, test, epochs=epochs, optimizer=optimizer, quiet=True)  # en la CPU
+        return {"train_acc": evaluate(probe, train)["acc"], "test_acc": evaluate(probe, test)["acc"]}
 
 
 @contextmanager

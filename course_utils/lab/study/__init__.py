@@ -24,7 +24,7 @@ pasando cada época por el cuerpo congelado, con muchos menos cálculos. Lo com�
 estudios (configuración, tareas destino, una receta en una celda) está en ``study.cells``.
 """
 
-from course_utils.study.cells import (
+from course_utils.lab.study.cells import (
     CACHED,
     FINDER_RANGE,
     GRID_RECIPES,
@@ -37,7 +37,7 @@ from course_utils.study.cells import (
     run_recipe,
     run_seeds_safely,
 )
-from course_utils.study.grid import (
+from course_utils.lab.study.grid import (
     INCONCLUSIVE,
     LOSES,
     STUDY_JSON,
@@ -51,7 +51,7 @@ from course_utils.study.grid import (
     run_scenarios,
     transferability,
 )
-from course_utils.study.strategies import (
+from course_utils.lab.study.strategies import (
     STRATEGIES,
     STRATEGY_LABELS,
     LRTrace,

@@ -14,11 +14,11 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from course_utils.experiments import recipe_label
+from course_utils.lab.experiments import recipe_label
 from course_utils.stats import final_values, gap_by_size, mean_std
 from course_utils.scenarios import SIMILARITIES, SIMILARITY_LABELS, SIZE_LABELS, SIZES
-from course_utils.sweeps import LRSearch
-from course_utils.study import GRID_RECIPES, LABELS, STRATEGY_LABELS, Grid, StrategyResult
+from course_utils.lab.sweeps import LRSearch
+from course_utils.lab.study import GRID_RECIPES, LABELS, STRATEGY_LABELS, Grid, StrategyResult
 
 #: La leyenda de cada tarea destino del cuaderno 6.
 TASK_LABELS = {"similar": "tarea parecida (dígitos)", "different": "tarea diferente (texturas)"}
@@ -34,7 +34,7 @@ def plot_lr_search(search: LRSearch, title: str | None = None) -> Figure:
     for ax, name in zip(axes[0], names):
         for lr, history in search.histories[name].items():
             chosen = lr == search.best[name]
-            ax.plot(history.column("epoch"), history.column("test_acc"), marker="o", lw=2.5 if chosen else 1,
+            ax.plot(history.column("epoch"), history.column("val_acc"), marker="o", lw=2.5 if chosen else 1,
                     alpha=1.0 if chosen else 0.6, label=f"lr={lr:g}" + (" (elegida)" if chosen else ""))
         ax.set_title(recipe_label(name))
         ax.set_xlabel("época")

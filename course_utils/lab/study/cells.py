@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from course_utils import experiments as ex
-from course_utils import splits
+from course_utils.lab import experiments as ex
+from course_utils.lab import splits
 from course_utils.divergence import TrainingDiverged
 from course_utils.env import get_device, seed_everything
 from course_utils.features import backbone, extract_features, feature_loaders
@@ -162,8 +162,8 @@ class Target:
         if body_name not in self._cache:
             pool = DataLoader(self.data.pool_eval, batch_size=256, shuffle=False)
             test = DataLoader(self.data.test, batch_size=256, shuffle=False)
-            pool_feats, _ = extract_features(body, pool, device, amp=False)
-            test_feats, _ = extract_features(body, test, device, amp=False)
+            pool_feats, _ = extract_features(body.to(device), pool, amp=False)
+            test_feats, _ = extract_features(body, test, amp=False)
             self._cache[body_name] = (pool_feats, test_feats)
         return self._cache[body_name]
 
@@ -229,14 +229,14 @@ def run_recipe(
     if recipe in CACHED:
         train_x, train_y, eval_x, eval_y = _cached_parts(recipe, target, data, models, config, device, on)
         seed_everything(seed)
-        head = _new_head(recipe, train_x.shape[1], data.num_classes, config)
+        head = _new_head(recipe, train_x.shape[1], data.num_classes, config).to(device)
         train, evaluation = feature_loaders(train_x, train_y, eval_x, eval_y, batch_size=config.batch_size, seed=seed)
         fit(head, train, None, epochs=_budget(config, data).epochs, optimizer=torch.optim.Adam(head.parameters(), lr=lr),
-            device=device, quiet=True)
-        return evaluate(head, evaluation, device)["acc"]
+            quiet=True)
+        return evaluate(head, evaluation)["acc"]
     history = ex.run(ex.get_recipe(recipe), data, models, _budget(config, data), lr, seed=seed, on=on, curve=False,
                      device=device)
-    return float(history.last["test_acc"])
+    return float(history.last[f"{on}_acc"])
 
 
 def choose_lr(

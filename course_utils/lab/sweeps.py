@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from course_utils.experiments import Budget, ModelSource, Recipe, get_recipe, lr_for, run, run_seeds
+from course_utils.lab.experiments import Budget, ModelSource, Recipe, get_recipe, lr_for, run, run_seeds
 from course_utils.history import History
-from course_utils.splits import Splits
+from course_utils.lab.splits import Splits
 
 __all__ = ["LRSearch", "search_lr", "size_sweep"]
 
@@ -80,7 +80,7 @@ def search_lr(
         for lr in values:
             history = run(recipe, data, models, budget, float(lr), seed=seed, on="val", **kwargs)
             histories[recipe.name][float(lr)] = history
-            ranked.append((_score(history.column("test_acc")), float(lr)))
+            ranked.append((_score(history.column("val_acc")), float(lr)))
         scores[recipe.name] = {lr: score[0] for score, lr in ranked}
         best[recipe.name] = max(ranked, key=lambda item: item[0])[1]  # max devuelve el primero si hay empate
     return LRSearch(histories, scores, best)

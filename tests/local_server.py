@@ -1,6 +1,7 @@
 """Un servidor http local (127.0.0.1) para probar descargas sin internet.
 
-Sirve archivos en memoria y puede cortar una respuesta a la mitad, redirigir o responder 404.
+Sirve archivos en memoria y puede cortar una respuesta a la mitad, redirigir, responder 404
+o responder antes con los errores de ``state["fail"]`` (p. ej. 503).
 ``server`` (el *fixture* de ``conftest.py``) crea uno por prueba.
 """
 
@@ -19,6 +20,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - nombre impuesto por http.server
         state = self.server.state
         state["requests"].append((self.path, self.headers.get("Range")))
+        if state["fail"].get(self.path):
+            self.send_error(state["fail"][self.path].pop(0))
+            return
         if self.path in state["redirects"]:
             self.send_response(302)
             self.send_header("Location", state["redirects"][self.path])
@@ -56,7 +60,7 @@ class LocalServer:
     def __init__(self) -> None:
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
-        self.state = {"files": {}, "cut": {}, "redirects": {}, "requests": [], "ranges": True}
+        self.state = {"files": {}, "cut": {}, "redirects": {}, "fail": {}, "requests": [], "ranges": True}
         self.httpd.state = self.state
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()

@@ -151,6 +151,24 @@ def test_http_404_is_not_retried(server, tmp_path):
     assert len(server.requests) == 1
 
 
+@pytest.mark.parametrize("code", [500, 503, 429])
+def test_server_errors_are_retried(server, tmp_path, code):
+    data = _payload(10_000)
+    url = server.add("f.bin", data)
+    server.state["fail"]["/f.bin"] = [code, code]
+    dest = tmp_path / "f.bin"
+    assert dl.download(url, dest, _sha1(data), **_fast(retries=2)) == dest
+    assert dest.read_bytes() == data and len(server.requests) == 3
+
+
+def test_persistent_server_error_raises_offline_error_after_all_retries(server, tmp_path):
+    url = server.add("f.bin", b"x")
+    server.state["fail"]["/f.bin"] = [503] * 3
+    with pytest.raises(dl.OfflineError, match="HTTP 503"):
+        dl.download(url, tmp_path / "f.bin", **_fast(retries=2))
+    assert len(server.requests) == 3 and list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "url",
     ["http://example.com/f.zip", "ftp://example.com/f.zip", "file:///etc/passwd", "http://10.0.0.1/f.zip"],

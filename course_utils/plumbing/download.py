@@ -9,6 +9,13 @@
 La extracción segura del zip y los conjuntos del curso (``fetch_dataset``) están en ``datasets``.
 
 Solo se usa la biblioteca estándar (``urllib``); nada se descarga ni se crea al importar.
+No se delega en ``torchvision.datasets.utils.download_url`` ni en ``pooch``:
+torchvision escribe directamente en el destino, da por completo cualquier archivo existente
+si no hay md5 (d2l publica SHA-1), no reintenta y, si https falla, lo prueba por http.
+``pooch.retrieve`` verifica antes de mover, pero borra lo recibido si la suma no coincide
+(no quedaría ``.bad``), sustituye el archivo existente sin apartarlo, no reintenta (solo
+``Pooch.fetch``, y entonces también los 404), sigue redirecciones a http y avisa en inglés;
+usar solo su ``HTTPDownloader`` ahorraba 8 líneas a cambio de una dependencia más.
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 os.environ["COURSE_UTILS_OFFLINE"] = "1"
 os.environ["COURSE_UTILS_QUIET"] = "1"
 # Los núcleos de los cuadernos dibujan en línea aunque la CI exporte otro backend.
@@ -39,10 +41,13 @@ def compares_output(cell: dict, strict: bool = False) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Las celdas ``training-numbers`` se ejecutan sin comparar su salida (salvo modo estricto)."""
+    """Las celdas de los cuadernos son del nivel lento (``slow``); las ``training-numbers`` se ejecutan sin
+    comparar su salida (salvo modo estricto)."""
     strict = os.environ.get("COURSE_UTILS_STRICT_OUTPUTS") == "1"
     for item in items:
         cell, options = getattr(item, "cell", None), getattr(item, "options", None)
+        if cell is not None:
+            item.add_marker(pytest.mark.slow)
         if cell is None or options is None or compares_output(cell, strict):
             continue  # no es una celda de nbval, o se compara
         options["check"] = False

@@ -28,7 +28,13 @@ from torch import nn
 from torchvision.transforms import v2
 
 from course_utils import glyphnet, offline
-from course_utils.data import IMAGENET_MEAN, IMAGENET_STD, make_loaders, test_transforms, train_transforms
+from course_utils.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    make_loaders,
+    test_transforms,
+    train_transforms,
+)
 from course_utils.env import gpu_available
 from course_utils.folders import ImageFolderSafe
 from course_utils.models import make_optimizer, resnet18

@@ -16,12 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course_utils.plumbing.download import file_hash
-from course_utils.env import seed_everything
 from course_utils.models import replace_head
-from course_utils.offline import SOURCE_CLASSES, loaders
-from course_utils.paths import atomic_write_bytes, data_dir, project_root
-from course_utils.training import evaluate, fit
+from course_utils.offline import SOURCE_CLASSES
+from course_utils.paths import data_dir, project_root
 
 __all__ = ["GlyphNet", "load_pretrained", "sha256", "weights_path"]
 

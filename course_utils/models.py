@@ -12,7 +12,6 @@ La última etapa (``fc``) es siempre la cabeza: la capa que se sustituye para la
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 import torch
 from torch import nn
@@ -40,7 +39,6 @@ __all__ = [
     "make_optimizer",
     "stage_table",
     "output_count",
-    "check_batch",
 ]
 
 HEAD = "fc"
@@ -323,31 +321,3 @@ def output_count(model: nn.Module) -> int | None:
     """Número de salidas del modelo: las de su última capa lineal (la cabeza), si tiene."""
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     return linears[-1].out_features if linears else None
-
-
-def check_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, classes: Any) -> None:
-    """Comprueba el primer lote: imágenes RGB (lote, 3, alto, ancho), etiquetas enteras que caben en la cabeza."""
-    first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    if first_conv is not None and (x.dim() != 4 or x.shape[1] != first_conv.in_channels):
-        raise ValueError(
-            f"El lote de imágenes tiene forma {tuple(x.shape)} y el modelo espera (lote, "
-            f"{first_conv.in_channels}, alto, ancho). Convierte las imágenes a RGB y usa una "
-            "transformación que termine en ToImage/ToDtype (tensor de 3 canales)."
-        )
-    if y.dim() != 1 or y.dtype not in (torch.int64, torch.int32):
-        raise ValueError(
-            f"Las etiquetas deben ser un vector de enteros (índices de clase), no forma {tuple(y.shape)} "
-            f"y tipo {y.dtype}."
-        )
-    outputs = output_count(model)
-    if outputs is not None and len(y) and int(y.max()) >= outputs:
-        raise ValueError(
-            f"Los datos tienen al menos {int(y.max()) + 1} clases pero el modelo solo {outputs} salidas. "
-            "Usa replace_head(model, num_classes) con el número de clases de tus datos."
-        )
-    if outputs is not None and isinstance(classes, (list, tuple)) and classes and len(classes) != outputs:
-        raise ValueError(
-            f"El conjunto tiene {len(classes)} clases ({', '.join(map(str, classes[:5]))}"
-            f"{', ...' if len(classes) > 5 else ''}) pero el modelo da {outputs} salidas. "
-            f"Usa replace_head(model, {len(classes)}) para que coincidan."
-        )

@@ -39,7 +39,6 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import DataLoader, TensorDataset
 
-
 __all__ = [
     "SOURCE_CLASSES",
     "DIGIT_CLASSES",

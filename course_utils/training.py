@@ -28,7 +28,7 @@ from course_utils.divergence import TrainingDiverged, stop_if_diverged
 from course_utils.env import amp_dtype, check_amp, model_device
 from course_utils.history import History
 from course_utils.images import load_rgb
-from course_utils.models import check_batch, set_train_mode
+from course_utils.models import output_count, set_train_mode
 from course_utils.paths import quiet_default
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "autocast",
     "grad_scaler",
     "to_device",
+    "check_batch",
     "progress",
     "train_one_epoch",
     "inference",
@@ -82,9 +83,37 @@ def loss_on(loss_fn: Callable | None, device: torch.device) -> Callable:
     return loss_fn.to(device) if isinstance(loss_fn, nn.Module) else loss_fn
 
 
+def check_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, classes: Any) -> None:
+    """Comprueba el primer lote: imágenes RGB (lote, 3, alto, ancho), etiquetas enteras que caben en la cabeza."""
+    first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if first_conv is not None and (x.dim() != 4 or x.shape[1] != first_conv.in_channels):
+        raise ValueError(
+            f"El lote de imágenes tiene forma {tuple(x.shape)} y el modelo espera (lote, "
+            f"{first_conv.in_channels}, alto, ancho). Convierte las imágenes a RGB y usa una "
+            "transformación que termine en ToImage/ToDtype (tensor de 3 canales)."
+        )
+    if y.dim() != 1 or y.dtype not in (torch.int64, torch.int32):
+        raise ValueError(
+            f"Las etiquetas deben ser un vector de enteros (índices de clase), no forma {tuple(y.shape)} "
+            f"y tipo {y.dtype}."
+        )
+    outputs = output_count(model)
+    if outputs is not None and len(y) and int(y.max()) >= outputs:
+        raise ValueError(
+            f"Los datos tienen al menos {int(y.max()) + 1} clases pero el modelo solo {outputs} salidas. "
+            "Usa replace_head(model, num_classes) con el número de clases de tus datos."
+        )
+    if outputs is not None and isinstance(classes, (list, tuple)) and classes and len(classes) != outputs:
+        raise ValueError(
+            f"El conjunto tiene {len(classes)} clases ({', '.join(map(str, classes[:5]))}"
+            f"{', ...' if len(classes) > 5 else ''}) pero el modelo da {outputs} salidas. "
+            f"Usa replace_head(model, {len(classes)}) para que coincidan."
+        )
+
+
 def progress(loader: Iterable, model: nn.Module, desc: str, quiet: bool, check_first: bool = False) -> Iterator:
     """Los lotes de ``loader`` con una barra de progreso y, con ``check_first``, el primer lote comprobado contra
-    el modelo (imágenes RGB, etiquetas enteras que caben en su cabeza: ``models.check_batch``)."""
+    el modelo (imágenes RGB, etiquetas enteras que caben en su cabeza: ``check_batch``)."""
     def checked():
         for i, (x, y) in enumerate(loader):
             if check_first and i == 0:

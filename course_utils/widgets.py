@@ -25,7 +25,13 @@ from PIL import Image, UnidentifiedImageError
 
 from course_utils.env import in_colab
 from course_utils.plots.images import plot_explorer
-from course_utils.scenarios import SIMILARITIES, SIMILARITY_LABELS, SIZE_LABELS, recommend, size_from_count
+from course_utils.scenarios import (
+    SIMILARITIES,
+    SIMILARITY_LABELS,
+    SIZE_LABELS,
+    recommend,
+    size_from_count,
+)
 from course_utils.training import predict
 
 __all__ = [

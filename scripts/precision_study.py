@@ -32,8 +32,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course_utils.lab import experiments  # noqa: E402
 from course_utils.env import amp_dtype, hardware_class  # noqa: E402
+from course_utils.lab import experiments  # noqa: E402
 from course_utils.lab.splits import offline_splits  # noqa: E402
 from course_utils.stats import mean_std, t_interval  # noqa: E402
 

@@ -30,12 +30,12 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from course_utils.lab import study  # noqa: E402
 from course_utils.env import describe_amp, hardware_class  # noqa: E402
+from course_utils.lab import study  # noqa: E402
 from course_utils.lab.experiments import GlyphModels  # noqa: E402
+from course_utils.lab.study import probe  # noqa: E402
 from course_utils.scenarios import SIMILARITY_LABELS, SIZE_LABELS  # noqa: E402
 from course_utils.stats import fmt, mean_std  # noqa: E402
-from course_utils.lab.study import probe  # noqa: E402
 
 
 def hardware() -> str:

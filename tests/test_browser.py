@@ -51,6 +51,8 @@ SETUP = """\
 from course_utils import augment, glyphnet, offline, widgets
 from course_utils.course import transforms_for
 
+pytestmark = pytest.mark.slow  # nivel lento: pytest -m "not slow" no lo ejecuta
+
 letters, letter_labels = offline.generate("source", 1, "test")
 letter_b = letters[offline.SOURCE_CLASSES.index("b")]"""
 EXPLORER = 'widgets.augmentation_explorer({"foto": augment.sample_photo(), "letra b": letter_b})'

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from image_files import save_image, truncated_jpeg
 from PIL import Image
 
 from course_utils import data
 from course_utils.plumbing import check_data
-from image_files import save_image, truncated_jpeg
-
 
 # --------------------------------------------------------------------------------------
 # check_dataset

@@ -4,11 +4,11 @@ import copy
 
 import pytest
 import torch
+from tiny_models import TinyModels
 from torch import nn
 
 from course_utils import course
 from course_utils.models import freeze
-from tiny_models import TinyModels
 
 
 def offline_mode() -> course.CourseMode:

@@ -11,11 +11,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.plumbing import distributed
-
 from course_utils import offline
-from course_utils.plumbing.finetune import finetune_folder
 from course_utils.history import History
+from course_utils.plumbing import distributed
+from course_utils.plumbing.finetune import finetune_folder
 from course_utils.stats import mean_std
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +45,7 @@ def folder(tmp_path_factory):
     return offline.export_image_folder(tmp_path_factory.mktemp("ddp") / "digitos", "similar", n_train=16, n_test=10)
 
 
+@pytest.mark.slow
 def test_finetune_under_torchrun_matches_one_process_and_resumes(folder, tmp_path):
     # Un proceso, tres semillas: la dispersión entre semillas con la que se compara.
     single = [finetune_folder(folder, weights="mini", epochs=4, batch_size=16, device="cpu", seed=seed, num_workers=0,

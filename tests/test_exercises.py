@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from course_utils import exercises
-from course_utils.exercises import ____, Exercise, Feedback, Wrong, load
+from course_utils.exercises import Exercise, Feedback, Wrong, ____, load
 
 
 def _all() -> list[tuple[str, int, Exercise]]:

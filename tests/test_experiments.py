@@ -1,11 +1,10 @@
 import pytest
 import torch
+from tiny_models import TinyModels, accuracy_history
 
 from course_utils.lab import experiments as ex
 from course_utils.lab import splits
 from course_utils.models import set_train_mode
-from tiny_models import TinyModels, accuracy_history
-
 
 history = accuracy_history  # una ejecución: test_acc por época
 

@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 import torch
+from tiny_models import random_images
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchvision.models import resnet18
@@ -14,7 +15,6 @@ from torchvision.transforms import v2
 from course_utils import features, heads, models
 from course_utils.glyphnet import GlyphNet
 from course_utils.training import fit
-from tiny_models import random_images
 
 
 def _loader(n: int = 24, batch_size: int = 8, shuffle: bool = False, seed: int = 0) -> DataLoader:

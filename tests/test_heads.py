@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import random_images
 from torch import nn
 from torchvision.models import resnet18
 
 from course_utils import features, heads, models
 from course_utils.glyphnet import GlyphNet
 from course_utils.training import fit
-from tiny_models import random_images
 
 
 def test_head_from_copies_the_initial_head_without_sharing_it():

@@ -7,12 +7,10 @@ import warnings
 from pathlib import Path
 
 import pytest
+from image_files import save_image, truncated_jpeg
 from PIL import Image, ImageFile
 
 from course_utils import images
-from image_files import save_image, truncated_jpeg
-
-
 
 # --------------------------------------------------------------------------------------
 # load_rgb

@@ -7,8 +7,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils.lab.lr_finder import LRFinderResult, find_lr
-from course_utils.plots import plot_lr_finder
 from course_utils.models import param_groups
+from course_utils.plots import plot_lr_finder
 
 
 class TinyNet(nn.Module):

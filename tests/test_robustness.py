@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from course_utils import glyphnet, offline
-from course_utils.plumbing.cli import main
 from course_utils.folders import SkippedImageWarning
+from course_utils.plumbing.cli import main
 
 
 def png_header_only(width, height):
@@ -87,8 +87,8 @@ def test_bad_numbers_on_the_command_line_are_explained(tmp_path, capsys, flag, v
 
 
 def test_finetune_trains_to_the_end_with_an_empty_class_folder_and_bad_files(tmp_path, capsys):
-    from course_utils.folders import SkippedClassWarning
     from course_utils.checkpoints import load_checkpoint
+    from course_utils.folders import SkippedClassWarning
 
     data = offline.export_image_folder(tmp_path / "datos", "similar", n_train=2, n_test=1)
     bad = add_awkward_files(data / "train" / "3")

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
-
-from course_utils import stats
 from tiny_models import accuracy_history
 
+from course_utils import stats
 
 history = accuracy_history  # una ejecución: test_acc por época
 

@@ -1,15 +1,12 @@
 import matplotlib.pyplot as plt
 import pytest
 import torch
+from tiny_models import TinyModels
 from torch import nn
 
-from course_utils.lab import figures
-from course_utils import plots
-
-from course_utils.lab import splits
+from course_utils.lab import figures, splits
 from course_utils.lab import study as ts
 from course_utils.lab.study import strategies
-from tiny_models import TinyModels
 
 NAMES = ["layer1", "layer2", "layer3", "fc"]
 DATA = splits.offline_splits("similar", 4, 2)  # 10 clases x 4 imágenes: 5 lotes de 8 por época

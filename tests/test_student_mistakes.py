@@ -17,12 +17,11 @@ import warnings
 import pytest
 from PIL import Image, TiffImagePlugin
 
-from course_utils import data, images
-from course_utils.plumbing.cli import main
+from course_utils import data, images, layout
 from course_utils.folders import ImageFolderSafe
-from course_utils import layout
 from course_utils.images import BadImageError, load_rgb
 from course_utils.layout import LinkLoopWarning
+from course_utils.plumbing.cli import main
 
 
 def photo(path, color=(200, 40, 40), size=(24, 20), fmt=None):
@@ -137,7 +136,9 @@ def test_a_photo_with_a_broken_exif_tag_is_used_unrotated_and_the_run_trains(tmp
     odd.write_bytes(jpeg_with_text_resolution_and_rotation())
     assert load_rgb(odd).size == (20, 10)  # sin girar, pero se usa
     assert check_data(root, capsys)[0] == 0
-    args = ["finetune", "--data", str(root), "--weights", "none", "--epochs", "1", "--size", "16",
+    # --lr 0.01: la tasa de d2l desde cero (0,064) con lotes de 2 imágenes de 16 px diverge en bf16 con un
+    # solo hilo de CPU; esta prueba trata de la foto rara, no de la tasa.
+    args = ["finetune", "--data", str(root), "--weights", "none", "--epochs", "1", "--size", "16", "--lr", "0.01",
             "--batch-size", "2", "--workers", "0", "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet"]
     assert main(args) == 0, capsys.readouterr().err
 

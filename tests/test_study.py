@@ -2,15 +2,14 @@ import json
 
 import matplotlib.pyplot as plt
 import pytest
+from tiny_models import TinyModels
 
+from course_utils import glyphnet, stats
 from course_utils.lab import figures
-from course_utils import glyphnet, plots, stats
 from course_utils.lab import study as ts
 from course_utils.lab.study import strategies
 from course_utils.models import stage_names
 from course_utils.scenarios import SIMILARITIES, SIZES, SOURCE_ADVICE, recommend
-from tiny_models import TinyModels
-
 
 TINY = ts.StudyConfig(small=2, large=3, n_val=1, n_test=2, epochs=2, large_epochs=1, batch_size=8, seeds=(0, 1),
                      lr_grid=(1e-3, 1e-2), hidden=8, grid=2, finder_iters=6)
@@ -86,7 +85,8 @@ def test_the_learning_rate_is_chosen_on_validation_and_never_on_test(monkeypatch
 
 
 def test_given_learning_rates_skip_the_search(monkeypatch):
-    from course_utils.lab.study import cells, grid as grid_module
+    from course_utils.lab.study import cells
+    from course_utils.lab.study import grid as grid_module
 
     def no_search(*args, **kwargs):
         raise AssertionError("con lrs dadas no se busca la tasa")

@@ -3,12 +3,11 @@
 import matplotlib.pyplot as plt
 import pytest
 import torch
-
-from course_utils.lab import figures
-from course_utils.lab import experiments as ex
-from course_utils import plots, stats
-from course_utils.lab import splits, sweeps
 from tiny_models import TinyModels, accuracy_history
+
+from course_utils import stats
+from course_utils.lab import experiments as ex
+from course_utils.lab import figures, splits, sweeps
 
 history = accuracy_history  # una ejecución: test_acc por época
 

@@ -7,11 +7,17 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils import training
-from course_utils.models import freeze
-from course_utils.glyphnet import GlyphNet
 from course_utils.checkpoints import load_checkpoint, save_checkpoint
+from course_utils.glyphnet import GlyphNet
 from course_utils.history import History
-from course_utils.training import TrainingDiverged, evaluate, fit, predict, train_one_epoch
+from course_utils.models import freeze
+from course_utils.training import (
+    TrainingDiverged,
+    evaluate,
+    fit,
+    predict,
+    train_one_epoch,
+)
 
 
 class Tiny(nn.Module):

@@ -132,7 +132,6 @@ def test_upload_predictor_classifies_on_the_gpu_where_the_model_is():
 def shown_figure(box):
     """La figura que ve el usuario: la imagen del único widget Image dentro de la caja mostrada."""
     from PIL import Image
-
     from widget_frontend import find
 
     data = bytes(find(box, ipw.Image).value)

@@ -43,8 +43,8 @@ def _stages_left_trainable(model: nn.Module) -> set[str]:
 
 
 def _verify_frozen_layer1(answer) -> None:
-    from course_utils.models import freeze, replace_head
     from course_utils.glyphnet import GlyphNet
+    from course_utils.models import freeze, replace_head
 
     expect(isinstance(answer, (set, list, tuple)) and all(isinstance(a, str) for a in answer),
            "La respuesta es un conjunto de nombres de etapa, como {\"layer3\", \"fc\"}.")

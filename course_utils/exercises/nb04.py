@@ -13,7 +13,7 @@ from course_utils.exercises import Exercise, Wrong, call_answer, expect, loader_
 __all__ = ["EXERCISES"]
 
 
-# --- Ejercicio 1: optimizador con la cabeza 10 veces más rápida --------------------------------------------
+# --- Ejercicio 1: optimizador con el cuerpo 10 veces más lento que la cabeza ------------------------------
 
 
 def _verify_optimizer(answer) -> None:
@@ -40,12 +40,12 @@ def _verify_optimizer(answer) -> None:
     expect(head <= lr_of.keys(), "Faltan los parámetros de la cabeza (model.fc) en el optimizador: no aprenderían.")
     expect(body <= lr_of.keys(), "Faltan parámetros del cuerpo en el optimizador: el fine-tuning ajusta todos.")
     head_lrs, body_lrs = {lr_of[i] for i in head}, {lr_of[i] for i in body}
-    expect(head_lrs != {lr} or body_lrs != {10 * lr}, "Lo has hecho al revés: la cabeza (nueva, al azar) es la "
-           "que aprende 10 veces más deprisa; el cuerpo preentrenado usa lr.")
-    expect(body_lrs == {lr}, f"El cuerpo tiene que aprender con lr = {lr:g} (la que recibe tu función); "
-                             f"tiene {sorted(body_lrs)}.")
-    expect(all(math.isclose(x, 10 * lr) for x in head_lrs), f"La cabeza tiene que aprender con 10 × lr = {10 * lr:g}; "
-                                                            f"tiene {sorted(head_lrs)}.")
+    expect(not (all(math.isclose(x, lr / 10) for x in head_lrs) and body_lrs == {lr}), "Lo has hecho al revés: "
+           "la cabeza (nueva, al azar) aprende con lr y el cuerpo preentrenado, 10 veces más despacio.")
+    expect(head_lrs == {lr}, f"La cabeza tiene que aprender con lr = {lr:g} (la que recibe tu función: en el curso, "
+                             f"lr es siempre la de la cabeza); tiene {sorted(head_lrs)}.")
+    expect(all(math.isclose(x, lr / 10) for x in body_lrs), f"El cuerpo tiene que aprender con lr / 10 = {lr / 10:g}; "
+                                                           f"tiene {sorted(body_lrs)}.")
 
 
 def _one_group(model, lr):
@@ -55,15 +55,21 @@ def _one_group(model, lr):
 def _reversed_groups(model, lr):
     head = list(model.fc.parameters())
     body = [p for n, p in model.named_parameters() if not n.startswith("fc.")]
-    return torch.optim.SGD([{"params": body, "lr": 10 * lr}, {"params": head, "lr": lr}])
+    return torch.optim.SGD([{"params": body, "lr": lr}, {"params": head, "lr": lr / 10}])
 
 
 def _head_twice(model, lr):
-    return torch.optim.SGD([{"params": model.parameters(), "lr": lr}, {"params": model.fc.parameters(), "lr": 10 * lr}])
+    return torch.optim.SGD([{"params": model.parameters(), "lr": lr / 10}, {"params": model.fc.parameters(), "lr": lr}])
 
 
 def _only_head(model, lr):
-    return torch.optim.SGD([{"params": model.fc.parameters(), "lr": 10 * lr}])
+    return torch.optim.SGD([{"params": model.fc.parameters(), "lr": lr}])
+
+
+def _head_ten_times(model, lr):  # la convención de d2l (lr del cuerpo), no la del curso
+    head = list(model.fc.parameters())
+    body = [p for n, p in model.named_parameters() if not n.startswith("fc.")]
+    return torch.optim.SGD([{"params": body, "lr": lr}, {"params": head, "lr": 10 * lr}])
 
 
 # --- Ejercicio 2: un paso de entrenamiento ------------------------------------------------------------------
@@ -233,8 +239,8 @@ def _verify_steps(answer) -> None:
 EXERCISES = [
     Exercise(
         name="Ejercicio 1",
-        question="Escribe build_optimizer(model, lr): SGD con dos grupos de parámetros, el cuerpo con lr y la "
-                 "cabeza model.fc con 10 × lr.",
+        question="Escribe build_optimizer(model, lr): SGD con dos grupos de parámetros, la cabeza model.fc con lr "
+                 "y el cuerpo con lr / 10.",
         verify=_verify_optimizer,
         hint_text="torch.optim.SGD recibe una lista de diccionarios {\"params\": [...], \"lr\": ...}. Separa "
                   "model.fc.parameters() del resto con model.named_parameters() (nombres que no empiezan por \"fc.\").",
@@ -243,16 +249,16 @@ EXERCISES = [
                 head = list(model.fc.parameters())
                 body = [p for name, p in model.named_parameters() if not name.startswith("fc.")]
                 return torch.optim.SGD([
-                    {"params": body, "lr": lr},
-                    {"params": head, "lr": 10 * lr},
+                    {"params": body, "lr": lr / 10},
+                    {"params": head, "lr": lr},
                 ])
 
             respuesta = build_optimizer
         """,
         explanation="La comprobación crea una GlyphNet, llama a tu función con lr=1e-3 y mira en "
-                    "optimizer.param_groups la tasa de cada parámetro: el cuerpo con 1e-3 y la cabeza con 1e-2.",
+                    "optimizer.param_groups la tasa de cada parámetro: la cabeza con 1e-3 y el cuerpo con 1e-4.",
         context="import torch",
-        wrong_answers=[_one_group, _reversed_groups, _head_twice, _only_head, lambda m, lr: None],
+        wrong_answers=[_one_group, _reversed_groups, _head_twice, _only_head, _head_ten_times, lambda m, lr: None],
     ),
     Exercise(
         name="Ejercicio 2",

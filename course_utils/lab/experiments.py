@@ -37,8 +37,8 @@ from torch import nn
 
 from course_utils import glyphnet
 from course_utils.env import get_device, seed_everything
-from course_utils.models import OPTIMIZERS, freeze, make_optimizer, replace_head, stages
 from course_utils.lab.splits import Splits, offline_splits
+from course_utils.models import OPTIMIZERS, freeze, make_optimizer, replace_head, stages
 from course_utils.training import History, evaluate, fit
 
 __all__ = [

@@ -15,10 +15,16 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from course_utils.lab.experiments import recipe_label
-from course_utils.stats import final_values, gap_by_size, mean_std
-from course_utils.scenarios import SIMILARITIES, SIMILARITY_LABELS, SIZE_LABELS, SIZES
+from course_utils.lab.study import (
+    GRID_RECIPES,
+    LABELS,
+    STRATEGY_LABELS,
+    Grid,
+    StrategyResult,
+)
 from course_utils.lab.sweeps import LRSearch
-from course_utils.lab.study import GRID_RECIPES, LABELS, STRATEGY_LABELS, Grid, StrategyResult
+from course_utils.scenarios import SIMILARITIES, SIMILARITY_LABELS, SIZE_LABELS, SIZES
+from course_utils.stats import final_values, gap_by_size, mean_std
 
 #: La leyenda de cada tarea destino del cuaderno 6.
 TASK_LABELS = {"similar": "tarea parecida (dígitos)", "different": "tarea diferente (texturas)"}

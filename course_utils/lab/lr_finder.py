@@ -28,16 +28,16 @@ from __future__ import annotations
 
 import copy
 import math
-from contextlib import contextmanager
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from course_utils.checkpoints import align_optimizer_state
 from course_utils.env import model_device
 from course_utils.models import set_train_mode
-from course_utils.checkpoints import align_optimizer_state
 from course_utils.training import autocast, loss_on
 
 __all__ = ["METHODS", "LRFinderResult", "find_lr"]

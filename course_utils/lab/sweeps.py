@@ -13,8 +13,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from course_utils.lab.experiments import Budget, ModelSource, Recipe, get_recipe, lr_for, run, run_seeds
 from course_utils.history import History
+from course_utils.lab.experiments import (
+    Budget,
+    ModelSource,
+    Recipe,
+    get_recipe,
+    lr_for,
+    run,
+    run_seeds,
+)
 from course_utils.lab.splits import Splits
 
 __all__ = ["LRSearch", "search_lr", "size_sweep"]

@@ -12,8 +12,8 @@ calcula resultados ni toca el generador aleatorio global: reciben lo que otros m
 Las figuras de los experimentos de los cuadernos 5 y 6 están con ellos, en ``lab.figures``.
 """
 
+from course_utils.plots import images, training
 from course_utils.plots.images import *  # noqa: F401,F403
 from course_utils.plots.training import *  # noqa: F401,F403
-from course_utils.plots import images, training
 
 __all__ = [*images.__all__, *training.__all__]

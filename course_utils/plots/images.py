@@ -14,9 +14,8 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.figure import Figure
-
 import torch
+from matplotlib.figure import Figure
 
 from course_utils import augment
 from course_utils.data import IMAGENET_MEAN, IMAGENET_STD

@@ -31,7 +31,11 @@ from course_utils.data import make_loaders
 from course_utils.divergence import stop_if_diverged
 from course_utils.env import get_device, seed_everything
 from course_utils.history import History
-from course_utils.models import WeightsUnavailableError, imagenet_weights_cached, set_train_mode
+from course_utils.models import (
+    WeightsUnavailableError,
+    imagenet_weights_cached,
+    set_train_mode,
+)
 from course_utils.paths import offline_forced, quiet_default
 from course_utils.plumbing import distributed, runs
 from course_utils.training import evaluate, grad_scaler, progress, train_one_epoch

@@ -22,8 +22,18 @@ from torch import nn
 
 from course_utils.course import FULL, OFFLINE, CourseMode, mini_dataset
 from course_utils.env import gpu_available
-from course_utils.models import WeightsUnavailableError, imagenet_weights_cached, resnet18
-from course_utils.paths import FULL_ENV, OFFLINE_ENV, data_dir, full_requested, offline_forced
+from course_utils.models import (
+    WeightsUnavailableError,
+    imagenet_weights_cached,
+    resnet18,
+)
+from course_utils.paths import (
+    FULL_ENV,
+    OFFLINE_ENV,
+    data_dir,
+    full_requested,
+    offline_forced,
+)
 from course_utils.plumbing.datasets import dataset_ready, fetch_dataset
 from course_utils.plumbing.download import DownloadError
 from course_utils.training import autocast

@@ -14,7 +14,7 @@ validación** (``choose_lr``), nunca mirando la prueba:
    de ``GRID_RECIPES`` con varias semillas; cada recomendación de las fuentes
    (``scenarios.SOURCE_ADVICE``; dos donde discrepan) se compara semilla a semilla con la mejor de
    las demás y el veredicto (``WINS``, ``INCONCLUSIVE``, ``LOSES``) es lo que dice el intervalo al 95 %.
-2. ``transferability`` (``study.grid``): exactitud frente al número de etapas congeladas (de ninguna a todas).
+2. ``transferability`` (``study.transferability``): exactitud frente al número de etapas congeladas (de ninguna a todas).
 3. ``run_strategies`` (``study.strategies``): cuatro formas de hacer fine-tuning, como las definen
    sus fuentes (d2l, Keras, fastai y ULMFiT), con el mismo número de épocas (``STRATEGIES``).
 
@@ -49,7 +49,6 @@ from course_utils.lab.study.grid import (
     load_study,
     run_grid,
     run_scenarios,
-    transferability,
 )
 from course_utils.lab.study.strategies import (
     STRATEGIES,
@@ -63,6 +62,7 @@ from course_utils.lab.study.strategies import (
     run_strategy,
     strategy_plan,
 )
+from course_utils.lab.study.transferability import transferability
 
 __all__ = [
     "CACHED",

@@ -17,13 +17,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from course_utils.lab import experiments as ex
-from course_utils.lab import splits
 from course_utils.divergence import TrainingDiverged
 from course_utils.env import get_device, seed_everything
 from course_utils.features import backbone, extract_features, feature_loaders
 from course_utils.heads import FeatureHead, truncated_model
 from course_utils.history import History
+from course_utils.lab import experiments as ex
+from course_utils.lab import splits
 from course_utils.scenarios import SIMILARITIES
 from course_utils.stats import mean_std
 from course_utils.training import evaluate, fit

@@ -1,11 +1,10 @@
-"""La rejilla 2x2 (tamaño x parecido) y la curva de transferibilidad por etapas congeladas.
+"""La rejilla 2x2 (tamaño x parecido) de los cuatro escenarios y sus veredictos.
 
 ``run_grid`` entrena las recetas de ``GRID_RECIPES`` en cada celda con varias semillas, con la
 tasa de cada una elegida en validación, y compara cada recomendación de las fuentes
 (``scenarios.SOURCE_ADVICE``) con la mejor de las demás, semilla a semilla (``Comparison``): el
 veredicto (``gana`` / ``no concluyente`` / ``pierde``) es lo que dice el intervalo al 95 % de esa
-diferencia. ``transferability`` mide la exactitud frente al número de etapas
-congeladas, de ninguna (fine-tuning completo) a todas (extracción de características).
+diferencia. La curva por etapas congeladas está en ``study.transferability``.
 """
 
 from __future__ import annotations
@@ -20,10 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from course_utils.lab import experiments as ex
-from course_utils.models import stages
-from course_utils.paths import project_root
-from course_utils.scenarios import SIMILARITY_LABELS, SIZE_LABELS, SIZES, SOURCE_ADVICE
-from course_utils.stats import t_interval
 from course_utils.lab.study.cells import (
     GRID_RECIPES,
     LABELS,
@@ -35,9 +30,12 @@ from course_utils.lab.study.cells import (
     run_recipe,
     run_seeds_safely,
 )
+from course_utils.paths import project_root
+from course_utils.scenarios import SIMILARITY_LABELS, SIZE_LABELS, SIZES, SOURCE_ADVICE
+from course_utils.stats import t_interval
 
 __all__ = ["CellResult", "Comparison", "Grid", "INCONCLUSIVE", "LOSES", "STUDY_JSON", "VERDICTS", "WINS", "load_study", "run_grid",
-           "run_scenarios", "transferability"]
+           "run_scenarios"]
 
 # --------------------------------------------------------------------------------------
 # La rejilla 2x2
@@ -312,43 +310,4 @@ def run_scenarios(config: StudyConfig = StudyConfig(), device=None) -> dict[str,
     grid = run_grid(config, device=device)
     result = grid.to_dict()
     result["seconds"] = round(time.perf_counter() - started, 1)
-    return result
-
-
-# --------------------------------------------------------------------------------------
-# Transferibilidad: cuántas etapas congelar
-# --------------------------------------------------------------------------------------
-
-
-def transferability(
-    grid: Grid,
-    targets: Mapping[str, Target],
-    size: str = "small",
-    models: Any = None,
-    device=None,
-) -> dict[str, dict[int, list[float]]]:
-    """Exactitud final frente al número de etapas congeladas (0 = fine-tuning completo; todas = extracción).
-
-    Reutiliza de ``grid`` las variantes que ya midió (fine-tuning, ``freeze2``, extracción de
-    características); las demás (``experiments.frozen(k)``) se entrenan con su tasa elegida en
-    validación y las mismas semillas y presupuesto. Devuelve ``{similarity: {k: [exactitud por semilla]}}``.
-    """
-    config = grid.config
-    models = models if models is not None else ex.GlyphModels()
-    result: dict[str, dict[int, list[float]]] = {}
-    for similarity, target in targets.items():
-        cell = grid.cell(size, similarity)
-        data = target.cell(cell.n_per_class)
-        n_body = len(stages(models.pretrained_model(data.num_classes))) - 1
-        curve = {0: list(cell.accs["finetune"])}
-        for k in range(1, n_body):
-            name = f"freeze{k}"
-            if name in cell.accs:
-                curve[k] = list(cell.accs[name])
-                continue
-            lr, _ = choose_lr(name, target, data, models, config, device)
-            _, curve[k] = run_seeds_safely(
-                lambda lr, seed, name=name: run_recipe(name, target, data, models, config, lr, seed, device), lr, config.seeds)
-        curve[n_body] = list(cell.accs["feature_extraction"])
-        result[similarity] = curve
     return result

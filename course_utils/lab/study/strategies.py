@@ -42,11 +42,11 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
 
+from course_utils.env import get_device, seed_everything
 from course_utils.lab import experiments as ex
 from course_utils.lab import splits
-from course_utils.env import get_device, seed_everything
-from course_utils.models import bn_inference, freeze, make_optimizer, stages
 from course_utils.lab.study.cells import PerSeed, StudyConfig
+from course_utils.models import bn_inference, freeze, make_optimizer, stages
 from course_utils.training import evaluate, train_one_epoch
 
 __all__ = [

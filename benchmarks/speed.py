@@ -12,8 +12,9 @@ de hotdog: 2 clases, tamaños y proporciones variados), el mismo tamaño de lote
 
 1. ``d2l.train_ch13`` con la receta de d2l (ImageFolder + transformaciones PIL en el proceso
    principal, como en el capítulo de hotdog), en float32;
-2. ``fit`` con los dos cargadores (los PIL de d2l y los rápidos de ``course_utils.fastdata``:
-   decodificar una vez, aumento por lotes en el dispositivo) y las dos precisiones: float32
+2. ``fit`` con los dos cargadores (los PIL de d2l y los rápidos de ``course_utils.decoded``:
+   decodificar una vez en memoria, aumento por lotes en el dispositivo, pedidos con
+   ``make_loaders(..., fast=True)``) y las dos precisiones: float32
    (``amp=False``) y la mixta de ``fit`` por defecto (``amp=True``: bf16 + ``channels_last`` en una
    CPU con bf16 nativo, bf16 o fp16 en CUDA). Donde ``amp=True`` también es float32 (una CPU AVX2)
    sería la misma medida: no se repite, y el resumen lo dice;
@@ -47,7 +48,7 @@ from torch import nn
 from course_utils.env import amp_dtype
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # standins.py, al lado
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # standins.py: los sustitutos de las pruebas
 
 #: Los dos cargadores de las filas de ``fit``.
 LOADERS = {"pil": "PIL de d2l", "fast": "decodificados una vez"}
@@ -85,11 +86,22 @@ def d2l_loaders(root: Path, batch_size: int):
 
 
 def fast_loaders(root: Path, device: torch.device, batch_size: int):
-    """Los cargadores rápidos de ``course_utils.fastdata``: cada JPEG decodificado una vez (sin caché en disco:
-    la decodificación entra en el tiempo medido); recorte, volteo y normalización por lotes en ``device``."""
-    from course_utils.fastdata import decoded_loaders
+    """Los cargadores rápidos de ``course_utils.decoded`` (``make_loaders(..., fast=True)``, receta de ImageNet a
+    224 px): cada JPEG decodificado una vez en memoria (nunca hay caché en disco: la decodificación entra en el
+    tiempo medido); recorte, volteo y normalización por lotes en ``device``."""
+    from course_utils.data import make_loaders
+    from course_utils.decoded import DecodedLoader
 
-    return decoded_loaders(root, batch_size, device=device, cache=False)
+    train, test = make_loaders(root, batch_size, device=device, seed=0, fast=True)
+    if not isinstance(train, DecodedLoader):  # make_loaders avisó de por qué: la fila no sería la que dice
+        raise RuntimeError("make_loaders(..., fast=True) no usó la carga rápida (ver el aviso): la fila de "
+                           "«decodificados una vez» no se puede medir.")
+    return train, test
+
+
+def sgd(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """El optimizador de las filas de ``fit``: SGD con momento 0,9 (el que ``fit`` creaba por defecto)."""
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
 
 
 def new_resnet(seed: int) -> nn.Module:
@@ -142,7 +154,7 @@ def run_d2l(root: Path, device: torch.device, batch_size: int, epochs: int, lr: 
     seconds = time.perf_counter() - started
     return {"recipe": "d2l.train_ch13", "loaders": "pil", "amp": None, "precision": "float32", "seconds": seconds,
             "images_per_s": len(train.dataset) * epochs / seconds,
-            "test_acc": evaluate(net, test, device, amp=False)["acc"]}
+            "test_acc": evaluate(net, test, amp=False)["acc"]}  # train_ch13 dejó la red en device
 
 
 def run_fit(root: Path, device: torch.device, batch_size: int, epochs: int, lr: float, loaders: str, amp: bool) -> dict:
@@ -150,7 +162,8 @@ def run_fit(root: Path, device: torch.device, batch_size: int, epochs: int, lr: 
 
     started = time.perf_counter()
     train, test = d2l_loaders(root, batch_size) if loaders == "pil" else fast_loaders(root, device, batch_size)
-    history = fit(new_resnet(0), train, test, epochs=epochs, lr=lr, device=device, amp=amp, quiet=True)
+    model = new_resnet(0).to(device)  # fit entrena donde están los pesos
+    history = fit(model, train, test, epochs=epochs, optimizer=sgd(model, lr), amp=amp, quiet=True)
     sync(device)
     seconds = time.perf_counter() - started
     return {"recipe": "fit", "loaders": loaders, "amp": amp, "precision": precision(device, amp), "seconds": seconds,
@@ -229,24 +242,24 @@ def run_features(root: Path, device: torch.device, batch_size: int, epochs: int 
 
     tf = test_transforms(224)
     train, test = make_loaders(root, batch_size, device=device, train_transform=tf, test_transform=tf,
-                               num_workers=0, seed=0)
+                               num_workers=0, seed=0, fast=False)
     started = time.perf_counter()
-    model = freeze(new_resnet(1))
+    model = freeze(new_resnet(1)).to(device)
     naive = fit(model, train, test, epochs=epochs, optimizer=torch.optim.Adam(model.fc.parameters(), 1e-3),
-                device=device, quiet=True)
+                quiet=True)
     sync(device)
     naive_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    source = new_resnet(1)  # la misma semilla: la misma cabeza inicial que el modelo ingenuo
+    source = new_resnet(1).to(device)  # la misma semilla: la misma cabeza inicial que el modelo ingenuo
     body = features.backbone(source)
-    train_set = features.extract_features(body, features.in_order(train, max(batch_size, 64)), device)
-    test_set = features.extract_features(body, test, device)
-    head = heads.head_from(source)
+    train_set = features.extract_features(body, features.in_order(train, max(batch_size, 64)))
+    test_set = features.extract_features(body, test)
+    head = heads.head_from(source)  # en el dispositivo de source
     train_feats, test_feats = features.feature_loaders(*train_set, *test_set, batch_size=batch_size, seed=0,
                                                        device=device)
     cached = fit(head, train_feats, test_feats, epochs=epochs, optimizer=torch.optim.Adam(head.parameters(), 1e-3),
-                 device=device, quiet=True)
+                 quiet=True)
     sync(device)
     cached_seconds = time.perf_counter() - started
     return {"precision": precision(device, True), "epochs": epochs,

@@ -4,8 +4,9 @@ Las transformaciones son las de la receta de d2l para hotdog (recorte aleatorio 
 en entrenamiento; redimensionado y recorte central en prueba; normalización de
 ImageNet). ``make_loaders`` lee las carpetas con ``folders.ImageFolderSafe`` (que salta, con
 un aviso, lo oculto y las imágenes que no se pueden leer) y salta también, con un aviso, las
-carpetas de clase sin ninguna imagen utilizable. En CUDA, con esa receta, sus cargadores son los
-de ``fastdata`` (decodificar una vez, aumentar en la GPU).
+carpetas de clase sin ninguna imagen utilizable. Si se pide (``fast=True`` o
+``COURSE_UTILS_LOADER=fast``) y las transformaciones son las de esa receta, sus cargadores son los
+de ``decoded`` (decodificar una vez, aumentar por lotes en el dispositivo).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from course_utils.env import loader_kwargs
+from course_utils import decoded
+from course_utils.env import get_device, loader_kwargs
 from course_utils.folders import ImageFolderSafe, SkippedClassWarning, skip_bad_images
 from course_utils.layout import layout_problems
 
@@ -29,6 +31,7 @@ __all__ = [
     "IMAGENET_STD",
     "denormalize",
     "make_loaders",
+    "recipe_size",
     "test_transforms",
     "train_transforms",
 ]
@@ -70,6 +73,22 @@ def denormalize(
     return (x * s + m).clamp(0.0, 1.0)
 
 
+def recipe_size(train_transform: Callable | None, test_transform: Callable | None) -> int | None:
+    """``size`` si las transformaciones son la receta de ImageNet a ``size`` px; si no, ``None``.
+
+    La receta: ``train_transforms(size)`` y ``test_transforms(size, round(size * 256 / 224))``, comparadas
+    por su ``repr`` (nombra cada paso con sus parámetros). La carga rápida (``decoded``) solo sabe
+    reproducir esa.
+    """
+    crop = next((t for t in getattr(train_transform, "transforms", []) if isinstance(t, v2.RandomResizedCrop)), None)
+    if crop is None or len(set(crop.size)) != 1:
+        return None
+    size = int(crop.size[0])
+    same = repr(train_transform) == repr(train_transforms(size)) and \
+        repr(test_transform) == repr(test_transforms(size, round(size * 256 / 224)))
+    return size if same else None
+
+
 # --------------------------------------------------------------------------------------
 # Cargadores
 # --------------------------------------------------------------------------------------
@@ -97,6 +116,7 @@ def make_loaders(
     test_transform: Callable | None = None,
     size: int = 224,
     seed: int = 0,
+    fast: bool | None = None,
 ) -> tuple[DataLoader, DataLoader]:
     """Cargadores de entrenamiento (barajado con semilla) y de prueba (en orden) para ``root``.
 
@@ -113,13 +133,15 @@ def make_loaders(
     Para saberlo se abre una imagen de cada clase (la primera que se pueda leer). Si el último
     lote de entrenamiento tuviera una sola imagen (BatchNorm no puede entrenar con ella), se descarta.
 
-    En CUDA, con las transformaciones de la receta de ImageNet (las de por defecto) y si caben en
-    memoria, los cargadores son los de ``fastdata`` (cada imagen se decodifica una vez, con caché,
-    y se aumenta en la GPU; los lotes llegan ya en la GPU; las imágenes dañadas no cuentan en
-    ``len(loader.dataset)``); ``COURSE_UTILS_LOADER=pil`` lo desactiva. En los demás casos, los
-    ``DataLoader`` de PIL. Ver ``fastdata.choose``.
+    ``fast``: la carga rápida de ``decoded`` (``None``: si ``COURSE_UTILS_LOADER=fast``; ``pil``,
+    ``auto`` o sin definir, no). Cada imagen se decodifica una vez (en memoria, sin caché en disco) y
+    se aumenta por lotes en el dispositivo; los lotes llegan ya allí y las imágenes dañadas no cuentan
+    en ``len(loader.dataset)``. Solo con la receta de ImageNet (las transformaciones por defecto o
+    ``recipe_size``); con otras, o si decodificar falla (p. ej. sin memoria en la GPU), se avisa y se
+    usan los ``DataLoader`` de PIL, los de siempre.
     """
     root = _check_layout(root, batch_size)
+    fast = decoded.requested(fast)  # antes de leer nada: un valor mal escrito en la variable se dice ya
     if train_transform is None:
         train_transform = train_transforms(size)
     if test_transform is None:
@@ -144,13 +166,9 @@ def make_loaders(
             f"{root / 'test'} no tiene ninguna imagen utilizable de las clases que se entrenan, así que no se "
             "puede medir la exactitud. Añade imágenes de prueba en cada subcarpeta de test/."
         )
-    from course_utils import fastdata  # aquí y no arriba: fastdata importa este módulo
-
-    fast = fastdata.fast_loaders(root, batch_size, device=device, seed=seed, num_workers=num_workers,
-                                 train_transform=train_transform, test_transform=test_transform,
-                                 classes=train_set.classes, n_images=len(train_set) + len(test_set))
-    if fast is not None:  # CUDA con la receta de ImageNet: imágenes decodificadas una vez, aumento en la GPU
-        return fast
+    fast_loaders = _decoded_loaders(train_set, test_set, batch_size, device, num_workers, seed) if fast else None
+    if fast_loaders is not None:
+        return fast_loaders
     kwargs = loader_kwargs(device, num_workers)
     generator = torch.Generator().manual_seed(seed)
     # Un último lote de 1 imagen rompe BatchNorm en modo entrenamiento («Expected more than 1 value per
@@ -161,3 +179,23 @@ def make_loaders(
     )
     test_loader = DataLoader(test_set, batch_size=batch_size, shuffle=False, collate_fn=skip_bad_images, **kwargs)
     return train_loader, test_loader
+
+
+def _decoded_loaders(train_set: ImageFolderSafe, test_set: ImageFolderSafe, batch_size: int, device: Any,
+                     num_workers: int | None, seed: int) -> tuple[decoded.DecodedLoader, decoded.DecodedLoader] | None:
+    """Los cargadores de ``decoded`` para ``make_loaders``; ``None`` (con un aviso) si no se pueden usar."""
+    size = recipe_size(train_set.transform, test_set.transform)
+    if size is None:
+        decoded.warn_not_recipe()
+        return None
+    device, resize = get_device(device), round(size * 256 / 224)
+    recipe = {"size": size, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    try:
+        parts = [decoded.subset(decoded.decode(folder, resize, device, num_workers), folder.targets,
+                                range(len(folder)), folder.classes, train=train, transform=folder.transform, **recipe)
+                 for folder, train in ((train_set, True), (test_set, False))]
+    except (RuntimeError, OSError) as exc:  # p. ej. torch.cuda.OutOfMemoryError
+        decoded.warn_fallback(exc)
+        return None
+    print(decoded.loading_line(len(parts[0]), len(parts[1]), device), flush=True)
+    return decoded.loaders(parts[0], parts[1], batch_size, seed)

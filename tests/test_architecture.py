@@ -26,10 +26,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "course_utils"
 #: Qué partes puede importar cada parte.
 ALLOWED = {"core": {"core"}, "lab": {"core", "lab"}, "plumbing": {"core", "lab", "plumbing"}, "door": {"plumbing"}}
 
-#: Líneas de código (sin docstrings, comentarios ni líneas en blanco) que puede tener el núcleo. Antes del
-#: rediseño de la issue 26 los módulos equivalentes tenían 3.861 (medido con ``code_lines``, abajo). Subirlo
-#: se argumenta en el commit que lo sube.
-CORE_BUDGET = 3300
+#: Líneas de código (sin docstrings, comentarios ni líneas en blanco: ``code_lines``, abajo) que puede tener
+#: el núcleo. Antes del rediseño (02ef34c) los módulos que hoy son el núcleo tenían 4.688; después, 4.156.
+#: Subirlo se argumenta en el commit que lo sube.
+CORE_BUDGET = 4200
 MAX_MODULE_LINES = 350
 
 

@@ -1,12 +1,16 @@
 """Pruebas del banco de velocidad (benchmarks/speed.py, gpu_check.py): datos generados, filas, picos y objetivos.
 
-Nada ejecuta el banco de verdad: los resultados de las tres clases de máquina son de mentira.
+Nada ejecuta el banco de verdad: los resultados de las tres clases de máquina son de mentira, y las filas de
+``fit``, la caché de características y la comprobación de la carga rápida se ejecutan en la CPU con una red
+diminuta y una docena de imágenes (para que el código que solo corre en una GPU no se quede sin probar).
 """
 
 import importlib.util
+import warnings
 from pathlib import Path
 
 import pytest
+import standins
 import torch
 from PIL import Image
 
@@ -147,11 +151,8 @@ def _load(name):
 
 
 def test_hotdog_standin_has_odd_files_that_the_loader_survives(tmp_path):
-    import warnings
-
     from course_utils.folders import ImageFolderSafe
 
-    standins = _load("standins")
     root = standins.make_hotdog_standin(tmp_path, 7, 2, odd_files=True)
     folder = root / "train" / "hotdog"
     names = {p.name for p in folder.iterdir()} | {p.name for p in (root / "test" / "not-hotdog").iterdir()}
@@ -174,7 +175,6 @@ def test_hotdog_standin_has_odd_files_that_the_loader_survives(tmp_path):
 def test_resnet18_standin_loads_as_imagenet_weights(tmp_path, monkeypatch):
     from course_utils import models
 
-    standins = _load("standins")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("COURSE_UTILS_OFFLINE", "1")  # sin red: tiene que salir de la caché
     path = standins.make_resnet18_standin(tmp_path)
@@ -182,6 +182,50 @@ def test_resnet18_standin_loads_as_imagenet_weights(tmp_path, monkeypatch):
     model = models.resnet18(num_classes=2, weights="imagenet")
     saved = torch.load(path, weights_only=True)
     assert torch.equal(model.conv1.weight, saved["conv1.weight"])
+
+
+class _TinyNet(torch.nn.Module):
+    """En lugar de ResNet-18 (la velocidad no se mide aquí): un cuerpo y una cabeza ``fc``, como las del curso."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=4), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+        self.fc = torch.nn.Linear(4, 2)
+
+    def stages(self):
+        return [("body", self.body), ("fc", self.fc)]
+
+    def forward(self, x):
+        return self.fc(self.body(x))
+
+
+def test_fit_rows_and_the_feature_cache_run_with_both_loaders(speed, tmp_path, monkeypatch, capsys):
+    """Las filas de fit (cargadores PIL de d2l y los decodificados de course_utils.decoded) y la caché de
+    características se ejecutan con la API de hoy (optimizador explícito, el modelo ya en el dispositivo)."""
+    monkeypatch.setattr(speed, "new_resnet", lambda seed: (torch.manual_seed(seed), _TinyNet())[1])
+    root = speed.make_dataset(tmp_path, 8, 4)
+    cpu = torch.device("cpu")
+    train, test = speed.fast_loaders(root, cpu, 4)
+    assert type(train).__name__ == "DecodedLoader" and next(iter(test))[0].shape == (4, 3, 224, 224)
+    assert "Carga rápida: 8 + 4 imágenes" in capsys.readouterr().out
+    for loaders in ("pil", "fast"):
+        row = speed.run_fit(root, cpu, 4, 1, 0.05, loaders, False)
+        assert row["loaders"] == loaders and row["precision"] == "float32" and row["images_per_s"] > 0
+        assert 0 <= row["test_acc"] <= 1
+    fe = speed.run_features(root, cpu, 4, epochs=2)
+    assert fe["epochs"] == 2 and fe["speedup"] > 0 and 0 <= fe["cached_test_acc"] <= 1
+
+
+def test_gpu_check_measures_the_decoded_loaders_against_pil(tmp_path):
+    gpu_check = _load("gpu_check")
+    root = standins.make_hotdog_standin(tmp_path, 4, 2, odd_files=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # los archivos raros del sustituto ya se prueban arriba
+        result = gpu_check.check_decoded(root, batch_size=4, device="cpu")
+    assert result["decoded"] and result["images"] == [10, 6]  # + GIF y CMYK; + PNG y gris (la truncada no)
+    assert result["test_max_abs_diff_vs_pil"] == 0.0, "los mismos píxeles que PIL"
+    assert result["decoded_train_images_per_s"] > 0 and result["pil_train_images_per_s"] > 0
 
 
 def test_gpu_check_without_cuda_says_what_it_is_for(monkeypatch, capsys):
@@ -198,8 +242,15 @@ def test_gpu_check_report_lists_every_notebook_and_the_speed_table(speed):
                       "torch": "2.14.1"},
               "notebooks": {"04_fine_tuning_hotdog.ipynb": {"seconds": 80.0, "claim_failures": 1, "unexpected_errors": []},
                             "05_x.ipynb": {"seconds": 9.0, "claim_failures": 0, "unexpected_errors": ["celda 7: NameError"]}},
-              "speed": fake_results(speed, "cuda", ratio=3.5)}
+              "speed": fake_results(speed, "cuda", ratio=3.5),
+              "decoded": {"decoded": True, "decode_seconds": 12.5, "gpu_gib": 0.71, "images": [2002, 802],
+                          "test_max_abs_diff_vs_pil": 0.0, "decoded_train_images_per_s": 4100.0,
+                          "pil_train_images_per_s": 610.0},
+              "notebooks_fast": {"05_x.ipynb": {"seconds": 7.0, "claim_failures": 0, "unexpected_errors": []}}}
     text = gpu_check.markdown(report)
+    assert "2002 + 802 imágenes decodificadas en 12.5 s; ocupan 0.71 GiB de la GPU" in text
+    assert "mayor diferencia 0" in text and "4100.0 imágenes/s con la carga rápida, 610.0 con PIL" in text
+    assert "- 05_x.ipynb con la carga rápida: 7.0 s" in text
     assert "Tesla T4 (capacidad 7.5" in text and "float16" in text
     assert "| 04_fine_tuning_hotdog.ipynb | 80.0 | 1 | - |" in text and "celda 7: NameError" in text
     assert "| fit(amp=True) | decodificados una vez | float16 | 35,0 | x3,50 |" in text

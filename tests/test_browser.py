@@ -37,6 +37,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("COURSE_UTILS_CHROMIUM", "/usr/bin/chromium")
 DEFAULT_SCREENSHOTS = ROOT / "runs" / "capturas-widgets"  # ignorada por git (runs/ en .gitignore)
+pytestmark = pytest.mark.slow  # nivel lento: pytest -m "not slow" no lo ejecuta
+
 SCREENSHOTS = Path(os.environ.get("COURSE_UTILS_SCREENSHOTS", DEFAULT_SCREENSHOTS))
 INSTALL_HINT = ("Para instalarlos: sudo apt-get update && sudo apt-get install -y chromium "
                 "(Debian/Ubuntu; o indica otro Chromium con COURSE_UTILS_CHROMIUM=/ruta) y "
@@ -50,8 +52,6 @@ UPLOAD_NAME = "letra_A.png"
 SETUP = """\
 from course_utils import augment, glyphnet, offline, widgets
 from course_utils.course import transforms_for
-
-pytestmark = pytest.mark.slow  # nivel lento: pytest -m "not slow" no lo ejecuta
 
 letters, letter_labels = offline.generate("source", 1, "test")
 letter_b = letters[offline.SOURCE_CLASSES.index("b")]"""

@@ -2,7 +2,7 @@
 
 Aquí no hay red: *hotdog* es un sustituto generado (JPEG de tamaños y proporciones variados,
 con archivos raros entre ellos) y los pesos de ImageNet, un archivo con sus claves y pesos al
-azar en una caché de torch temporal (``benchmarks/standins.py``). Los cuadernos se ejecutan con
+azar en una caché de torch temporal (``tests/standins.py``). Los cuadernos se ejecutan con
 ``COURSE_UTILS_FULL=1``, como lo pediría un estudiante en una CPU.
 
 Con pesos al azar, las comprobaciones de lo que consigue ImageNet no pueden cumplirse: son las
@@ -13,12 +13,14 @@ solo con ``AssertionError``. Cualquier otra excepción (un tamaño que solo cump
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
+import standins
+
+pytestmark = pytest.mark.slow  # nivel lento: pytest -m "not slow" no lo ejecuta
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -27,14 +29,6 @@ NOTEBOOKS = ROOT / "notebooks"
 TRAIN_PER_CLASS, TEST_PER_CLASS = 4, 2
 
 
-def _standins():
-    spec = importlib.util.spec_from_file_location("standins", ROOT / "benchmarks" / "standins.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-standins = _standins()
 CLAIM_TAG = standins.CLAIM_TAG
 FULL_MODE_NOTEBOOKS = standins.full_mode_notebooks(NOTEBOOKS)
 
@@ -66,9 +60,9 @@ def test_notebook_runs_to_the_end_in_full_mode_on_cpu(path, standin, monkeypatch
 
 @pytest.mark.parametrize("name", ["04_fine_tuning_hotdog", "05_comparacion_desde_cero"])
 def test_full_mode_runs_with_the_gpu_data_path_forced_on_cpu(name, standin, monkeypatch):
-    """El camino de un estudiante con GPU (imágenes decodificadas una vez, aumento por lotes en el
-    dispositivo: ``fastdata``), de principio a fin en los dos cuadernos que más entrenan, forzado en
-    CPU con ``COURSE_UTILS_LOADER=fast``: el cuaderno dice que lo usa y ninguna celda falla por él."""
+    """La carga rápida opcional (imágenes decodificadas una vez, aumento por lotes en el dispositivo:
+    ``course_utils.decoded``), pedida con ``COURSE_UTILS_LOADER=fast``, de principio a fin en los dos
+    cuadernos que más entrenan, en CPU: el cuaderno dice que la usa y ninguna celda falla por ella."""
     monkeypatch.delenv("COURSE_UTILS_OFFLINE", raising=False)
     for key, value in standins.full_mode_env(standin).items():
         monkeypatch.setenv(key, value)

@@ -10,7 +10,6 @@ archivo» del cuaderno 4, pega donde dice las funciones ``train_epoch_by_hand`` 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import os
 import re
 import subprocess
@@ -18,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import standins
 import torch
 
 pytestmark = pytest.mark.slow  # nivel lento: pytest -m "not slow" no lo ejecuta
@@ -25,13 +25,6 @@ pytestmark = pytest.mark.slow  # nivel lento: pytest -m "not slow" no lo ejecuta
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "notebooks" / "src" / "04_fine_tuning_hotdog.md"
 HAND_FUNCTIONS = ("train_epoch_by_hand", "evaluate_by_hand")
-
-
-def _standins():
-    spec = importlib.util.spec_from_file_location("standins", ROOT / "benchmarks" / "standins.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _script() -> str:
@@ -51,7 +44,6 @@ def _script() -> str:
 
 
 def test_the_notebook_script_finetunes_a_folder_of_jpegs(tmp_path):
-    standins = _standins()
     standins.make_hotdog_standin(tmp_path / "hotdog", train_per_class=4, test_per_class=2, odd_files=False)
     weights = standins.make_resnet18_standin(tmp_path / "torch_home")
     script = tmp_path / "finetune_hotdog.py"

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from course_utils import offline
-
 from course_utils.lab import splits
 
 

@@ -7,10 +7,11 @@ memoria, rapidísimo), ``folder_splits`` (una carpeta ``train/`` + ``test/`` com
 eligen los índices: los subconjuntos por clase están anidados y la validación sale al azar,
 con una semilla, de cada clase.
 
-En CUDA, con la receta de ImageNet, los cargadores de las particiones de carpeta son los de
-``fastdata`` (como en ``data.make_loaders``): las imágenes de ``train/`` y ``test/`` se
+Si se pide la carga rápida (``fast=True`` o ``COURSE_UTILS_LOADER=fast``, como en
+``data.make_loaders``) y las transformaciones son la receta de ImageNet, los cargadores de las
+particiones de carpeta son los de ``decoded``: las imágenes de ``train/`` y ``test/`` se
 decodifican una sola vez, las comparten todas las llamadas a ``loaders`` y las copias
-(``per_class``, ``merged``), y se aumentan en la GPU.
+(``per_class``, ``merged``), y se aumentan por lotes en el dispositivo.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from course_utils import fastdata, offline
+from course_utils import decoded, offline
 from course_utils.course import MINI_TEST_PER_CLASS, MINI_TRAIN_PER_CLASS
+from course_utils.data import IMAGENET_MEAN, IMAGENET_STD, recipe_size
 from course_utils.env import get_device, loader_kwargs
 from course_utils.folders import ImageFolderSafe, skip_bad_images
 
@@ -102,16 +104,16 @@ def stratified_split(
 
 
 class _Decoded:
-    """Lo que comparten un ``Splits`` de carpeta y sus copias: las imágenes decodificadas y las líneas ya escritas.
+    """Lo que comparten un ``Splits`` de carpeta y sus copias (``per_class``, ``merged``) para la carga rápida.
 
-    Las imágenes de ``train/`` y ``test/`` se decodifican en la primera llamada a ``loaders`` que
-    elige la carga rápida (una vez por dispositivo) y se quedan allí; ``failed``: la carga rápida
-    falló (ya se avisó) y se usa PIL desde entonces.
+    ``parts[dispositivo]``: las imágenes de ``train/`` y de ``test/`` decodificadas (``decoded.decode``, una
+    vez por dispositivo); ``said``: ya se escribió la línea que lo dice; ``failed``: decodificar falló (ya
+    se avisó) y se usa PIL desde entonces.
     """
 
     def __init__(self) -> None:
-        self.parts: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
-        self.said: set[str] = set()
+        self.parts: dict[str, tuple[list, list]] = {}
+        self.said = False
         self.failed = False
 
 
@@ -122,7 +124,7 @@ class Splits:
     ``pool`` tiene todas las imágenes de entrenamiento con la transformación de entrenamiento y
     ``pool_eval`` las mismas con la de evaluación (la validación no lleva aumento de datos).
     ``train_idx`` y ``val_idx`` son índices disjuntos de ``pool``; ``test`` es aparte.
-    ``decoded`` (interno) guarda las imágenes decodificadas de la carga rápida; lo comparten las copias.
+    ``decoded`` (interno): las imágenes de la carga rápida, ya decodificadas; lo comparten las copias.
     """
 
     pool: Dataset
@@ -173,13 +175,15 @@ class Splits:
         on: str = "test",
         device: torch.device | str | None = None,
         num_workers: int | None = None,
+        fast: bool | None = None,
     ) -> tuple[DataLoader, DataLoader]:
         """Cargadores ``(entrenamiento, evaluación)``; ``on`` elige ``"val"`` o ``"test"`` para evaluar.
 
         El barajado depende solo de ``seed``. Los datos en memoria se cargan sin procesos hijos.
-        En CUDA, con la receta de ImageNet y si caben, los de una carpeta son los de ``fastdata``
-        (imágenes decodificadas una vez para todas las llamadas, lotes ya en la GPU; las imágenes
-        dañadas no entran); ``COURSE_UTILS_LOADER=pil`` lo desactiva. Qué carga se usa se dice una vez.
+        ``fast`` (``None``: ``COURSE_UTILS_LOADER=fast``): los de una carpeta con la receta de ImageNet
+        son los de ``decoded`` (imágenes decodificadas una vez para todas las llamadas y copias, lotes
+        ya en el dispositivo; las dañadas no entran; se dice una vez). Con otras transformaciones, o si
+        decodificar falla, se avisa y se usa PIL. Los datos en memoria no la necesitan: ya lo están.
         """
         if on not in ("val", "test"):
             raise ValueError(f"on debe ser 'val' o 'test', no {on!r}.")
@@ -188,9 +192,10 @@ class Splits:
                 "Estos datos no tienen validación. Sepárala con val_per_class > 0 al crearlos "
                 "(nunca elijas hiperparámetros mirando la prueba)."
             )
-        fast = self._decoded_loaders(batch_size, seed, on, device, num_workers)
-        if fast is not None:
-            return fast
+        fast_loaders = self._decoded_loaders(batch_size, seed, on, device, num_workers) \
+            if decoded.requested(fast) and not self.in_memory else None
+        if fast_loaders is not None:
+            return fast_loaders
         kwargs = {"num_workers": 0} if self.in_memory else loader_kwargs(device, num_workers)
         generator = torch.Generator().manual_seed(seed)
         train = DataLoader(self.train, batch_size=batch_size, shuffle=True, generator=generator, **kwargs)
@@ -213,46 +218,41 @@ class Splits:
         return self.pool, test, list(range(len(test))) if test_idx is None else test_idx
 
     def _decoded_loaders(self, batch_size: int, seed: int, on: str, device: Any,
-                         num_workers: int | None) -> tuple[fastdata.TensorBatches, fastdata.TensorBatches] | None:
-        """Los cargadores de ``fastdata`` si ``fastdata.choose`` los elige (decodifica la 1.ª vez); si no, ``None``."""
-        folders = self._folders()
-        if folders is None or self.decoded.failed:  # si falló, ya se avisó: PIL desde entonces
+                         num_workers: int | None) -> tuple[decoded.DecodedLoader, decoded.DecodedLoader] | None:
+        """Los cargadores de ``decoded`` (decodifica la primera vez); ``None`` si se usa PIL (con un aviso)."""
+        state, folders = self.decoded, self._folders()
+        size = recipe_size(self.pool.transform, self.pool_eval.transform) if folders is not None else None
+        if state.failed:  # ya se avisó: PIL desde entonces
+            return None
+        if size is None:
+            decoded.warn_not_recipe()
             return None
         pool, test, test_idx = folders
-        state, device = self.decoded, get_device(device)
-        key = str(device)
-        # Ya decodificadas, no hace falta más memoria: la elección no cambia porque entrenar ocupe la GPU.
-        pending = 0 if key in state.parts else len(pool.samples) + len(test.samples)
-        choice = fastdata.choose(device, pool.transform, self.pool_eval.transform, pending)
-        if not choice.decoded:
-            fastdata.say(fastdata.loading_line(choice), state.said)
-            return None
-        if key not in state.parts:
-            resize = round(choice.size * 256 / 224)
+        device = get_device(device)
+        if str(device) not in state.parts:
+            resize = round(size * 256 / 224)
             try:
-                state.parts[key] = {
-                    "train": fastdata.decode_samples(pool, resize, device=device, num_workers=num_workers),
-                    "test": fastdata.decode_samples(test, resize, device=device, num_workers=num_workers),
-                }
-            except (RuntimeError, OSError) as exc:  # p. ej. torch.cuda.OutOfMemoryError: PIL desde ahora
+                state.parts[str(device)] = (decoded.decode(pool, resize, device, num_workers),
+                                            decoded.decode(test, resize, device, num_workers))
+            except (RuntimeError, OSError) as exc:  # p. ej. torch.cuda.OutOfMemoryError
                 state.failed = True
-                fastdata.warn_fallback(exc)
+                decoded.warn_fallback(exc)
                 return None
-        parts = state.parts[key]
-        fastdata.say(fastdata.loading_line(choice, len(parts["train"][1]), len(parts["test"][1])), state.said)
-
-        def select(part: str, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            images, labels, rows = parts[part]
-            chosen = rows[torch.as_tensor(list(indices), dtype=torch.long)]
-            return images, labels, chosen[chosen >= 0]  # las dañadas (-1) no entran
-
+        train_images, test_images = state.parts[str(device)]
+        if not state.said:
+            state.said = True
+            print(decoded.loading_line(sum(x is not None for x in train_images),
+                                       sum(x is not None for x in test_images), device), flush=True)
+        recipe = {"size": size, "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "classes": list(self.classes)}
+        train = decoded.subset(train_images, pool.targets, self.train_idx, train=True, transform=pool.transform,
+                               **recipe)
         if on == "val":
-            evaluation, eval_transform = select("train", self.val_idx), self.pool_eval.transform
+            evaluation = decoded.subset(train_images, pool.targets, self.val_idx, train=False,
+                                        transform=self.pool_eval.transform, **recipe)
         else:
-            evaluation, eval_transform = select("test", test_idx), test.transform
-        return fastdata.recipe_batches(select("train", self.train_idx), evaluation, batch_size, size=choice.size,
-                                       seed=seed, classes=list(self.classes), train_transform=pool.transform,
-                                       eval_transform=eval_transform)
+            evaluation = decoded.subset(test_images, test.targets, test_idx, train=False, transform=test.transform,
+                                        **recipe)
+        return decoded.loaders(train, evaluation, batch_size, seed)
 
 
 def offline_splits(

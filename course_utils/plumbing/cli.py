@@ -55,7 +55,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         mini = f"PROBLEMA: {exc}"
     _print(f"  GlyphNet preentrenada (modo sin conexión): {mini}")
     try:
-        from course_utils.fastdata import describe_policy
+        from course_utils.decoded import describe_policy
 
         loading = describe_policy()
     except Exception as exc:  # noqa: BLE001 - doctor informa de todo y sale siempre con 0
@@ -77,8 +77,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_download(args: argparse.Namespace) -> int:
     """Descarga por adelantado el conjunto y los pesos de ImageNet (antes de la clase)."""
-    from course_utils.plumbing.datasets import fetch_dataset
     from course_utils.models import resnet18
+    from course_utils.plumbing.datasets import fetch_dataset
 
     folder = fetch_dataset(args.name)
     _print(f"Conjunto '{args.name}' listo en {folder}")
@@ -202,8 +202,8 @@ def cmd_badges(args: argparse.Namespace) -> int:
     """Reescribe (o comprueba) el botón de Colab y la celda de preparación de cada cuaderno."""
     from pathlib import Path
 
-    from course_utils.plumbing import colab
     from course_utils.paths import project_root
+    from course_utils.plumbing import colab
 
     root = Path(args.root) if args.root else project_root()
     if root is None or not (root / "notebooks").is_dir():
@@ -225,8 +225,8 @@ def cmd_badges(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from course_utils.lab.experiments import compare_offline
-    from course_utils.plumbing.pretrain import PretrainConfig
     from course_utils.lab.study import StudyConfig
+    from course_utils.plumbing.pretrain import PretrainConfig
 
     offline_defaults, study_defaults = PretrainConfig(), StudyConfig()
     compare_defaults = inspect.signature(compare_offline).parameters

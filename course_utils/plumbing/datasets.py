@@ -22,7 +22,12 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from course_utils import paths
-from course_utils.plumbing.download import DownloadError, OfflineError, download, sha1_file
+from course_utils.plumbing.download import (
+    DownloadError,
+    OfflineError,
+    download,
+    sha1_file,
+)
 
 __all__ = ["DATA_HUB", "ArchiveError", "UnsafeArchiveError", "dataset_ready", "fetch_dataset", "safe_extract_zip"]
 

@@ -150,8 +150,10 @@ def finetune_folder(
     seed_everything(seed)
     device = distributed.setup(get_device(device))  # con torchrun, cada proceso con su GPU (o CPU)
     train_tf, test_tf = transforms_for(weights, size)
+    # La carga rápida (COURSE_UTILS_LOADER=fast) no sabe repartir las imágenes entre procesos: con torchrun, PIL.
     train_loader, test_loader = make_loaders(data, batch_size, device=device, num_workers=num_workers,
-                                             train_transform=train_tf, test_transform=test_tf, seed=seed)
+                                             train_transform=train_tf, test_transform=test_tf, seed=seed,
+                                             fast=False if distributed.requested() else None)
     names = list(train_loader.dataset.classes)  # make_loaders comprueba que test/ tiene las mismas
     info = {"data": str(data.resolve()), "classes": names, "weights": weights, "size": size}
     if resume:

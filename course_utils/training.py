@@ -220,7 +220,7 @@ def predict_batches(model: nn.Module, loader: Iterable, amp: bool = True) -> dic
     return {"y_true": torch.cat([y for _, y in outputs]), "y_pred": probs.argmax(dim=1), "probs": probs}
 
 
-def predict(model: nn.Module, image: Any, transform: Callable, class_names: Sequence[str],
+def predict(model: nn.Module, image: Any, transform: Callable, class_names: Sequence[str], *,
             topk: int = 3) -> list[tuple[str, float]]:
     """Clasifica una imagen (ruta, ``PIL.Image`` o tensor CxHxW ya transformado).
 

@@ -139,7 +139,7 @@ def upload_png(folder: Path) -> tuple[Path, str]:
     path = folder / UPLOAD_NAME
     image.save(path)
     _, test_tf = transforms_for("mini", offline.IMAGE_SIZE)
-    top = predict(glyphnet.load_pretrained(), image, test_tf, offline.SOURCE_CLASSES, "cpu")
+    top = predict(glyphnet.load_pretrained(), image, test_tf, offline.SOURCE_CLASSES)
     assert top[0][0] == "A", f"la GlyphNet preentrenada debería reconocer la «A» generada: {top}"
     return path, describe_prediction(UPLOAD_NAME, top)
 

@@ -8,8 +8,10 @@ comprueba que encaja: si no, un mensaje dice cuál es la diferencia y nada cambi
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,14 @@ from torch import nn
 from course_utils.history import History
 from course_utils.paths import atomic_write_bytes
 
-__all__ = ["model_signature", "save_checkpoint", "load_checkpoint", "align_optimizer_state"]
+__all__ = ["DiskFullError", "model_signature", "save_checkpoint", "load_checkpoint", "align_optimizer_state"]
+
+
+class DiskFullError(OSError):
+    """No cabe el punto de control en el disco; el mensaje dice cuánto hace falta y que el anterior sigue intacto."""
+
+    def __str__(self) -> str:  # solo el mensaje, sin «[Errno 28]» delante
+        return str(self.strerror)
 
 
 def model_signature(model: nn.Module) -> dict[str, Any]:
@@ -44,6 +53,7 @@ def save_checkpoint(
 
     La escritura es atómica: un corte a mitad nunca deja un archivo roto en ``path``.
     Solo contiene tensores y tipos simples, así que se carga con ``weights_only=True``.
+    Con el disco lleno lanza ``DiskFullError`` (un ``OSError``) con cuántos MB hacen falta.
     """
     state = {
         "format": 1,
@@ -56,7 +66,17 @@ def save_checkpoint(
     }
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    return atomic_write_bytes(Path(path), buffer.getvalue())
+    path, data = Path(path), buffer.getvalue()
+    try:
+        return atomic_write_bytes(path, data)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):  # lleno, o sin cuota
+            raise
+        kept = f"el último punto de control bueno ({path}) sigue intacto" if path.is_file() else "nada quedó a medias"
+        size = f"{max(len(data) / 1e6, 0.1):.1f}".replace(".", ",")
+        raise DiskFullError(errno.ENOSPC, f"No se pudo guardar el punto de control: el disco está lleno. Hacen falta "
+                            f"unos {size} MB libres en {path.parent}; {kept}. Libera espacio (borra puntos de control "
+                            "o carpetas que ya no uses) o guarda en otra carpeta y vuelve a intentarlo.") from exc
 
 
 def load_checkpoint(
@@ -78,11 +98,13 @@ def load_checkpoint(
         raise FileNotFoundError(f"No existe el punto de control {path}. Revisa la ruta.")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise ValueError(
-            f"No se pudo leer el punto de control {path}: el archivo está dañado o no lo creó "
-            f"course_utils ({exc}). Vuelve a entrenar o usa otro archivo."
-        ) from exc
+    except Exception as exc:  # noqa: BLE001 - el texto de torch aconseja quitar la protección: no se repite
+        why = ("trae objetos de Python que no son pesos (no se cargan: podrían ejecutar código)"
+               if isinstance(exc, pickle.UnpicklingError) else "está incompleto o no lo escribió torch.save")
+        raise ValueError(  # sin encadenar: la traza tampoco muestra el consejo de torch
+            f"No se pudo leer {path}: {why}; no es un punto de control de este curso (no lo creó course_utils) o "
+            "está dañado. No se ha ejecutado nada del archivo. Vuelve a entrenar o usa otro archivo."
+        ) from None
     if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
         raise ValueError(f"{path} no es un punto de control de course_utils (falta la clave 'model').")
     saved, current = state.get("signature", {}), model_signature(model)

@@ -11,36 +11,25 @@ La última etapa (``fc``) es siempre la cabeza: la capa que se sustituye para la
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision.models import ResNet18_Weights
 from torchvision.models import resnet18 as tv_resnet18
 
-from course_utils.paths import offline_forced, torch_hub_dir
+from course_utils.paths import IMAGENET_WEIGHTS_ENV, OFFLINE_ENV, offline_forced, torch_hub_dir
 
-#: Nombre de la cabeza (capa de salida) en todos los modelos del curso.
 __all__ = [
-    "HEAD",
-    "WeightsUnavailableError",
-    "stages",
-    "stage_names",
-    "replace_head",
-    "imagenet_weights_cached",
-    "resnet18",
-    "freeze",
-    "unfreeze",
-    "set_train_mode",
-    "bn_inference",
-    "count_parameters",
-    "OPTIMIZERS",
-    "param_groups",
-    "make_optimizer",
-    "stage_table",
-    "output_count",
+    "HEAD", "WeightsUnavailableError", "stages", "stage_names", "replace_head", "imagenet_weights_cached",
+    "resnet18", "freeze", "unfreeze", "set_train_mode", "bn_inference", "count_parameters", "OPTIMIZERS",
+    "param_groups", "make_optimizer", "stage_table", "output_count",
 ]
 
+#: Nombre de la cabeza (capa de salida) en todos los modelos del curso.
 HEAD = "fc"
 
 _RESNET_STAGES = ("stem", "layer1", "layer2", "layer3", "layer4", HEAD)
@@ -96,10 +85,16 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
     return model
 
 
+def _imagenet_file() -> tuple[Path, bool]:
+    """El archivo de pesos de ImageNet de ResNet-18 y si lo eligió el usuario (``COURSE_UTILS_IMAGENET_WEIGHTS``)."""
+    chosen = os.environ.get(IMAGENET_WEIGHTS_ENV, "").strip()
+    cached = torch_hub_dir() / "checkpoints" / ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+    return (Path(chosen).expanduser(), True) if chosen else (cached, False)
+
+
 def imagenet_weights_cached() -> bool:
-    """``True`` si los pesos ImageNet de ResNet-18 ya están en la caché de torchvision."""
-    filename = ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
-    return (torch_hub_dir() / "checkpoints" / filename).is_file()
+    """``True`` si hay pesos ImageNet de ResNet-18 en la caché de torch o en ``COURSE_UTILS_IMAGENET_WEIGHTS``."""
+    return _imagenet_file()[0].is_file()
 
 
 def resnet18(num_classes: int | None = None, weights: str | None = "imagenet", progress: bool = True) -> nn.Module:
@@ -108,22 +103,53 @@ def resnet18(num_classes: int | None = None, weights: str | None = "imagenet", p
     ``weights``: ``"imagenet"`` (descarga una vez, ~45 MB, y los guarda en la caché de
     torchvision) o ``None``/``"none"`` (inicialización aleatoria). Si ``num_classes`` se
     indica, la capa de salida se sustituye por una nueva de ese tamaño.
-    Sin conexión y sin los pesos en caché se lanza ``WeightsUnavailableError`` con
-    instrucciones en español en lugar de una traza de ``urllib``.
+    Sin conexión y sin los pesos en caché, o con un archivo de pesos dañado o ajeno, se lanza
+    ``WeightsUnavailableError`` con instrucciones en español en lugar de una traza.
     """
     if weights in (None, "none"):
         model = tv_resnet18(weights=None)
     elif weights == "imagenet":
-        if offline_forced() and not imagenet_weights_cached():
-            raise WeightsUnavailableError(_weights_help(torch_hub_dir(), "el modo sin conexión está activado"))
-        try:
-            model = tv_resnet18(weights=ResNet18_Weights.IMAGENET1K_V1, progress=progress)
-        except (OSError, RuntimeError) as exc:  # URLError hereda de OSError
-            raise WeightsUnavailableError(_weights_help(torch_hub_dir(), str(exc))) from exc
+        model = _imagenet_resnet18(progress)
     else:
         raise ValueError(f"weights debe ser 'imagenet' o None, no {weights!r}.")
     if num_classes is not None:
         replace_head(model, num_classes)
+    return model
+
+
+def _imagenet_resnet18(progress: bool) -> nn.Module:
+    """ResNet-18 con los pesos de ImageNet, leídos con ``weights_only=True``: nada del archivo se ejecuta.
+
+    Los de la caché (o recién descargados) se leen solo si su SHA-256 empieza por el código de su nombre
+    (``resnet18-f37072fd.pth``). Uno elegido con ``COURSE_UTILS_IMAGENET_WEIGHTS`` (una copia en una
+    memoria USB, los sustitutos de las pruebas) se lee sin comprobar la suma.
+    """
+    path, chosen = _imagenet_file()
+    expected = path.stem.rsplit("-", 1)[-1]
+    if chosen and not path.is_file():
+        raise WeightsUnavailableError(f"{IMAGENET_WEIGHTS_ENV} apunta a {path}, que no existe. Corrige la ruta "
+                                      "o quita la variable.")
+    if not path.is_file():
+        if offline_forced():
+            raise WeightsUnavailableError(_weights_help(torch_hub_dir(), "el modo sin conexión está activado"))
+        try:  # torch.hub comprueba la suma antes de dejar el archivo en la caché
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(ResNet18_Weights.IMAGENET1K_V1.url, str(path), hash_prefix=expected,
+                                           progress=progress)
+        except (OSError, RuntimeError) as exc:  # URLError hereda de OSError
+            raise WeightsUnavailableError(_weights_help(torch_hub_dir(), str(exc))) from exc
+    reason, model = "no se puede leer como pesos de una ResNet-18", tv_resnet18(weights=None)
+    try:
+        if not chosen and not hashlib.sha256(path.read_bytes()).hexdigest().startswith(expected):
+            reason = f"su SHA-256 no empieza por {expected}, el código de su nombre"
+            raise ValueError(reason)
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception:  # noqa: BLE001 - ilegible, otra suma, objetos de Python, otra red: el mismo consejo
+        todo = (f"apunta {IMAGENET_WEIGHTS_ENV} a otro archivo o quita la variable" if chosen
+                else "bórralo y vuelve a descargarlos con: python -m course_utils download hotdog")
+        raise WeightsUnavailableError(  # sin encadenar: el error de torch aconseja quitar la protección
+            f"El archivo de pesos de ImageNet {path} está dañado o no es el oficial ({reason}). No se ha ejecutado "
+            f"nada de él. Qué hacer: {todo}; o usa el modo sin conexión del curso ({OFFLINE_ENV}=1).") from None
     return model
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "OFFLINE_ENV",
     "FULL_ENV",
     "DATA_ENV",
+    "IMAGENET_WEIGHTS_ENV",
     "project_root",
     "data_dir",
     "cache_dir",
@@ -42,6 +43,8 @@ OFFLINE_ENV = "COURSE_UTILS_OFFLINE"
 FULL_ENV = "COURSE_UTILS_FULL"
 #: Variable de entorno que cambia la carpeta de datos.
 DATA_ENV = "COURSE_UTILS_DATA"
+#: Variable de entorno con un archivo de pesos de ImageNet de ResNet-18 elegido a mano (se carga sin comprobar su suma).
+IMAGENET_WEIGHTS_ENV = "COURSE_UTILS_IMAGENET_WEIGHTS"
 
 
 def project_root() -> Path | None:
@@ -99,7 +102,14 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Escribe ``data`` en ``path`` a través de un archivo temporal y ``os.replace``.
 
     Si algo falla a mitad (disco lleno, Ctrl+C), el archivo anterior, si lo había, queda intacto
-    y no queda ningún temporal; los que dejó una escritura matada antes se borran al escribir de nuevo.
+    y no queda ningún temporal. Un ``kill -9`` o un corte de luz a mitad sí deja el temporal oculto
+    ``.<nombre>.<azar>.tmp`` junto a ``path``; se borra:
+
+    - al volver a guardar ese mismo archivo, si tiene más de 60 s (uno más reciente puede ser el de
+      otra escritura en curso);
+    - en la carpeta de ``finetune --out``, todos los de ``checkpoint.pt``, ``history.json`` y
+      ``run.json`` en cuanto otro entrenamiento la reclama (nuevo o ``--resume``), sin esperar: el
+      dueño que los dejó ya no vive (``plumbing.runs``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +134,10 @@ def _remove_stale_temporaries(path: Path, age_s: float = 60.0) -> None:
     """Borra los temporales de ``path`` que dejó una escritura matada (SIGKILL, corte de luz) hace más de ``age_s``.
 
     Un ``kill -9`` a mitad de guardar un punto de control no deja pasar por el ``except``: el
-    temporal (~45 MB con ResNet-18) se quedaría oculto para siempre. El siguiente guardado lo quita.
+    temporal (~45 MB con ResNet-18) se quedaría oculto para siempre. El siguiente guardado de ese
+    archivo lo quita si tiene más de ``age_s`` segundos; los más recientes se dejan, porque pueden
+    ser de otro proceso que está escribiendo ahora mismo (de ellos se ocupa quien sabe que su
+    dueño murió: ``finetune`` al reclamar su carpeta).
     """
     now = time.time()
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):

@@ -10,6 +10,9 @@ sustitutos que tienen la misma forma que los de verdad:
   un archivo vacío, ``.DS_Store``, un ``._`` de macOS y un ``.txt``);
 - ``make_resnet18_standin``: un archivo ``resnet18-f37072fd.pth`` con las claves de los pesos de
   ImageNet (pesos al azar) en la caché de torch (``TORCH_HOME``), donde torchvision los busca.
+  Su SHA-256 no es el del nombre, así que ``course_utils`` solo lo carga si se lo señala
+  ``COURSE_UTILS_IMAGENET_WEIGHTS`` (lo hace ``full_mode_env``); el torchvision de siempre lo
+  carga desde la caché sin comprobar la suma.
 
 ``run_notebook`` ejecuta un cuaderno dejando que fallen solo las celdas ``imagenet-claim`` (las
 que comprueban lo que consiguen los pesos reales de ImageNet, imposible con pesos al azar).
@@ -23,6 +26,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from course_utils.paths import IMAGENET_WEIGHTS_ENV
 
 CLASSES = ("hotdog", "not-hotdog")
 #: Celdas que comprueban lo que consiguen los pesos reales de ImageNet.
@@ -103,12 +108,21 @@ def make_hotdog_standin(root: str | Path, train_per_class: int, test_per_class: 
     return root
 
 
+def resnet18_standin_path(torch_home: str | Path) -> Path:
+    """Dónde escribe ``make_resnet18_standin`` los pesos sustitutos dentro de ``torch_home``."""
+    return Path(torch_home) / "hub" / "checkpoints" / RESNET18_FILE
+
+
 def make_resnet18_standin(torch_home: str | Path, seed: int = 0) -> Path:
-    """Escribe en ``<torch_home>/hub/checkpoints/`` unos pesos de ResNet-18 al azar con las claves de ImageNet."""
+    """Escribe en ``<torch_home>/hub/checkpoints/`` unos pesos de ResNet-18 al azar con las claves de ImageNet.
+
+    ``course_utils`` los carga cuando ``COURSE_UTILS_IMAGENET_WEIGHTS`` apunta a la ruta devuelta
+    (``full_mode_env`` la pone); sin ella los rechaza, porque su suma no es la del nombre oficial.
+    """
     import torch
     from torchvision.models import resnet18
 
-    path = Path(torch_home) / "hub" / "checkpoints" / RESNET18_FILE
+    path = resnet18_standin_path(torch_home)
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,10 +145,15 @@ def full_mode_notebooks(folder: str | Path) -> list[Path]:
 
 
 def full_mode_env(base: str | Path) -> dict[str, str]:
-    """Variables de entorno para ejecutar los cuadernos en modo completo con los sustitutos de ``base``."""
+    """Variables de entorno para ejecutar los cuadernos en modo completo con los sustitutos de ``base``.
+
+    Los pesos sustitutos (``make_resnet18_standin(base / "torch_home")``) se señalan con
+    ``COURSE_UTILS_IMAGENET_WEIGHTS``: no son los oficiales y sin ella ``course_utils`` los rechaza.
+    """
     base = Path(base)
     return {"COURSE_UTILS_FULL": "1", "COURSE_UTILS_DATA": str(base / "data"),
-            "TORCH_HOME": str(base / "torch_home"), "COURSE_UTILS_QUIET": "1",
+            "TORCH_HOME": str(base / "torch_home"),
+            IMAGENET_WEIGHTS_ENV: str(resnet18_standin_path(base / "torch_home")), "COURSE_UTILS_QUIET": "1",
             "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
 

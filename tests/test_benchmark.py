@@ -179,6 +179,9 @@ def test_resnet18_standin_loads_as_imagenet_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_UTILS_OFFLINE", "1")  # sin red: tiene que salir de la caché
     path = standins.make_resnet18_standin(tmp_path)
     assert path.name == "resnet18-f37072fd.pth" and models.imagenet_weights_cached()
+    with pytest.raises(models.WeightsUnavailableError, match="no es el oficial|dañado"):
+        models.resnet18(num_classes=2, weights="imagenet")  # en la caché, su suma no es la del nombre
+    monkeypatch.setenv("COURSE_UTILS_IMAGENET_WEIGHTS", str(path))  # señalado a mano, como unos pesos de un USB
     model = models.resnet18(num_classes=2, weights="imagenet")
     saved = torch.load(path, weights_only=True)
     assert torch.equal(model.conv1.weight, saved["conv1.weight"])

@@ -146,3 +146,22 @@ def test_scenarios_text_shows_each_verdict_with_its_interval(capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if " → " in line]
     assert len(lines) == 5  # una por receta recomendada: dos en pocos datos diferentes
     assert all("IC [" in line and any(v in line for v in ("gana", "no concluyente", "pierde")) for line in lines)
+
+
+def test_a_full_disk_while_saving_is_a_spanish_message_not_a_traceback(tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+
+    from course_utils import offline
+
+    data = offline.export_image_folder(tmp_path / "mini", "similar", n_train=2, n_test=1)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)  # cada escritura atómica hace fsync antes de os.replace
+    code = main(["finetune", "--data", str(data), "--weights", "mini", "--epochs", "1", "--batch-size", "8",
+                 "--workers", "0", "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "el disco está lleno" in err and "Traceback" not in err and "Errno" not in err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()

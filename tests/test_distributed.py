@@ -82,3 +82,40 @@ def test_setup_gives_each_process_its_gpu_and_nccl(monkeypatch):
     calls.clear()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert distributed.setup(None) == torch.device("cpu") and calls == {"backend": "gloo"}
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_shard_drops_a_lone_last_batch_on_each_process(monkeypatch, rank):
+    # 18 imágenes y lotes de 4: con un proceso, 4 + 4 + 4 + 4 + 2 (nada que descartar); con dos, cada uno
+    # recibe 9 = 4 + 4 + 1, y ese lote de 1 imagen rompe BatchNorm. Se descarta, como en make_loaders.
+    dataset = TensorDataset(torch.arange(18.0).unsqueeze(1), torch.zeros(18, dtype=torch.long))
+    loader = DataLoader(dataset, batch_size=4, shuffle=True, drop_last=False)
+    monkeypatch.setattr(distributed, "active", lambda: True)
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    monkeypatch.setattr(distributed, "rank", lambda: rank)
+    sharded = distributed.shard(loader)
+    sizes = [len(x) for x, _ in sharded]
+    assert sizes == [4, 4] and len(sharded) == 2
+    # Y al revés: el descarte que hacía falta con un proceso (13 = 3 × 4 + 1) no se arrastra a cada proceso,
+    # que recibe 7 = 4 + 3: descartaría 3 imágenes por proceso y época sin motivo.
+    odd = DataLoader(TensorDataset(torch.zeros(13, 1), torch.zeros(13)), batch_size=4, drop_last=True)
+    assert [len(x) for x, _ in distributed.shard(odd)] == [4, 3]
+    # Dos imágenes y dos procesos: una por proceso, que BatchNorm no puede entrenar: un mensaje, no una traza.
+    two = DataLoader(TensorDataset(torch.zeros(2, 1), torch.zeros(2)), batch_size=4)
+    with pytest.raises(ValueError, match="nproc_per_node"):
+        distributed.shard(two)
+
+
+@pytest.mark.slow
+def test_torchrun_with_a_lone_last_batch_on_each_process_trains_to_the_end(tmp_path):
+    # 10 imágenes (una por clase), --batch-size 4 y 2 procesos: 5 = 4 + 1 por proceso, la última sola en su lote
+    # (con un proceso, 4 + 4 + 2: nada que descartar). Una ResNet a 32 px (mapas de 1 × 1 al final) no puede
+    # entrenar BatchNorm con una imagen.
+    data = offline.export_image_folder(tmp_path / "digitos", "similar", n_train=1, n_test=1)
+    out = tmp_path / "dos-procesos"
+    args = ["--weights", "none", "--size", "32", "--epochs", "2", "--batch-size", "4", "--workers", "0",
+            "--device", "cpu", "--quiet"]
+    result = _torchrun("--data", str(data), "--out", str(out), *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Expected more than 1 value" not in result.stderr
+    assert History.load_json(out / "history.json").column("epoch") == [1, 2]

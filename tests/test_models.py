@@ -1,6 +1,11 @@
+import hashlib
+from pathlib import Path
+
 import pytest
+import standins
 import torch
 from torch import nn
+from torchvision.models import ResNet18_Weights
 
 from course_utils import models
 from course_utils.glyphnet import GlyphNet
@@ -129,14 +134,120 @@ def test_imagenet_weights_offline_gives_spanish_instructions(monkeypatch):
 
 
 def test_imagenet_weights_download_failure_is_translated(monkeypatch):
-    import torchvision.models
-
     def fail(*args, **kwargs):
         raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
 
-    monkeypatch.setattr(torchvision.models.ResNet18_Weights.IMAGENET1K_V1, "get_state_dict", fail)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fail)
     with pytest.raises(models.WeightsUnavailableError, match="download hotdog"):
         models.resnet18(2, weights="imagenet", progress=False)
+
+
+def _leave_a_mark(path, value):
+    """Lo que ejecutaría un archivo trampa al cargarse sin ``weights_only``: deja una marca y sigue."""
+    Path(path).write_text("se ejecutó código del archivo", encoding="utf-8")
+    return value
+
+
+class _Trap:
+    def __init__(self, mark, value):
+        self.mark, self.value = str(mark), value
+
+    def __reduce__(self):
+        return _leave_a_mark, (self.mark, self.value)
+
+
+def _cache_file() -> Path:
+    """Donde torchvision guarda (y busca) los pesos de ImageNet de ResNet-18 en la caché de la prueba."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+
+
+def _no_download(*args, **kwargs):
+    raise AssertionError("no debe descargarse nada: los pesos están en la caché")
+
+
+def _booby_trapped(path: Path, mark: Path) -> Path:
+    """Unos pesos de ResNet-18 completos con una trampa en ``fc.bias``: cargados sin protección, funcionan."""
+    state = models.resnet18(weights=None).state_dict()
+    state["fc.bias"] = _Trap(mark, state["fc.bias"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path
+
+
+def test_booby_trapped_imagenet_file_in_the_torch_cache_runs_no_code(tmp_path, monkeypatch):
+    mark = tmp_path / "marca.txt"
+    path = _booby_trapped(_cache_file(), mark)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", _no_download)
+    with pytest.raises(models.WeightsUnavailableError) as info:
+        models.resnet18(2, weights="imagenet", progress=False)
+    assert not mark.exists(), "el archivo de la caché ejecutó código"
+    message = str(info.value)
+    assert str(path) in message and "no es el oficial" in message and "No se ha ejecutado nada" in message
+    assert "bórralo" in message and "python -m course_utils download hotdog" in message
+    assert "COURSE_UTILS_OFFLINE=1" in message
+    assert path.is_file(), "el archivo del estudiante no se borra sin preguntar"
+
+
+def test_imagenet_file_whose_hash_does_not_match_its_name_is_refused(monkeypatch):
+    path = _cache_file()
+    path.parent.mkdir(parents=True)
+    torch.save(models.resnet18(weights=None).state_dict(), path)  # pesos válidos, pero no los oficiales
+    monkeypatch.setattr(torch.hub, "download_url_to_file", _no_download)
+    with pytest.raises(models.WeightsUnavailableError, match="SHA-256") as info:
+        models.resnet18(2, weights="imagenet", progress=False)
+    assert "f37072fd" in str(info.value) and "no es el oficial" in str(info.value)
+
+
+def test_imagenet_file_with_the_hash_of_its_name_loads_with_weights_only(tmp_path, monkeypatch):
+    source = tmp_path / "oficial.pth"
+    torch.save(models.resnet18(weights=None).state_dict(), source)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    url = f"https://download.pytorch.org/models/resnet18-{digest[:8]}.pth"
+    monkeypatch.setattr(ResNet18_Weights.IMAGENET1K_V1.value, "url", url)
+    calls = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **kw: calls.append(kw) or real_load(*a, **kw))
+
+    def fake_download(got_url, dst, hash_prefix=None, progress=True):  # la descarga de torch.hub, sin red
+        calls.append({"url": got_url, "hash_prefix": hash_prefix})
+        Path(dst).write_bytes(source.read_bytes())
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    model = models.resnet18(2, weights="imagenet", progress=False)  # se descarga (verificada) y se carga
+    assert {"url": url, "hash_prefix": digest[:8]} in calls
+    assert torch.equal(model.conv1.weight, real_load(source, weights_only=True)["conv1.weight"])
+    assert _cache_file().read_bytes() == source.read_bytes()
+    monkeypatch.setattr(torch.hub, "download_url_to_file", _no_download)
+    calls.clear()
+    models.resnet18(2, weights="imagenet", progress=False)  # ahora, de la caché
+    assert calls and all(kw.get("weights_only") is True for kw in calls)
+
+
+def test_imagenet_weights_env_var_loads_a_file_the_user_points_at(tmp_path, monkeypatch):
+    standin = standins.make_resnet18_standin(tmp_path / "usb")  # no es el oficial: nunca tendrá su suma
+    monkeypatch.setenv("COURSE_UTILS_OFFLINE", "1")
+    monkeypatch.setenv("COURSE_UTILS_IMAGENET_WEIGHTS", str(standin))
+    assert models.imagenet_weights_cached()
+    model = models.resnet18(2, weights="imagenet")
+    assert torch.equal(model.conv1.weight, torch.load(standin, weights_only=True)["conv1.weight"])
+
+    mark = tmp_path / "marca.txt"
+    monkeypatch.setenv("COURSE_UTILS_IMAGENET_WEIGHTS", str(_booby_trapped(tmp_path / "trampa.pth", mark)))
+    with pytest.raises(models.WeightsUnavailableError, match="No se ha ejecutado nada") as info:
+        models.resnet18(2, weights="imagenet")
+    assert not mark.exists() and "COURSE_UTILS_IMAGENET_WEIGHTS" in str(info.value)
+
+    monkeypatch.setenv("COURSE_UTILS_IMAGENET_WEIGHTS", str(tmp_path / "no_existe.pth"))
+    assert not models.imagenet_weights_cached()
+    with pytest.raises(models.WeightsUnavailableError, match="no_existe.pth"):
+        models.resnet18(2, weights="imagenet")
+
+
+def test_standin_environment_points_at_the_standin_weights(tmp_path):
+    env = standins.full_mode_env(tmp_path)
+    assert env["TORCH_HOME"] == str(tmp_path / "torch_home")
+    path = standins.make_resnet18_standin(tmp_path / "torch_home")
+    assert env["COURSE_UTILS_IMAGENET_WEIGHTS"] == str(path)
 
 
 def test_unknown_model_has_clear_message():

@@ -28,3 +28,19 @@ def test_offline_forced_values(monkeypatch):
     for value, expected in [("1", True), ("sí", True), ("true", True), ("0", False), ("", False)]:
         monkeypatch.setenv(paths.OFFLINE_ENV, value)
         assert paths.offline_forced() is expected
+
+
+def test_atomic_write_keeps_a_recent_temporary_that_may_belong_to_another_writer(tmp_path):
+    # Los de más de 60 s se borran al volver a guardar; uno reciente puede ser de otra escritura en curso
+    # (los de una carpeta de finetune los borra quien la reclama: tests/test_runs.py).
+    import os
+    import time
+
+    recent, old = tmp_path / ".checkpoint.pt.abc.tmp", tmp_path / ".checkpoint.pt.def.tmp"
+    for leftover in (recent, old):
+        leftover.write_bytes(b"a medio escribir")
+    long_ago = time.time() - 3600
+    os.utime(old, (long_ago, long_ago))
+    paths.atomic_write_bytes(tmp_path / "checkpoint.pt", b"nuevo")
+    assert recent.exists() and not old.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".checkpoint.pt.abc.tmp", "checkpoint.pt"]

@@ -395,3 +395,51 @@ def test_the_quiet_flag_defaults_to_the_environment(monkeypatch):
     args = build_parser().parse_args(["finetune", "--data", "x"])
     assert args.quiet is None  # así manda COURSE_UTILS_QUIET / CI (paths.quiet_default)
     assert build_parser().parse_args(["finetune", "--data", "x", "--quiet"]).quiet is True
+
+
+# --------------------------------------------------------------------------------------
+# Tercera ronda: la orden finetune nunca aconseja código de Python
+# --------------------------------------------------------------------------------------
+
+PYTHON_ADVICE = ("replace_head", "Crea el mismo", "Crea el modelo", "Crea el optimizador", "device=", "model.")
+
+
+def test_resume_without_run_json_gives_command_line_advice(tmp_path, capsys):
+    """10. --resume con otro --data u otros --weights cuando run.json falta: opciones de la orden, no Python."""
+    root = dataset(tmp_path / "fotos")
+    out = tmp_path / "run"
+    assert finetune(root, out) == 0
+    (out / "run.json").unlink()  # un entrenamiento de antes de run.json, o uno que se liberó a mano
+    checkpoint = (out / "checkpoint.pt").read_bytes()
+    three = dataset(tmp_path / "tres", classes=("coche", "moto", "tren"))
+    assert finetune(three, out, "--resume", "--epochs", "2") == 2
+    err = capsys.readouterr().err
+    assert "2 clases" in err and "--data" in err and "coche, moto, tren" in err
+    assert not any(advice in err for advice in PYTHON_ADVICE), err
+    assert main(["finetune", "--data", str(root), "--weights", "none", "--size", "32", "--epochs", "2",
+                 "--batch-size", "4", "--workers", "0", "--device", "cpu", "--quiet", "--out", str(out),
+                 "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "--weights mini" in err and not any(advice in err for advice in PYTHON_ADVICE), err
+    assert (out / "checkpoint.pt").read_bytes() == checkpoint
+
+
+def test_device_and_first_batch_problems_give_command_line_advice(tmp_path, capsys, monkeypatch):
+    """10. --device cuda sin GPU y un primer lote que no encaja con el modelo: opciones de la orden."""
+    import torch
+
+    from course_utils import course
+    from course_utils.plumbing import finetune as plumbing_finetune
+
+    root = dataset(tmp_path / "fotos")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for device in ("cuda", "mps"):
+        assert main(["finetune", "--data", str(root), "--weights", "mini", "--device", device,
+                     "--out", str(tmp_path / device)]) == 2
+        err = capsys.readouterr().err
+        assert "--device cpu" in err and not any(advice in err for advice in PYTHON_ADVICE), err
+    # Un modelo con otra cabeza que la de --data (no debería pasar nunca; si pasa, la orden no habla de Python).
+    monkeypatch.setattr(plumbing_finetune, "build_model", lambda weights, n: course.build_model(weights, n + 1))
+    assert finetune(root, tmp_path / "run") == 2
+    err = capsys.readouterr().err
+    assert "check-data" in err and "--data" in err and not any(advice in err for advice in PYTHON_ADVICE), err

@@ -305,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Punto de entrada; devuelve el código de salida."""
+    from course_utils.checkpoints import DiskFullError
     from course_utils.divergence import TrainingDiverged
     from course_utils.models import WeightsUnavailableError
 
@@ -312,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # PermissionError y NotADirectoryError: los de las carpetas de datos y de --out, con su consejo.
     expected: tuple[type[BaseException], ...] = (
         ValueError, FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError,
-        WeightsUnavailableError, TrainingDiverged,
+        WeightsUnavailableError, TrainingDiverged, DiskFullError,
     )
     from course_utils.plumbing.download import DownloadError
 

@@ -8,7 +8,8 @@ el entorno su ``RANK``, ``LOCAL_RANK`` y ``WORLD_SIZE``. ``python -m course_util
   y ``gloo`` en CPU (lo que usa la CI, con 2 procesos);
 - ``shard(loader)`` reparte las imágenes de entrenamiento entre los procesos con un
   ``DistributedSampler``: en cada época cada proceso ve 1/N de las imágenes, barajadas con la
-  misma semilla y la época (``set_epoch``); el lote efectivo es N × ``batch_size``;
+  misma semilla y la época (``set_epoch``); el lote efectivo es N × ``batch_size``; un último
+  lote de una sola imagen en un proceso se descarta (``lone_last_batch``);
 - ``wrap(model)``: ``DistributedDataParallel`` promedia los gradientes de todos los procesos en
   cada paso, así que los pesos son los mismos en todos;
 - ``sum_metrics`` suma las métricas de entrenamiento de todos (la pérdida y la exactitud de la
@@ -29,8 +30,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-__all__ = ["active", "barrier", "broadcast", "is_main", "rank", "reduce_sum", "requested", "set_epoch", "setup", "shard",
-           "sum_metrics", "world_size", "wrap"]
+__all__ = ["active", "barrier", "broadcast", "is_main", "lone_last_batch", "rank", "reduce_sum", "requested", "set_epoch",
+           "setup", "shard", "sum_metrics", "world_size", "wrap"]
 
 
 def requested() -> bool:
@@ -79,14 +80,31 @@ def setup(device: torch.device | None = None) -> torch.device | None:
 def shard(loader: DataLoader, seed: int = 0) -> DataLoader:
     """El mismo cargador, con un ``DistributedSampler``: cada proceso, una parte distinta de las imágenes.
 
-    Si ya lo tiene (o no hay varios procesos), lo devuelve tal cual.
+    Cada proceso recibe ``ceil(N / procesos)`` imágenes; si su último lote tendría una sola, se
+    descarta (la regla de ``data.make_loaders``, pero por proceso: BatchNorm no entrena con una
+    imagen). Si ya lo tiene (o no hay varios procesos), lo devuelve tal cual.
     """
     if not active() or isinstance(loader.sampler, DistributedSampler):
         return loader
     sampler = DistributedSampler(loader.dataset, num_replicas=world_size(), rank=rank(), shuffle=True, seed=seed)
     return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler, num_workers=loader.num_workers,
-                      collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, drop_last=loader.drop_last,
+                      collate_fn=loader.collate_fn, pin_memory=loader.pin_memory,
+                      drop_last=lone_last_batch(len(sampler), loader.batch_size, len(loader.dataset)),
                       persistent_workers=loader.persistent_workers if loader.num_workers > 0 else False)
+
+
+def lone_last_batch(per_process: int, batch_size: int | None, total: int | None = None) -> bool:
+    """¿El último lote de un proceso que recibe ``per_process`` imágenes tendría una sola? (hay que descartarlo).
+
+    Con una sola imagen por proceso no queda nada que entrenar: ``ValueError`` con qué hacer.
+    """
+    if per_process == 1 and batch_size and (total or 0) > 1:
+        raise ValueError(
+            f"train/ tiene {total} imágenes: con torchrun --nproc_per_node={world_size()} cada proceso recibiría "
+            "una sola, y BatchNorm no puede entrenar con una imagen por lote. Usa menos procesos "
+            "(--nproc_per_node) o entrena sin torchrun."
+        )
+    return bool(batch_size) and per_process > 1 and per_process % batch_size == 1
 
 
 def wrap(model: nn.Module) -> nn.Module:

@@ -5,8 +5,9 @@ estudiante). Los puntos de partida (``--weights imagenet``, ``mini`` o ``none``)
 los de ``course``. Alrededor del bucle de los cuadernos (``training.train_one_epoch`` y
 ``evaluate``), lo que un entrenamiento largo necesita:
 
-- ``--out`` se comprueba antes de nada caro y se reclama (``runs``): nunca se sobrescribe un
-  punto de control ni se comparte la carpeta con otro entrenamiento;
+- ``--out`` se comprueba antes de nada caro y se reclama (``runs``), también con ``--resume``:
+  nunca se sobrescribe un punto de control ni se comparte la carpeta con otro entrenamiento; al
+  acabar (bien o con error) se libera;
 - un punto de control por época; ``--resume`` continúa desde él si los datos, los pesos y el
   tamaño son los de entonces;
 - si diverge, para con ``TrainingDiverged`` (código 2 en la terminal) y el último punto de control
@@ -14,6 +15,9 @@ los de ``course``. Alrededor del bucle de los cuadernos (``training.train_one_ep
 - con ``torchrun --nproc_per_node=N``, N procesos (``distributed``): el modelo envuelto en
   ``DistributedDataParallel``, cada proceso con su parte de las imágenes, las métricas de todos y
   solo el proceso 0 escribe.
+
+Los errores de las funciones del curso que aconsejan código de Python (``replace_head(model, 3)``,
+``device='cpu'``) se vuelven a lanzar con las opciones de la orden (``--data``, ``--weights``...).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 
 import torch
 
-from course_utils.checkpoints import load_checkpoint, save_checkpoint
+from course_utils.checkpoints import load_checkpoint, model_signature, save_checkpoint
 from course_utils.course import SETTINGS, WEIGHTS, Settings, build_model, transforms_for
 from course_utils.data import make_loaders
 from course_utils.divergence import stop_if_diverged
@@ -38,7 +42,13 @@ from course_utils.models import (
 )
 from course_utils.paths import offline_forced, quiet_default
 from course_utils.plumbing import distributed, runs
-from course_utils.training import evaluate, grad_scaler, progress, train_one_epoch
+from course_utils.training import (
+    check_batch,
+    evaluate,
+    grad_scaler,
+    progress,
+    train_one_epoch,
+)
 
 __all__ = ["finetune_folder"]
 
@@ -74,14 +84,59 @@ def _checked(weights: str, epochs: int, batch_size: int | None, size: int | None
             settings.size if size is None else size, settings.lr if lr is None else lr)
 
 
-def _resumed(out: Path, model, optimizer, lr: float | None, epochs: int) -> History:
+def _first_sentence(exc: BaseException) -> str:
+    """Lo que pasó, según el mensaje de ``exc``: su primera frase, sin el consejo que le sigue."""
+    return str(exc).split(". ")[0].rstrip(".") + "."
+
+
+def _device(device: str | None):
+    """``env.get_device`` con el consejo de la orden (``--device cpu``), no el de Python (``device='cpu'``)."""
+    try:
+        return get_device(device)
+    except ValueError as exc:
+        colab = " En Colab: Entorno de ejecución > Cambiar tipo de entorno > GPU." if "cuda" in str(device) else ""
+        raise ValueError(f"--device {device}: {_first_sentence(exc)} Usa --device cpu, o quita --device para usar el "
+                         f"mejor dispositivo disponible.{colab}") from exc
+
+
+def _not_resumable(out: Path, exc: ValueError, model, weights: str, names: list[str]) -> ValueError:
+    """Por qué el punto de control de ``out`` no se puede continuar (``load_checkpoint`` falló), en opciones de la orden."""
+    again = "o, sin --resume, empieza otro entrenamiento con otra --out"
+    try:
+        state = torch.load(out / runs.CHECKPOINT, map_location="cpu", weights_only=True)
+        saved = dict(state.get("signature") or {}) if isinstance(state.get("model"), dict) else None
+    except Exception:  # noqa: BLE001 - dañado o de otro programa: lo dice el mensaje
+        saved = None
+    if saved is None:
+        return ValueError(f"No se puede leer el punto de control {out / runs.CHECKPOINT}: está dañado o no lo escribió "
+                          "esta orden, así que no hay nada que continuar. Sin --resume, empieza un entrenamiento nuevo "
+                          "con otra --out.")
+    current = model_signature(model)
+    if saved.get("architecture") and saved["architecture"] != current["architecture"]:
+        then = {"GlyphNet": "--weights mini", "ResNet": "--weights imagenet o --weights none"}.get(
+            saved["architecture"], "los --weights de entonces")
+        return ValueError(f"El punto de control de {out} es de una red {saved['architecture']} y --weights {weights} "
+                          f"da una {current['architecture']}: para continuarlo usa {then}, {again}.")
+    if saved.get("num_classes") not in (None, len(names)):
+        return ValueError(f"El entrenamiento de {out} aprendió {saved['num_classes']} clases y --data tiene "
+                          f"{len(names)} ({', '.join(names)}): no es el mismo conjunto. Para continuarlo usa el --data "
+                          f"de entonces, {again}.")
+    return ValueError(f"El punto de control de {out} no encaja con lo que se pide ahora: {_first_sentence(exc)} Para "
+                      f"continuarlo usa los mismos --data, --weights y --size que al empezar, {again}.")
+
+
+def _resumed(out: Path, model, optimizer, lr: float | None, epochs: int, weights: str, names: list[str]) -> History:
     """Carga el punto de control de ``out`` en ``model`` y ``optimizer`` y devuelve su historial.
 
     Con ``lr`` (se dio ``--lr``), la tasa de la cabeza cambia a ``lr`` y las demás en la misma
     proporción (p. ej., para continuar con una tasa menor tras divergir).
     """
     new = [group["lr"] for group in optimizer.param_groups]
-    history, _ = load_checkpoint(out / runs.CHECKPOINT, model, optimizer, map_location=next(model.parameters()).device)
+    try:
+        history, _ = load_checkpoint(out / runs.CHECKPOINT, model, optimizer,
+                                     map_location=next(model.parameters()).device)
+    except ValueError as exc:
+        raise _not_resumable(out, exc, model, weights, names) from exc
     if lr is not None:
         for group, value in zip(optimizer.param_groups, new):
             group["lr"] = value
@@ -93,8 +148,46 @@ def _resumed(out: Path, model, optimizer, lr: float | None, epochs: int) -> Hist
     return history
 
 
+class _FirstBatchChecked:
+    """Los lotes de ``loader``; el primero, comprobado contra el modelo (``training.check_batch``) y, si no
+    encaja, un error que dice qué revisar de ``--data`` (no qué llamada de Python hacer)."""
+
+    def __init__(self, loader, model, data: Path):
+        self.loader, self.model, self.data = loader, model, data
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for i, (x, y) in enumerate(self.loader):
+            if i == 0:
+                try:
+                    check_batch(self.model, x, y, getattr(self.loader.dataset, "classes", None))
+                except ValueError as exc:
+                    raise ValueError(
+                        f"Las imágenes de --data {self.data} no encajan con el modelo: {_first_sentence(exc)} Revisa "
+                        f"la carpeta con: python -m course_utils check-data {self.data} (con --resume, usa el --data "
+                        "de entonces)."
+                    ) from exc
+            yield x, y
+
+
+def _claim(out: Path, info: dict[str, Any], numbered: bool, resume: bool) -> Path:
+    """``runs.claim`` en el proceso 0; con ``torchrun`` los demás reciben la carpeta o, si no se pudo, salen con
+    código 2 sin repetir el mensaje (que ya da el proceso 0)."""
+    claimed = None
+    try:
+        if distributed.is_main():
+            claimed = runs.claim(out, info, numbered=numbered, resume=resume)
+    finally:
+        claimed = distributed.broadcast(claimed)
+    if claimed is None:
+        raise SystemExit(2)
+    return claimed
+
+
 def _train(model, train_loader, test_loader, optimizer, history: History, epochs: int, checkpoint: Path,
-           quiet: bool | None) -> History:
+           quiet: bool | None, data: Path) -> History:
     """El bucle de ``training.fit`` con lo que añade un programa: continúa ``history`` y, con ``torchrun``,
     reparte las imágenes, suma las métricas de todos los procesos y solo escribe el proceso 0."""
     device = next(model.parameters()).device
@@ -106,7 +199,8 @@ def _train(model, train_loader, test_loader, optimizer, history: History, epochs
         for epoch in range(first, epochs + 1):
             started = time.perf_counter()
             distributed.set_epoch(train_loader, epoch)  # otro orden en cada época, el mismo en todos los procesos
-            batches = progress(train_loader, model, f"época {epoch}/{epochs}", quiet, check_first=epoch == first)
+            batches = progress(_FirstBatchChecked(train_loader, model, data) if epoch == first else train_loader, model,
+                               f"época {epoch}/{epochs}", quiet)
             train = distributed.sum_metrics(train_one_epoch(net, batches, optimizer, scaler=scaler), device)
             train_seconds = time.perf_counter() - started
             stop_if_diverged(epoch, train["loss"], model, history, checkpoint)  # antes de guardar nada
@@ -139,8 +233,9 @@ def finetune_folder(
     """Ajusta un modelo a la carpeta ``data`` y guarda punto de control e historial en ``out``.
 
     ``lr`` es la tasa de la cabeza (el cuerpo, ``lr * body_lr_mult`` de la receta). ``out`` se comprueba
-    antes de leer las imágenes y se reclama (``runs.claim``) antes de entrenar. ``resume=True`` continúa
-    desde ``out`` si los datos, los pesos y el tamaño son los de entonces. Devuelve
+    antes de leer las imágenes, se reclama (``runs.claim``, también con ``resume``) antes de entrenar y se
+    libera al acabar. ``resume=True`` continúa desde ``out`` si los datos, los pesos y el tamaño son los de
+    entonces. Devuelve
     ``{"model", "history", "class_names", "out", "test_acc"}``.
     """
     settings, batch_size, size, lr_used = _checked(weights, epochs, batch_size, size, lr)
@@ -148,7 +243,7 @@ def finetune_folder(
     out = Path(out).expanduser() if out is not None else runs.default_out(weights)
     runs.check_out(out, data, resume)  # antes de nada caro: leer las imágenes, crear el modelo
     seed_everything(seed)
-    device = distributed.setup(get_device(device))  # con torchrun, cada proceso con su GPU (o CPU)
+    device = distributed.setup(_device(device))  # con torchrun, cada proceso con su GPU (o CPU)
     train_tf, test_tf = transforms_for(weights, size)
     # La carga rápida (COURSE_UTILS_LOADER=fast) no sabe repartir las imágenes entre procesos: con torchrun, PIL.
     train_loader, test_loader = make_loaders(data, batch_size, device=device, num_workers=num_workers,
@@ -161,22 +256,24 @@ def finetune_folder(
     try:
         model = build_model(weights, len(names))
     except WeightsUnavailableError as exc:
+        if imagenet_weights_cached():  # el archivo está, pero se rechazó: su mensaje dice dónde y qué hacer
+            raise
         raise _no_imagenet("no se pudieron descargar") from exc
     model.to(device, memory_format=torch.channels_last if device.type != "mps" else torch.preserve_format)
     optimizer = settings.make_optimizer(model, lr_used)
-    if resume:
-        history = _resumed(out, model, optimizer, lr, epochs)
-    else:
-        history = History()
-        if distributed.is_main():  # atómico: dos entrenamientos nunca la comparten (con torchrun, la reclama el 0)
-            out = runs.claim(out, info, numbered=numbered)
-        out = distributed.broadcast(out)
-    checkpoint = out / runs.CHECKPOINT
-    history = _train(model, train_loader, test_loader, optimizer, history, epochs, checkpoint, quiet)
-    # El punto de control final lleva además lo necesario para predecir después.
-    if distributed.is_main():
-        save_checkpoint(checkpoint, model, optimizer, history=history,
-                        extra={"class_names": names, "weights": weights, "size": size})
-        history.save_json(out / "history.json")
-    distributed.barrier()
+    history = _resumed(out, model, optimizer, lr, epochs, weights, names) if resume else History()
+    # Atómico: dos entrenamientos (también dos --resume) nunca la comparten; con torchrun, la reclama el 0.
+    out = _claim(out, info, numbered, resume)
+    try:
+        checkpoint = out / runs.CHECKPOINT
+        history = _train(model, train_loader, test_loader, optimizer, history, epochs, checkpoint, quiet, data)
+        # El punto de control final lleva además lo necesario para predecir después.
+        if distributed.is_main():
+            save_checkpoint(checkpoint, model, optimizer, history=history,
+                            extra={"class_names": names, "weights": weights, "size": size})
+            history.save_json(out / runs.HISTORY)
+        distributed.barrier()
+    finally:
+        if distributed.is_main():
+            runs.release(out)
     return {"model": model, "history": history, "class_names": names, "out": out, "test_acc": history.last["test_acc"]}

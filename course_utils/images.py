@@ -12,6 +12,7 @@ error, no algo que se rellene en gris sin avisar.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -112,19 +113,8 @@ def _upright(img: Image.Image) -> Image.Image:
         return img.copy()
 
 
-def load_rgb(path: str | os.PathLike) -> Image.Image:
-    """Abre una imagen y la devuelve en RGB, ya girada según su EXIF y totalmente decodificada.
-
-    Lanza ``BadImageError`` (con el motivo en español) si el archivo no existe, está
-    vacío, no es una imagen, es una foto HEIC/HEIF/AVIF (dice cómo convertirla), no se tiene
-    permiso para leerlo, está truncado o dañado (cualquier excepción de Pillow al decodificarlo),
-    o es tan grande que parece una bomba de descompresión (más de ``PIL.Image.MAX_IMAGE_PIXELS``
-    píxeles). Un EXIF dañado no la descarta: se usa sin girar.
-    """
-    path = Path(path)
-    kind = UNSUPPORTED_PHOTOS.get(path.suffix.lower())
-    if kind is not None:
-        raise BadImageError(path, f"es una foto {kind}, un formato que el curso no lee; {_CONVERT_HEIC}")
+def _file_size(path: Path) -> int:
+    """Tamaño del archivo en bytes; ``BadImageError`` si no existe, es un enlace roto, una carpeta o no se puede leer."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -137,13 +127,33 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
         raise BadImageError(path, reason) from exc
     if path.is_dir():
         raise BadImageError(path, "es una carpeta, no un archivo de imagen")
-    if size == 0:
+    return size
+
+
+def load_rgb(path: str | os.PathLike, content: bytes | None = None) -> Image.Image:
+    """Abre una imagen y la devuelve en RGB, ya girada según su EXIF y totalmente decodificada.
+
+    Con ``content`` (los bytes de un archivo subido, p. ej. en ``widgets.upload_predictor``) se
+    decodifican esos bytes y ``path`` es solo su nombre: las reglas y los mensajes son los mismos
+    que con el archivo en disco.
+
+    Lanza ``BadImageError`` (con el motivo en español) si el archivo no existe, está
+    vacío, no es una imagen, es una foto HEIC/HEIF/AVIF (dice cómo convertirla), no se tiene
+    permiso para leerlo, está truncado o dañado (cualquier excepción de Pillow al decodificarlo),
+    o es tan grande que parece una bomba de descompresión (más de ``PIL.Image.MAX_IMAGE_PIXELS``
+    píxeles). Un EXIF dañado no la descarta: se usa sin girar.
+    """
+    path = Path(path)
+    kind = UNSUPPORTED_PHOTOS.get(path.suffix.lower())
+    if kind is not None:
+        raise BadImageError(path, f"es una foto {kind}, un formato que el curso no lee; {_CONVERT_HEIC}")
+    if (_file_size(path) if content is None else len(content)) == 0:
         raise BadImageError(path, "el archivo está vacío (0 bytes); vuelve a copiarlo o bórralo")
     try:
         with warnings.catch_warnings():
             # Entre MAX_IMAGE_PIXELS y el doble, PIL solo avisa: aquí también es un error.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(path if content is None else io.BytesIO(content)) as img:
                 img.load()  # decodifica entera: aquí aparecen las imágenes truncadas
                 return _to_rgb(_upright(img))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

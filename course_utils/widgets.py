@@ -21,9 +21,9 @@ from typing import Any
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from course_utils.env import in_colab
+from course_utils.images import BadImageError, load_rgb
 from course_utils.plots.images import plot_explorer
 from course_utils.scenarios import (
     SIMILARITIES,
@@ -40,7 +40,6 @@ __all__ = [
     "augmentation_explorer",
     "scenario_widget",
     "uploaded_files",
-    "image_from_bytes",
     "describe_prediction",
     "upload_predictor",
 ]
@@ -165,16 +164,6 @@ def uploaded_files(value: Any) -> list[tuple[str, bytes]]:
     return files
 
 
-def image_from_bytes(name: str, content: bytes):
-    """Abre una imagen subida como RGB; ``ValueError`` en español si no es una imagen válida."""
-    try:
-        image = Image.open(io.BytesIO(content))
-        image.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"«{name}» no es una imagen que se pueda abrir ({exc}). Sube un JPEG o PNG.") from exc
-    return image.convert("RGB")
-
-
 def describe_prediction(name: str, top: Sequence[tuple[str, float]]) -> str:
     """Texto con las clases más probables de una imagen."""
     ranking = ", ".join(f"{label} ({prob:.0%})" for label, prob in top)
@@ -188,13 +177,19 @@ def upload_predictor(model, transform: Callable, class_names: Sequence[str]):
     probables de cada imagen subida. En Colab hay además un botón «Diálogo de Colab» que abre
     ``google.colab.files.upload()`` al pulsarlo (nunca al crear el widget). ``predict`` clasifica
     donde está el modelo y lleva allí cada imagen.
+
+    Cada archivo subido se abre con ``images.load_rgb``, con las mismas reglas que las imágenes de
+    las carpetas (EXIF, 16 bits, transparencias sobre blanco, límite de píxeles...). Si no sirve, o
+    la clasificación falla, el motivo se muestra en lugar de la predicción: nada se escapa del
+    observador, donde nadie lo vería.
     """
     def classify(name: str, content: bytes) -> str:
-        try:
-            image = image_from_bytes(name, content)
-        except ValueError as exc:
-            return str(exc)
-        return describe_prediction(name, predict(model, image, transform, class_names))
+        try:  # las mismas reglas que las carpetas: EXIF, 16 bits, transparencias, límite de píxeles...
+            return describe_prediction(name, predict(model, load_rgb(name, content), transform, class_names))
+        except BadImageError as exc:
+            return f"{exc}. Prueba con otra imagen (JPEG o PNG)."
+        except Exception as exc:  # noqa: BLE001 - si escapara del observador, el estudiante no vería nada
+            return f"No se pudo clasificar {name}: {exc}"
 
     upload = widgets.FileUpload(accept="image/*", multiple=True, description="Subir imagen")
     result = widgets.HTML(value="<i>Sube una imagen (JPEG o PNG) para ver qué clase predice el modelo.</i>")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -139,6 +142,115 @@ def test_safe_extract_corrupt_zip(tmp_path):
     with pytest.raises(ds.ArchiveError, match="zip"):
         ds.safe_extract_zip(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+# Zips hostiles o imposibles de extraer: se rechazan antes de extraer nada, con su motivo.
+
+
+def _nothing_extracted(work: Path) -> bool:
+    return list(work.iterdir()) == []  # ni destino ni carpeta temporal
+
+
+def test_safe_extract_refuses_a_zip_bomb_before_extracting_anything(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("toy/a.txt", b"hola")
+        zf.writestr("toy/ceros.bin", bytes(4 << 20))  # 4 MiB de ceros: unos 4 kB comprimidos, ~1000 veces
+    (info,) = [i for i in zipfile.ZipFile(bomb).infolist() if i.filename == "toy/ceros.bin"]
+    assert info.file_size > 500 * info.compress_size
+    with pytest.raises(ds.UnsafeArchiveError, match="bomba de descompresión") as error:
+        ds.safe_extract_zip(bomb, work / "toy")
+    assert "toy/ceros.bin" in str(error.value) and "No se ha extraído nada" in str(error.value)
+    assert _nothing_extracted(work)
+
+
+def test_safe_extract_accepts_entries_that_barely_compress_like_the_hotdog_jpegs(tmp_path):
+    photos = tmp_path / "photos.zip"
+    with zipfile.ZipFile(photos, "w", zipfile.ZIP_DEFLATED) as zf:  # como un JPEG: casi no se comprime
+        zf.writestr("hotdog/train/hotdog/0.jpg", os.urandom(2 << 20))
+        zf.writestr("hotdog/LEEME.txt", b"texto muy repetido " * 2000)  # pequeño: se comprime mucho y vale
+    out = ds.safe_extract_zip(photos, tmp_path / "hotdog", strip_single_root=True)
+    assert (out / "train" / "hotdog" / "0.jpg").stat().st_size == 2 << 20
+    # El zip real (261 MB comprimido, unos 265 MB descomprimido) queda muy lejos de los límites.
+    assert ds.MAX_TOTAL_BYTES >= 10 * 265e6 and ds.MAX_RATIO >= 50
+
+
+def test_safe_extract_refuses_a_zip_that_declares_too_much_in_total(tmp_path, monkeypatch):
+    monkeypatch.setattr(ds, "MAX_TOTAL_BYTES", 1 << 20)  # para no escribir gigas en la prueba
+    archive = _zip(tmp_path / "big.zip", {f"toy/{i}.jpg": os.urandom(400 << 10) for i in range(3)})  # 1,2 MiB
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(ds.ArchiveError, match="descomprimido") as error:
+        ds.safe_extract_zip(archive, work / "toy")
+    assert "No se ha extraído nada" in str(error.value)
+    assert _nothing_extracted(work)
+
+
+def _declare_size(archive: Path, name: str, size: int, crc_of_prefix: bool) -> None:
+    """Hace que el zip declare ``size`` bytes descomprimidos para ``name`` (cabecera local y directorio central).
+
+    Con ``crc_of_prefix`` la suma CRC declarada es la de los ``size`` primeros bytes: un zip hecho a mano
+    para que un extractor que se fíe de lo declarado corte ahí sin notar nada raro.
+    """
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo(name)
+        prefix = zf.read(name)[:size]
+    raw = bytearray(archive.read_bytes())
+    central = raw.index(b"PK\x01\x02")  # el primer registro del directorio central
+    while raw[central + 46:central + 46 + len(name)] != name.encode():
+        central = raw.index(b"PK\x01\x02", central + 4)
+    crc = zlib.crc32(prefix) if crc_of_prefix else info.CRC
+    for start, crc_at, size_at in ((info.header_offset, 14, 22), (central, 16, 24)):
+        raw[start + size_at:start + size_at + 4] = size.to_bytes(4, "little")
+        raw[start + crc_at:start + crc_at + 4] = crc.to_bytes(4, "little")
+    archive.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("crc_of_prefix", [False, True], ids=["crc-del-total", "crc-de-lo-declarado"])
+def test_safe_extract_stops_when_an_entry_is_bigger_than_declared(tmp_path, crc_of_prefix):
+    archive = tmp_path / "liar.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("toy/a.txt", b"hola")
+        zf.writestr("toy/ceros.bin", bytes(1 << 20))
+    _declare_size(archive, "toy/ceros.bin", 1000, crc_of_prefix)
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.getinfo("toy/ceros.bin").file_size == 1000  # dice 1000 bytes y trae 1 MiB
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(ds.ArchiveError, match="más bytes de los que declara"):
+        ds.safe_extract_zip(archive, work / "toy")
+    assert _nothing_extracted(work)
+
+
+@pytest.mark.parametrize("second", ["toy/a/x.jpg", "toy\\a\\x.jpg"], ids=["mismo-nombre", "barras-invertidas"])
+def test_safe_extract_refuses_two_entries_with_the_same_name(tmp_path, second):
+    archive = tmp_path / "dup.zip"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile avisa del nombre repetido, pero lo escribe
+        _zip(archive, {"toy/a/x.jpg": b"primera", zipfile.ZipInfo(second): b"segunda"})
+    with zipfile.ZipFile(archive) as zf:
+        assert len(zf.infolist()) == 2
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(ds.ArchiveError, match="mismo nombre") as error:
+        ds.safe_extract_zip(archive, work / "toy")
+    assert "toy/a/x.jpg" in str(error.value) and "No se ha extraído nada" in str(error.value)
+    assert _nothing_extracted(work)
+
+
+@pytest.mark.parametrize("long_name", ["a" * 300 + ".jpg", "ñ" * 130 + ".jpg"], ids=["300-letras", "130-eñes"])
+def test_safe_extract_explains_a_name_too_long_for_the_file_system(tmp_path, long_name):
+    archive = _zip(tmp_path / "long.zip", {"toy/ok.jpg": b"1", f"toy/{long_name}": b"2"})
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(ds.ArchiveError) as error:
+        ds.safe_extract_zip(archive, work / "toy")
+    message = str(error.value)
+    assert "nombre demasiado largo" in message and "255 bytes" in message and "dañado" not in message
+    assert "No se ha extraído nada" in message
+    assert _nothing_extracted(work)
 
 
 # --------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from image_files import save_image, truncated_jpeg
+from image_files import IMAGE_CASES, SMALL_PIXEL_LIMIT, save_image, truncated_jpeg
 from PIL import Image, ImageFile
 
 from course_utils import images
@@ -135,3 +135,52 @@ def test_check_image_ok_and_wrong_extension(tmp_path):
 
 def test_image_extensions():
     assert set(images.IMAGE_EXTENSIONS) == {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+# --------------------------------------------------------------------------------------
+# Los bytes de un archivo subido: las mismas reglas que el archivo en disco
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(IMAGE_CASES))
+def test_bytes_of_an_upload_decode_exactly_like_the_file_on_disk(tmp_path, monkeypatch, name):
+    path = tmp_path / name
+    IMAGE_CASES[name](path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", SMALL_PIXEL_LIMIT)
+    try:
+        expected = images.load_rgb(path)
+    except images.BadImageError as exc:
+        with pytest.raises(images.BadImageError) as info:
+            images.load_rgb(name, path.read_bytes())
+        assert info.value.reason == exc.reason and info.value.path == Path(name)
+        assert name in ("grande.png", "bomba.png", "truncada.jpg", "vacia.png", "notas.png")
+        return
+    upload = images.load_rgb(name, path.read_bytes())
+    assert (upload.mode, upload.size, upload.tobytes()) == ("RGB", expected.size, expected.tobytes())
+
+
+def test_the_five_upload_cases_give_the_right_image(tmp_path):
+    def load(name):
+        IMAGE_CASES[name](tmp_path / name)
+        return images.load_rgb(name, (tmp_path / name).read_bytes())
+
+    photo = load("girada-exif.jpg")
+    assert photo.size == (10, 20)  # de pie, como se hizo
+    assert photo.getpixel((5, 2))[0] > 150 and photo.getpixel((5, 17))[2] > 150  # rojo arriba, azul abajo
+    gray = load("grises-16-bits.png")
+    assert gray.getpixel((0, 0)) == (0, 0, 0) and gray.getpixel((3, 3)) == (255, 255, 255)
+    assert len(gray.getcolors()) == 16  # un degradado, no todo blanco
+    logo = load("transparente.png")
+    assert logo.getpixel((0, 0)) == (200, 0, 0) and logo.getpixel((3, 1)) == (255, 255, 255)  # fondo blanco
+
+
+@pytest.mark.parametrize("name, words", [("grande.png", "bomba de descompresión"),
+                                         ("bomba.png", "bomba de descompresión"), ("vacia.png", "vacío")])
+def test_bad_uploads_raise_bad_image_error_with_the_name(tmp_path, monkeypatch, name, words):
+    IMAGE_CASES[name](tmp_path / name)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", SMALL_PIXEL_LIMIT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # el aviso de PIL no se escapa
+        with pytest.raises(images.BadImageError, match=words) as info:
+            images.load_rgb(name, (tmp_path / name).read_bytes())
+    assert str(info.value).startswith(f"No se puede usar la imagen {name}:")

@@ -1,17 +1,21 @@
 """Los widgets: subida de imágenes (ipywidgets 7 y 8, Colab sin bloqueos) y el explorador de aumento."""
 
+import html
 import io
 import sys
 import types
+import warnings
 
 import ipywidgets as ipw
 import pytest
 import torch
+from image_files import IMAGE_CASES, SMALL_PIXEL_LIMIT
 from PIL import Image
 from torch import nn
 from widget_frontend import displayed, find, user_clicks, user_uploads
 
 from course_utils import widgets
+from course_utils.images import BadImageError, load_rgb
 
 
 def png_bytes(color=(255, 0, 0)):
@@ -26,14 +30,6 @@ def test_uploaded_files_understands_ipywidgets_7_and_8():
     v8 = ({"name": "a.png", "type": "image/png", "size": len(content), "content": memoryview(content)},)
     assert widgets.uploaded_files(v7) == widgets.uploaded_files(v8) == [("a.png", content)]
     assert widgets.uploaded_files(()) == [] and widgets.uploaded_files({}) == []
-
-
-def test_image_from_bytes_converts_to_rgb_and_rejects_non_images():
-    buffer = io.BytesIO()
-    Image.new("L", (3, 3), 128).save(buffer, format="PNG")
-    assert widgets.image_from_bytes("gris.png", buffer.getvalue()).mode == "RGB"
-    with pytest.raises(ValueError, match="JPEG o PNG"):
-        widgets.image_from_bytes("notas.jpg", b"esto no es una imagen")
 
 
 class Bright(nn.Module):
@@ -66,8 +62,42 @@ def test_upload_predictor_shows_the_prediction_of_each_uploaded_image():
     user_uploads(upload, "noche.png", png_bytes((5, 5, 5)))
     assert result.value.startswith("noche.png: oscura (100%)") and "luz.png" not in result.value
     user_uploads(upload, "notas.png", b"esto no es una imagen", mime="image/png")
-    assert "«notas.png» no es una imagen" in result.value and "Sube un JPEG o PNG" in result.value
+    assert "No se puede usar la imagen notas.png: no es una imagen" in result.value
     assert widgets.describe_prediction("x", [("a", 0.5)]) == "x: a (50%)"
+
+
+@pytest.mark.parametrize("name", list(IMAGE_CASES))
+def test_an_upload_is_decoded_like_the_same_file_on_disk_or_shows_why_not(tmp_path, monkeypatch, name):
+    path = tmp_path / name
+    IMAGE_CASES[name](path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", SMALL_PIXEL_LIMIT)
+    seen = []  # la imagen que llega al modelo
+
+    def transform(image):
+        seen.append(image)
+        return to_tensor()(image)
+
+    box = widgets.upload_predictor(Bright(), transform, ["oscura", "clara"])
+    result = find(box, ipw.HTML)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # ni avisos ni excepciones se escapan
+        user_uploads(find(box, ipw.FileUpload), name, path.read_bytes())
+    try:
+        expected = load_rgb(path)
+    except BadImageError as exc:
+        assert seen == []
+        assert f"No se puede usar la imagen {name}: {html.escape(exc.reason)}" in result.value
+        assert "Prueba con otra imagen (JPEG o PNG)" in result.value
+        return
+    assert result.value.startswith(f"{name}: ")
+    assert (seen[0].size, seen[0].tobytes()) == (expected.size, expected.tobytes())
+
+
+def test_a_failing_classification_is_shown_not_raised_from_the_observer():
+    box = widgets.upload_predictor(Bright(), to_tensor(), ["solo una clase"])  # el modelo tiene dos salidas
+    user_uploads(find(box, ipw.FileUpload), "luz.png", png_bytes((250, 250, 250)))
+    shown = find(box, ipw.HTML).value
+    assert "No se pudo clasificar luz.png: Hay 1 nombres de clase pero el modelo tiene 2 salidas" in shown
 
 
 class FakeColabFiles:

@@ -1,7 +1,8 @@
 """Los conjuntos del curso: extracción segura del zip y ``fetch_dataset``.
 
 - ``safe_extract_zip`` rechaza zips con rutas peligrosas (``..``, absolutas, unidades de
-  Windows, enlaces simbólicos) y extrae en una carpeta temporal que se mueve al final.
+  Windows, enlaces simbólicos), bombas de descompresión, nombres repetidos o demasiado largos,
+  y extrae en una carpeta temporal que se mueve al final.
 - ``fetch_dataset`` junta la descarga verificada (``download``) y la extracción para los
   conjuntos de ``DATA_HUB`` (hoy, *hotdog*).
 
@@ -13,12 +14,14 @@ silencio en lugar de rechazar el zip. Nada se descarga ni se crea al importar.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
 import tempfile
 import urllib.parse
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from course_utils import paths
@@ -29,7 +32,10 @@ from course_utils.plumbing.download import (
     sha1_file,
 )
 
-__all__ = ["DATA_HUB", "ArchiveError", "UnsafeArchiveError", "dataset_ready", "fetch_dataset", "safe_extract_zip"]
+__all__ = [
+    "DATA_HUB", "MAX_RATIO", "MAX_TOTAL_BYTES", "ArchiveError", "UnsafeArchiveError", "dataset_ready", "fetch_dataset",
+    "safe_extract_zip",
+]
 
 #: Conjuntos descargables: nombre -> (url https, SHA-1 del zip). Las mismas entradas que d2l.
 DATA_HUB: dict[str, tuple[str, str]] = {
@@ -45,7 +51,7 @@ class ArchiveError(DownloadError):
 
 
 class UnsafeArchiveError(ArchiveError):
-    """El zip contiene rutas que escribirían fuera de la carpeta de destino o enlaces simbólicos."""
+    """El zip contiene rutas que escribirían fuera del destino, enlaces simbólicos o una bomba de descompresión."""
 
 
 # --------------------------------------------------------------------------------------
@@ -54,6 +60,17 @@ class UnsafeArchiveError(ArchiveError):
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _SYMLINK_MODE = 0o120000
+
+#: Tamaño descomprimido máximo de todo el zip (lo que declara): 4 GiB. El de hotdog, unos 265 MB (16 veces
+#: menos); más que eso en un conjunto del curso es un error o un ataque.
+MAX_TOTAL_BYTES = 4 << 30
+#: Cuántas veces puede crecer una entrada al descomprimirse (si pasa de ``_RATIO_FROM``). Los JPEG de hotdog
+#: casi no se comprimen (crecen poco más de 1 vez) y el texto, de 3 a 10 veces; un archivo de ceros, unas 1000.
+MAX_RATIO = 100
+_RATIO_FROM = 1 << 20  # las entradas de menos de 1 MiB pueden comprimirse mucho sin peligro
+#: Bytes que admite un nombre de archivo o carpeta (ext4, APFS, NTFS...).
+_NAME_MAX = 255
+_AGAIN = "Descarga el archivo de nuevo desde la fuente oficial; si vuelve a pasar, no lo uses."
 
 
 def _check_member(info: zipfile.ZipInfo) -> None:
@@ -70,9 +87,67 @@ def _check_member(info: zipfile.ZipInfo) -> None:
         problem = "es un enlace simbólico"
     if problem:
         raise UnsafeArchiveError(
-            f"El zip contiene una entrada peligrosa, {info.filename!r}: {problem}. No se ha extraído nada. "
-            "Descarga el archivo de nuevo desde la fuente oficial; si vuelve a pasar, no lo uses."
+            f"El zip contiene una entrada peligrosa, {info.filename!r}: {problem}. No se ha extraído nada. {_AGAIN}"
         )
+
+
+def _check_contents(members: list[zipfile.ZipInfo]) -> None:
+    """Nombres repetidos o demasiado largos y tamaños absurdos: ``ArchiveError`` antes de extraer nada."""
+    seen: set[tuple[str, ...]] = set()
+    for info in members:
+        parts = PurePosixPath(info.filename.replace("\\", "/")).parts
+        if parts in seen:
+            raise ArchiveError(
+                f"El zip tiene dos entradas con el mismo nombre, {'/'.join(parts)!r}: la segunda sobrescribiría "
+                f"la primera sin avisar. No se ha extraído nada. {_AGAIN}"
+            )
+        seen.add(parts)
+        too_long = [part for part in parts if len(os.fsencode(part)) > _NAME_MAX]
+        if too_long:
+            raise ArchiveError(
+                f"El zip tiene un nombre demasiado largo para el disco: {too_long[0][:60]!r}... ocupa "
+                f"{len(os.fsencode(too_long[0]))} bytes y un nombre de archivo o carpeta admite como mucho "
+                f"{_NAME_MAX} bytes. No se ha extraído nada. Si el zip es tuyo, acorta ese nombre y vuelve a "
+                "crearlo; si no, pide a quien lo hizo una versión con nombres más cortos."
+            )
+        if info.file_size > _RATIO_FROM and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise UnsafeArchiveError(
+                f"La entrada {info.filename!r} del zip ocupa {info.compress_size} bytes comprimida y "
+                f"{info.file_size} descomprimida (más de {MAX_RATIO} veces): parece una bomba de descompresión. "
+                f"No se ha extraído nada. {_AGAIN}"
+            )
+    total = sum(info.file_size for info in members)
+    if total > MAX_TOTAL_BYTES:
+        raise ArchiveError(
+            f"El zip dice que ocupa {total / 1e6:.0f} MB descomprimido, más del límite de "
+            f"{MAX_TOTAL_BYTES / 1e6:.0f} MB para un conjunto del curso. No se ha extraído nada. Si es el "
+            "archivo que esperabas y tienes sitio, descomprímelo tú (unzip); si no, descárgalo de nuevo."
+        )
+
+
+def _extract_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, folder: Path) -> None:
+    """Extrae una entrada en ``folder`` sin escribir más de un byte por encima de lo que declara.
+
+    ``zipfile`` corta cada entrada en el tamaño declarado: si trae más, o lo corta sin avisar (si la
+    suma CRC declarada es la de ese trozo) o falla con «Bad CRC-32», como un zip dañado. Aquí se le pide
+    un byte más, sin su comprobación CRC: si llega, la entrada miente; si no, se comprueba la suma.
+    """
+    probe = copy.copy(info)
+    probe.file_size, probe.CRC = info.file_size + 1, None
+    target = Path(archive.extract(probe, folder))
+    if info.is_dir():
+        return
+    size, crc = 0, 0
+    with open(target, "rb") as written:
+        while chunk := written.read(1 << 20):
+            size, crc = size + len(chunk), zlib.crc32(chunk, crc)
+    if size > info.file_size:
+        raise UnsafeArchiveError(
+            f"La entrada {info.filename!r} del zip descomprime más bytes de los que declara ({info.file_size}): "
+            f"el zip está manipulado o dañado. Se ha parado la extracción y no queda nada a medias. {_AGAIN}"
+        )
+    if crc != info.CRC:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
 
 
 def _single_root(names: list[str]) -> str | None:
@@ -94,8 +169,13 @@ def safe_extract_zip(
     """Extrae ``zip_path`` en ``dest_dir`` (que no debe existir) y devuelve ``dest_dir``.
 
     Antes de extraer nada se revisan todas las entradas: rutas absolutas, unidades de
-    Windows (``C:``), ``..`` y enlaces simbólicos lanzan ``UnsafeArchiveError``. Se extrae
-    en una carpeta temporal junto a ``dest_dir`` que se renombra al final, así que
+    Windows (``C:``), ``..``, enlaces simbólicos y entradas que crecen más de ``MAX_RATIO``
+    (100) veces al descomprimirse (si pasan de 1 MiB) lanzan ``UnsafeArchiveError``; dos
+    entradas con el mismo nombre (``\\`` cuenta como ``/``), un nombre de más de 255 bytes o
+    más de ``MAX_TOTAL_BYTES`` (4 GiB) descomprimidos en total lanzan ``ArchiveError``. El zip
+    de hotdog (261 MB de JPEG que casi no se comprimen) queda muy lejos de los dos límites. Si
+    al extraer una entrada resulta más grande de lo que declara, se para (``UnsafeArchiveError``).
+    Se extrae en una carpeta temporal junto a ``dest_dir`` que se renombra al final, así que
     ``dest_dir`` aparece completa o no aparece.
 
     Si ``dest_dir`` ya existe se lanza ``ArchiveError`` y no se toca: nunca se borra ni se
@@ -120,6 +200,7 @@ def safe_extract_zip(
         members = archive.infolist()
         for info in members:
             _check_member(info)
+        _check_contents(members)
         root = _single_root([m.filename for m in members]) if strip_single_root else None
         tmp = Path(tempfile.mkdtemp(dir=dest_dir.parent, prefix=f".{dest_dir.name}.extract-"))
         try:
@@ -129,7 +210,8 @@ def safe_extract_zip(
                 if target != base and base not in target.parents:  # segunda defensa
                     raise UnsafeArchiveError(f"La entrada {info.filename!r} del zip saldría de la carpeta de destino.")
             try:
-                archive.extractall(tmp)
+                for info in members:
+                    _extract_entry(archive, info, tmp)
             except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
                 raise ArchiveError(
                     f"El zip {zip_path} está dañado o no cabe en el disco ({exc}). "

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
+import random
+import re
+import signal
+import statistics
 import textwrap
+import threading
+import time
 
+import numpy as np
 import pytest
+import torch
+import torchvision.transforms as v1
+from torch import nn
+from torchvision.transforms import v2
 
-from course_utils import exercises
+from course_utils import augment, exercises, stats
 from course_utils.exercises import Exercise, Feedback, Wrong, ____, load
 
 
@@ -86,3 +98,495 @@ def test_feedback_shows_the_hint_in_html_and_text():
     assert "<pre>" not in ex.solution()._repr_html_()
     multi = Exercise("P", "", lambda a: None, "", "a = 1\nrespuesta = a")
     assert "<pre>a = 1\nrespuesta = a</pre>" in multi.solution()._repr_html_()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Banco de respuestas por ejercicio: las correctas, escritas de varias formas equivalentes, tienen que dar
+# «Correcto»; las equivocadas (también las de forma rara: textos, None, tensores, tuplas mal hechas, funciones
+# que fallan), «Incorrecto» con una pista, nunca una excepción.
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _exercise(key: str) -> Exercise:
+    notebook, number = key.split("-q")
+    return getattr(load(notebook), f"q{number}")
+
+
+def _solution(key: str):
+    return _solve(_exercise(key))
+
+
+# --- 03: congelar y modo entrenamiento ---------------------------------------------------------------------
+
+
+def _freeze_by_name(model):
+    for name, param in model.named_parameters():
+        param.requires_grad_(name.startswith("fc."))
+    return model
+
+
+def _freeze_then_cpu(model):  # el caso del informe: termina con model.to("cpu")
+    model.requires_grad_(False)
+    model.fc.requires_grad_(True)
+    return model.to("cpu")
+
+
+def _freeze_only_layers(model):
+    for stage in (model.layer1, model.layer2, model.layer3):
+        stage.requires_grad_(False)
+    return model
+
+
+def _freeze_to_meta(model):
+    return model.to("meta")
+
+
+def _train_mode_any_bn(model):
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in module.parameters()):
+            module.eval()
+    return model
+
+
+def _train_mode_library(model):
+    from course_utils.models import set_train_mode
+
+    return set_train_mode(model, True)
+
+
+def _train_mode_layer1_only(model):  # el caso del informe: layer1 escrito a mano, no la regla
+    model.train()
+    model.layer1.eval()
+    return model
+
+
+def _train_mode_to_meta(model):
+    model.train()
+    return model.to("meta")
+
+
+# --- 04: optimizador, paso, exactitud -----------------------------------------------------------------------
+
+
+def _split(model):
+    head = list(model.fc.parameters())
+    return [p for n, p in model.named_parameters() if not n.startswith("fc.")], head
+
+
+def _optimizer_times_tenth(model, lr):
+    body, head = _split(model)
+    return torch.optim.SGD([{"params": head, "lr": lr}, {"params": body, "lr": lr * 0.1}], lr=lr, momentum=0.9)
+
+
+def _optimizer_by_identity(model, lr):
+    head_ids = {id(p) for p in model.fc.parameters()}
+    body = (p for p in model.parameters() if id(p) not in head_ids)
+    return torch.optim.SGD([{"params": body}, {"params": model.fc.parameters(), "lr": lr}], lr=lr / 10)
+
+
+def _optimizer_adam(model, lr):  # el caso del informe: se pide SGD
+    body, head = _split(model)
+    return torch.optim.Adam([{"params": body, "lr": lr / 10}, {"params": head, "lr": lr}])
+
+
+def _optimizer_fixed_lr(model, lr):  # escribe 1e-3 a mano en lugar de usar lr
+    body, head = _split(model)
+    return torch.optim.SGD([{"params": body, "lr": 1e-4}, {"params": head, "lr": 1e-3}])
+
+
+def _optimizer_groups_only(model, lr):
+    body, head = _split(model)
+    return [{"params": body, "lr": lr / 10}, {"params": head, "lr": lr}]
+
+
+def _step_returns_tensor(model, x, y, optimizer, loss_fn):
+    loss = loss_fn(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def _step_model_zero_grad(model, x, y, optimizer, loss_fn):
+    model.zero_grad(set_to_none=False)
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def _step_returns_logits(model, x, y, optimizer, loss_fn):
+    logits = model(x)
+    loss = loss_fn(logits, y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return logits
+
+
+def _step_returns_pair(model, x, y, optimizer, loss_fn):
+    return _step_returns_tensor(model, x, y, optimizer, loss_fn).item(), None
+
+
+def _step_to_meta(model, x, y, optimizer, loss_fn):
+    model.to("meta")
+    return _step_returns_tensor(model, x, y, optimizer, loss_fn)
+
+
+def _step_data_elsewhere(model, x, y, optimizer, loss_fn):
+    return _step_returns_tensor(model, x.to("meta"), y.to("meta"), optimizer, loss_fn)
+
+
+def _accuracy_float_mean(model, loader):  # el caso del informe: .float().mean().item() (float32)
+    model.eval()
+    with torch.no_grad():
+        predicted = torch.cat([model(x).argmax(dim=1) for x, _ in loader])
+    return (predicted == torch.cat([y for _, y in loader])).float().mean().item()
+
+
+def _accuracy_tensor(model, loader):
+    model.eval()
+    correct, total = torch.tensor(0), 0
+    with torch.inference_mode():
+        for x, y in loader:
+            device = next(model.parameters()).device
+            correct += (model(x.to(device)).argmax(1) == y.to(device)).sum()
+            total += y.numel()
+    return correct / total
+
+
+def _accuracy_batch_means(model, loader):
+    model.eval()
+    with torch.no_grad():
+        return float(np.mean([(model(x).argmax(1) == y).float().mean().item() for x, y in loader]))
+
+
+def _accuracy_logits(model, loader):
+    model.eval()
+    with torch.no_grad():
+        return model(next(iter(loader))[0])
+
+
+def _accuracy_percent(model, loader):
+    return 100 * _accuracy_float_mean(model, loader)
+
+
+def _accuracy_pair(model, loader):
+    return _accuracy_float_mean(model, loader), None
+
+
+def _accuracy_text(model, loader):
+    return f"{_accuracy_float_mean(model, loader):.2f}"
+
+
+def _accuracy_to_meta(model, loader):
+    model.eval().to("meta")
+    with torch.no_grad():
+        return sum((model(x).argmax(1) == y).sum().item() for x, y in loader) / 40
+
+
+# --- 06: intervalos pareados y la sugerencia de la tasa -----------------------------------------------------
+
+_EXACT_T = {1: 12.706204736, 2: 4.302652730, 4: 2.776445105}  # scipy.stats.t.ppf(0.975, dof): no la tabla
+
+
+def _paired_numpy(a, b):
+    d = np.asarray(a) - np.asarray(b)
+    return d.mean(), stats.t_critical(len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+
+
+def _paired_exact_t(a, b):
+    d = [x - y for x, y in zip(a, b)]
+    return [statistics.mean(d), _EXACT_T[len(d) - 1] * statistics.stdev(d) / math.sqrt(len(d))]
+
+
+def _paired_library(a, b):
+    return stats.t_interval([x - y for x, y in zip(a, b)])
+
+
+def _paired_swapped(a, b):
+    mean, half = _paired_library(a, b)
+    return half, mean
+
+
+def _suggest_argmin(lrs, losses):  # el caso del informe: torch.argmin, como dice la pista
+    return (torch.tensor(lrs)[torch.argmin(torch.tensor(losses))] / 10).item()
+
+
+def _suggest_tensor(lrs, losses):
+    return torch.tensor(lrs)[torch.argmin(torch.tensor(losses))] / 10
+
+
+def _suggest_index_tensor(lrs, losses):
+    return lrs[torch.argmin(torch.tensor(losses))] / 10
+
+
+def _suggest_numpy(lrs, losses):
+    return np.float32(lrs[np.argmin(losses)]) / 10
+
+
+def _suggest_all(lrs, losses):
+    return torch.tensor(lrs) / 10
+
+
+class _Build:
+    """Una respuesta que se construye al usarla (la solución ejecutada, o algo hecho a partir de ella)."""
+
+    def __init__(self, make):
+        self.make = make
+
+
+def _sol(key):
+    return _Build(lambda: _solution(key))
+
+
+_INTERVAL = (statistics.mean([0.42, 0.55, 0.47]), stats.t_critical(2) * statistics.stdev([0.42, 0.55, 0.47]) / 3**0.5)
+_MB = 2_542_856 * 4 / 1e6  # MobileNet V3 pequeña
+
+#: Respuestas correctas: clave "NN-qK" → lista de respuestas (o de ``_Build``, que la construye al usarla).
+RIGHT = {
+    "01-q1": [5130, np.int64(5130), torch.tensor(5130), 5130.0, np.float64(5130.0)],
+    "01-q2": [{"layer2", "layer3", "fc"}, ["layer2", "layer3", "fc"], ("fc", "layer3", "layer2"),
+              frozenset({"layer2", "layer3", "fc"})],
+    "01-q3": [_MB, np.float32(_MB), torch.tensor(_MB), 10.2, 10, _MB * 1e6 / 2**20],
+    "02-q1": [v2.Compose([v2.RandomAffine(degrees=15, translate=(0.1, 0.1))]),
+              v2.RandomAffine(degrees=15, translate=(0.1, 0.1)),
+              v2.Compose([v2.RandomRotation(15), v2.RandomAffine(degrees=0, translate=(0.1, 0.1))])],
+    "02-q2": [_sol("02-q2"), _Build(lambda: np.int64(_solution("02-q2"))), _Build(lambda: float(_solution("02-q2"))),
+              _Build(lambda: torch.tensor(_solution("02-q2")))],
+    "02-q3": [_sol("02-q3"), _Build(lambda: tuple(_solution("02-q3"))),
+              _Build(lambda: [w.astype(np.float32) for w in _solution("02-q3")])],
+    "03-q1": [_sol("03-q1"), _freeze_by_name, _freeze_then_cpu],
+    "03-q2": [_sol("03-q2"), _train_mode_any_bn, _train_mode_library],
+    "03-q3": [5514, np.int64(5514), torch.tensor(5514), 5514.0],
+    "04-q1": [_sol("04-q1"), _optimizer_times_tenth, _optimizer_by_identity],
+    "04-q2": [_sol("04-q2"), _step_returns_tensor, _step_model_zero_grad],
+    "04-q3": [_sol("04-q3"), _accuracy_float_mean, _accuracy_tensor, _accuracy_batch_means],
+    "04-q4": [80, np.int64(80), torch.tensor(80), math.ceil(2000 / 128) * 5, np.ceil(2000 / 128) * 5, 80.0],
+    "05-q1": [16, np.int64(16), 16.0, torch.tensor(16)],
+    "05-q2": [400, np.int64(400), torch.tensor(400), math.ceil(round(0.8 * 0.2 / 0.02**2, 9))],
+    "05-q3": [_sol("05-q3"), list(_INTERVAL), (0.48, 0.16), np.array(_INTERVAL), torch.tensor(_INTERVAL),
+              tuple(np.float64(v) for v in _INTERVAL), stats.t_interval([0.42, 0.55, 0.47]),
+              (_INTERVAL[0], _INTERVAL[1] / stats.t_critical(2) * _EXACT_T[2])],
+    "06-q1": [_sol("06-q1"), _paired_numpy, _paired_exact_t, _paired_library],
+    "06-q2": [7, np.int64(7), torch.tensor(7), 7.0],
+    "06-q3": [_sol("06-q3"), _suggest_argmin, _suggest_tensor, _suggest_index_tensor, _suggest_numpy],
+}
+
+
+def _raises(model, *args):
+    raise ValueError("esto falla a propósito")
+
+
+def _wrong_audio():
+    melody = augment.synth_melody(sample_rate=8_000)
+    return [[None] * 5, ["a"] * 5, None, "melodía", [melody.tolist()] * 5, [torch.from_numpy(melody)] * 5]
+
+
+#: Respuestas equivocadas (además de las ``wrong_answers`` de cada ejercicio).
+WRONG = {
+    "01-q1": ["5130", None, torch.zeros(10), [5130], 5130.5, np.bool_(True), float("nan")],
+    "01-q2": [["layer2", None], "layer2 layer3 fc", {"layer2", "layer3"}, {"layer2": 1, "layer3": 1, "fc": 1}],
+    "01-q3": ["10.2", None, torch.zeros(3), (10.2,)],
+    "02-q1": [v1.ToTensor(), v1.Compose([v1.ToPILImage(), v1.RandomAffine(15, translate=(0.1, 0.1))]),
+              lambda image: image.rotate(15), lambda image: None, lambda image: image.to("meta"), _raises],
+    "02-q2": ["40", None, 35, torch.zeros(2), 40.5],
+    "02-q3": _wrong_audio(),
+    "03-q1": [_freeze_only_layers, _freeze_to_meta, _raises, lambda: None, lambda model: None],
+    "03-q2": [_train_mode_layer1_only, _train_mode_to_meta, _raises, lambda model: None],
+    "03-q3": ["5514", 5514.5, None, torch.zeros(2)],
+    "04-q1": [_optimizer_adam, _optimizer_fixed_lr, _optimizer_groups_only, lambda model: None, _raises],
+    "04-q2": [_step_returns_logits, _step_returns_pair, lambda *args: "0.5", _step_to_meta, _step_data_elsewhere,
+              _raises, "loss.item()"],
+    "04-q3": [_accuracy_logits, _accuracy_percent, _accuracy_pair, _accuracy_text, _accuracy_to_meta, _raises],
+    "04-q4": ["80", 80.5, None, [80], torch.zeros(2)],
+    "05-q1": [16.5, "16", None],
+    "05-q2": [401, 399, "400", 400.5],
+    "05-q3": [("0.48", 0.16), (None, 0.16), (0.48,), "0.48, 0.16", {0.48, 0.16}, (0.48, 0.16, 0.0),
+              (_INTERVAL[1], _INTERVAL[0])],
+    "06-q1": [lambda a, b: (0.1, None), lambda a, b: ("a", 1), lambda a, b: 0.1, lambda a, b: {0.1, 0.2},
+              _paired_swapped, lambda a, b: 1 / 0],
+    "06-q2": ["7", 7.5, None],
+    "06-q3": [_suggest_all, lambda lrs, losses: None, lambda lrs, losses: "0.01", lambda lrs, losses: (0.01,),
+              lambda lrs, losses: lrs[int(np.argmax(losses))] / 10],
+}
+
+KEYS = [f"{nb}-q{i}" for nb, i, _ in ALL]
+
+
+def _cases(bank: dict) -> list:
+    return [pytest.param(key, i, id=f"{key}-{i}") for key in KEYS for i in range(len(bank.get(key, [])))]
+
+
+def _answer(bank: dict, key: str, index: int):
+    answer = bank[key][index]
+    return answer.make() if isinstance(answer, _Build) else answer
+
+
+def test_the_bank_covers_every_exercise():
+    assert set(RIGHT) == set(KEYS) and set(WRONG) == set(KEYS)
+
+
+@pytest.mark.parametrize(("key", "index"), _cases(RIGHT))
+def test_right_answers_in_any_style_are_correct(key, index):
+    feedback = _exercise(key).check(_answer(RIGHT, key, index))
+    assert feedback.correct, str(feedback)
+
+
+@pytest.mark.parametrize(("key", "index"), _cases(WRONG))
+def test_wrong_answers_of_any_shape_are_incorrect_with_a_hint(key, index):
+    feedback = _exercise(key).check(_answer(WRONG, key, index))
+    assert feedback.status == "incorrecto", str(feedback)
+    assert len(feedback.message) > 15 and "Traceback" not in feedback.message
+
+
+def test_numbers_that_differ_are_shown_different():
+    """Nunca «0.450 frente a 0.450»: si dos números no coinciden, el mensaje los escribe distintos."""
+    def accuracy(model, loader):
+        return _accuracy_float_mean(model, loader) + 0.002
+
+    def suggest(lrs, losses):
+        return _solution("06-q3")(lrs, losses) * 1.0002
+
+    def paired(a, b):
+        mean, half = _paired_library(a, b)
+        return mean, half * 1.002
+
+    for key, answer, pattern in (("04-q3", accuracy, r"\(([-\d.e]+) frente a ([-\d.e]+)\)"),
+                                 ("06-q3", suggest, r"es ([-\d.e]+), no ([-\d.e]+)"),
+                                 ("06-q1", paired, r"es ([-\d.e]+), no ([-\d.e]+)")):
+        message = _exercise(key).check(answer).message
+        shown = re.findall(pattern, message)
+        assert shown and shown[0][0] != shown[0][1], message
+    message = _exercise("05-q2").check(399).message
+    assert float(re.search(r"±([\d.]+)", message).group(1)) > 0.02, message  # no «±0.0200, todavía mayor que 0,02»
+
+
+def test_close_but_wrong_float_rounding_is_explained():
+    message = _exercise("05-q2").check(401).message
+    assert "400" in message and "coma flotante" in message, message
+
+
+# --- el estado del azar, el tiempo y los errores del código del estudiante ---------------------------------
+
+
+def _random_state():
+    return torch.get_rng_state(), random.getstate(), np.random.get_state()
+
+
+def _same_state(a, b) -> bool:
+    return torch.equal(a[0], b[0]) and a[1] == b[1] and all(
+        np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y for x, y in zip(a[2], b[2]))
+
+
+def _reseeding_suggest(lrs, losses):
+    torch.manual_seed(123)
+    random.seed(123)
+    np.random.seed(123)
+    return lrs[losses.index(min(losses))] / 10
+
+
+@pytest.mark.parametrize(("notebook", "number", "exercise"), ALL, ids=IDS)
+def test_check_leaves_the_random_state_as_it_was(notebook, number, exercise):
+    solution = _solve(exercise)  # la solución puede usar el azar (crea capas): antes de mirar el estado
+    torch.manual_seed(2024)
+    random.seed(2024)
+    np.random.seed(2024)
+    before = _random_state()
+    exercise.check(solution)
+    exercise.check(exercise.wrong_answers[0])
+    assert _same_state(before, _random_state())
+    if (notebook, number) == ("06", 3):
+        assert exercise.check(_reseeding_suggest).correct
+        assert _same_state(before, _random_state())
+
+
+def _endless(*args):
+    while True:
+        pass
+
+
+def _endless_sleeping(*args):
+    while True:
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize(("key", "answer"), [("06-q3", _endless), ("02-q1", _endless), ("04-q2", _endless_sleeping),
+                                             ("03-q1", _endless)])
+def test_an_endless_answer_is_stopped_with_a_hint(monkeypatch, key, answer):
+    monkeypatch.setattr(exercises, "TIME_LIMIT", 0.5)
+    handler = signal.getsignal(signal.SIGALRM)
+    start = time.perf_counter()
+    feedback = _exercise(key).check(answer)
+    assert time.perf_counter() - start < 3
+    assert feedback.status == "incorrecto" and "bucle" in feedback.message, str(feedback)
+    assert signal.getsignal(signal.SIGALRM) is handler and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_without_a_timer_the_check_still_runs():
+    """Fuera del hilo principal (o en Windows) no hay SIGALRM: se corrige sin límite de tiempo, sin fallar."""
+    results = []
+    worker = threading.Thread(target=lambda: results.append(_exercise("06-q3").check(_solution("06-q3"))))
+    worker.start()
+    worker.join(30)
+    assert results and results[0].correct, results
+
+
+class _Custom(Exception):
+    pass
+
+
+def _recurse(*args):
+    return _recurse(*args)
+
+
+PROBLEMS = [ZeroDivisionError("division by zero"), NameError("name 'lossses' is not defined"),
+            AttributeError("'list' object has no attribute 'argmin'"), IndexError("list index out of range"),
+            KeyError("lr"), TypeError("unsupported operand"), ValueError("bad value"),
+            RuntimeError("Expected all tensors to be on the same device, but found cuda:0 and cpu"),
+            NotImplementedError("Cannot copy out of meta tensor"), AssertionError(), StopIteration(),
+            OSError("disk"), MemoryError(), SystemExit(0), ArithmeticError(), _Custom("propio"), UserWarning("ojo"),
+            "recursion"]
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=[type(p).__name__ if not isinstance(p, str) else p for p in PROBLEMS])
+@pytest.mark.parametrize("key", ["06-q3", "02-q1", "03-q2", "04-q3"])
+def test_every_error_in_the_students_code_becomes_a_hint(key, problem):
+    if problem == "recursion":
+        answer, name = _recurse, "RecursionError"
+    else:
+        def answer(*args):
+            raise problem
+        name = type(problem).__name__
+    feedback = _exercise(key).check(answer)
+    assert feedback.status == "incorrecto", str(feedback)
+    assert feedback.message.startswith("Tu función falla") and name in feedback.message
+    assert "Traceback" not in feedback.message
+
+
+class _Hostile:
+    """Una respuesta que falla con cualquier cosa que se le pregunte."""
+
+    def __getattr__(self, name):
+        raise RuntimeError("no")
+
+    def __iter__(self):
+        raise TypeError("no")
+
+    def __len__(self):
+        raise TypeError("no")
+
+    def __float__(self):
+        raise ValueError("no")
+
+    def __eq__(self, other):
+        raise ValueError("no")
+
+    __hash__ = object.__hash__
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_a_value_that_breaks_the_check_is_a_hint(key):
+    feedback = _exercise(key).check(_Hostile())
+    assert feedback.status == "incorrecto" and len(feedback.message) > 15, str(feedback)

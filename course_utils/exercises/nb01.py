@@ -6,7 +6,7 @@ import torch
 import torchvision.models as tvm
 from torch import nn
 
-from course_utils.exercises import Exercise, expect
+from course_utils.exercises import Exercise, as_number, expect
 
 __all__ = ["EXERCISES"]
 
@@ -23,8 +23,7 @@ def _trainable_after_feature_extraction(num_classes: int = 10) -> int:
 
 
 def _verify_trainable(answer) -> None:
-    expect(isinstance(answer, int) and not isinstance(answer, bool),
-           "La respuesta es un número entero de parámetros (por ejemplo, el resultado de sum(...)).")
+    answer = as_number(answer, "un número entero de parámetros (por ejemplo, el resultado de sum(...))", integer=True)
     total = sum(p.numel() for p in _resnet18_meta().parameters())
     with_new_head = total - (512 * 1000 + 1000) + _trainable_after_feature_extraction()
     expect(answer not in (total, with_new_head), "Ese es el total de ResNet-18: cuenta solo los que tienen requires_grad=True.")
@@ -46,7 +45,7 @@ def _verify_frozen_layer1(answer) -> None:
     from course_utils.glyphnet import GlyphNet
     from course_utils.models import freeze, replace_head
 
-    expect(isinstance(answer, (set, list, tuple)) and all(isinstance(a, str) for a in answer),
+    expect(isinstance(answer, (set, frozenset, list, tuple)) and all(isinstance(a, str) for a in answer),
            "La respuesta es un conjunto de nombres de etapa, como {\"layer3\", \"fc\"}.")
     model = freeze(replace_head(GlyphNet(38), 10), until="layer1")
     truth = _stages_left_trainable(model)
@@ -63,8 +62,7 @@ def _megabytes(make) -> float:
 
 
 def _verify_mobile(answer) -> None:
-    expect(isinstance(answer, (int, float)) and not isinstance(answer, bool),
-           "La respuesta es un número: los megabytes de los pesos de MobileNet V3 pequeña en float32.")
+    answer = as_number(answer, "un número: los megabytes de los pesos de MobileNet V3 pequeña en float32")
     truth = _megabytes(tvm.mobilenet_v3_small)
     expect(abs(answer - truth * 1e6) > 1, "Esos son bytes: divide entre 1e6 para tenerlo en MB.")
     expect(abs(answer - truth / 4) > 0.05, "Eso son millones de parámetros: en float32 cada uno ocupa 4 bytes.")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
-import numbers
 
 import numpy as np
 import torch
 from torchvision.transforms import v2
 
-from course_utils.exercises import Exercise, expect
+from course_utils.exercises import Exercise, as_number, call_answer, expect
 
 __all__ = ["EXERCISES"]
 
@@ -57,10 +57,11 @@ def _apply_many(transform, image: torch.Tensor) -> list[torch.Tensor]:
         torch.manual_seed(0)
         outputs = []
         for _ in range(SAMPLES):
-            out = transform(image.clone())
-            expect(isinstance(out, torch.Tensor) and tuple(out.shape) == tuple(image.shape),
-                   "La transformación debe devolver una imagen del mismo tamaño (3 × 32 × 32): no recortes ni "
-                   "cambies el tamaño.")
+            out = call_answer(transform, image.clone(), inputs="un tensor de 3 × 32 × 32 en [0, 1] (sin PIL: nada de "
+                              "ToTensor ni ToPILImage)")
+            expect(isinstance(out, torch.Tensor) and out.shape == image.shape and out.device == image.device,
+                   "La transformación debe devolver un tensor del mismo tamaño (3 × 32 × 32) y en el mismo "
+                   "dispositivo: no recortes, no cambies el tamaño ni la conviertas en una imagen PIL.")
             outputs.append(out)
     return outputs
 
@@ -94,6 +95,7 @@ def _verify_digit_augmentation(answer) -> None:
 ANGLES = tuple(range(0, 181, 10))
 
 
+@functools.cache
 def _b_counts() -> dict[int, int]:
     """Cuántas de las 20 «b» de prueba reconoce la GlyphNet preentrenada con cada giro (hasta el primer fallo)."""
     from course_utils import offline
@@ -114,9 +116,8 @@ def _b_counts() -> dict[int, int]:
 
 
 def _verify_rotation_angle(answer) -> None:
-    expect(isinstance(answer, numbers.Real) and not isinstance(answer, bool),
-           "La respuesta es un ángulo en grados: un número como 30.")
-    expect(float(answer) in ANGLES, "Recorre los ángulos de 10 en 10 (0, 10, 20… hasta 180) y responde con uno de ellos.")
+    answer = as_number(answer, "un ángulo en grados: un número como 30")
+    expect(answer in ANGLES, "Recorre los ángulos de 10 en 10 (0, 10, 20… hasta 180) y responde con uno de ellos.")
     counts = _b_counts()
     truth = next(angle for angle, count in counts.items() if count < 10)
     accepted = {truth}
@@ -124,7 +125,7 @@ def _verify_rotation_angle(answer) -> None:
         accepted.add(truth + 10)
     if truth >= 10 and counts[truth - 10] <= 10:
         accepted.add(truth - 10)
-    if float(answer) in accepted:
+    if answer in accepted:
         return
     answer = int(answer)
     if answer < truth:

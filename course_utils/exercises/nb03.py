@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_utils.exercises import Exercise, call_answer, expect
+from course_utils.exercises import Exercise, as_number, call_answer, expect
 
 __all__ = ["EXERCISES"]
 
@@ -27,9 +27,7 @@ def _stage_flags(model: nn.Module) -> dict[str, set[bool]]:
 def _verify_freeze(answer) -> None:
     import torchvision.models as tvm
 
-    with torch.device("meta"):
-        resnet = tvm.resnet18(num_classes=2)
-    for model in (_glyphnet(), resnet):
+    for model in (_glyphnet(), tvm.resnet18(num_classes=2)):  # de verdad, en CPU: la respuesta puede moverlo
         returned = call_answer(answer, model, usage="que recibe el modelo y lo devuelve congelado")
         flags = _stage_flags(model)
         head = flags.pop("fc")
@@ -44,28 +42,33 @@ def _verify_freeze(answer) -> None:
         expect(returned is model, "Tu función tiene que terminar con «return model» (el mismo modelo, ya congelado).")
 
 
-def _bn_of(stage: nn.Module) -> list[nn.Module]:
-    return [m for m in stage.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+def _bn_of(model: nn.Module, stages: list[str]) -> list[nn.Module]:
+    modules = [module for name in stages for module in getattr(model, name).modules()]
+    return [module for module in modules if isinstance(module, nn.modules.batchnorm._BatchNorm)]
 
 
 def _verify_train_mode(answer) -> None:
     from course_utils.models import freeze
 
-    model = freeze(_glyphnet(), until="layer1")  # layer1 congelada; layer2, layer3 y fc se entrenan
-    model.eval()
-    frozen_bn, trainable_bn = _bn_of(model.layer1), _bn_of(model.layer2) + _bn_of(model.layer3)
-    before = [bn.running_mean.clone() for bn in frozen_bn]
-    call_answer(answer, model, usage="que recibe el modelo y lo pone en modo entrenamiento")
-    expect(model.training, "El modelo tiene que quedar en modo entrenamiento (model.training == True): empieza "
-                           "con model.train().")
-    expect(all(bn.training for bn in trainable_bn), "Las BatchNorm de layer2 y layer3 se entrenan: deben seguir "
-           "en modo entrenamiento. Pon en eval() solo las que tienen requires_grad=False.")
-    expect(not any(bn.training for bn in frozen_bn), "model.train() pone TODAS las BatchNorm en modo "
-           "entrenamiento: después, pon en eval() las congeladas (las de parámetros con requires_grad=False).")
-    with torch.no_grad():
-        model(torch.randn(4, 3, 32, 32))
-    expect(all(torch.equal(a, bn.running_mean) for a, bn in zip(before, frozen_bn)),
-           "Las estadísticas (running_mean) de las BatchNorm congeladas han cambiado tras una pasada.")
+    for last in (1, 2):  # congela layer1 y después layer1 y layer2: la regla, no una etapa escrita a mano
+        model = freeze(_glyphnet(), until=f"layer{last}").eval()
+        frozen, trainable = ["layer1", "layer2", "layer3"][:last], ["layer1", "layer2", "layer3"][last:]
+        before = [bn.running_mean.clone() for bn in _bn_of(model, frozen)]
+        call_answer(answer, model, usage="que recibe el modelo y lo pone en modo entrenamiento")
+        expect(model.training, "El modelo tiene que quedar en modo entrenamiento (model.training == True): empieza "
+                               "con model.train().")
+        expect(all(p.is_cpu for p in model.parameters()), "Tu función ha movido el modelo: train_mode solo cambia el "
+                                                          "modo (train/eval), no dónde están los pesos.")
+        expect(all(bn.training for bn in _bn_of(model, trainable)), f"Las BatchNorm de {' y '.join(trainable)} se "
+               "entrenan: deben seguir en modo entrenamiento. Pon en eval() solo las que tienen requires_grad=False.")
+        still = [name for name in frozen if any(bn.training for bn in _bn_of(model, [name]))]
+        expect(not still, f"Con {' y '.join(frozen)} congeladas, las BatchNorm de {' y '.join(still)} están en modo "
+               "entrenamiento: model.train() las pone todas; después, pon en eval() cada BatchNorm cuyos parámetros "
+               "tienen requires_grad=False (la regla, sin escribir las etapas a mano).")
+        with torch.no_grad():
+            model(torch.randn(4, 3, 32, 32))
+        expect(all(torch.equal(a, bn.running_mean) for a, bn in zip(before, _bn_of(model, frozen))),
+               "Las estadísticas (running_mean) de las BatchNorm congeladas han cambiado tras una pasada.")
 
 
 def _truncated_counts():
@@ -77,8 +80,7 @@ def _truncated_counts():
 
 
 def _verify_truncated(answer) -> None:
-    expect(isinstance(answer, int) and not isinstance(answer, bool),
-           "La respuesta es un número entero de parámetros (por ejemplo, el resultado de sum(...)).")
+    answer = as_number(answer, "un número entero de parámetros (por ejemplo, el resultado de sum(...))", integer=True)
     net, counts = _truncated_counts()
     weights_only = sum(m.weight.numel() for m in (net.hidden.modules()) if isinstance(m, nn.Linear))
     weights_only += net.fc.weight.numel()
@@ -151,9 +153,9 @@ EXERCISES = [
 
             respuesta = train_mode
         """,
-        explanation="La comprobación congela layer1 de una GlyphNet, llama a tu función, mira el modo de cada "
-                    "BatchNorm y hace una pasada: las estadísticas de layer1 no se mueven. Es lo que hace "
-                    "models.set_train_mode (y por tanto fit).",
+        explanation="La comprobación congela layer1 de una GlyphNet (y después layer1 y layer2), llama a tu función, "
+                    "mira el modo de cada BatchNorm y hace una pasada: las estadísticas congeladas no se mueven. Es lo "
+                    "que hace models.set_train_mode (y por tanto fit).",
         context="import torch\nfrom torch import nn",
         wrong_answers=[lambda m: m.train(), lambda m: m.eval(), _all_bn_eval, "model.train()"],
     ),
@@ -171,6 +173,6 @@ EXERCISES = [
         explanation="32 × 128 + 128 en la capa oculta y 128 × 10 + 10 en la salida: 5514 parámetros, todos "
                     "nuevos. Las convoluciones de layer1 (congeladas) no cuentan.",
         context="from course_utils import heads\nfrom course_utils.glyphnet import GlyphNet",
-        wrong_answers=[1290, 5376, 15_722, "5514", 5514.0],
+        wrong_answers=[1290, 5376, 15_722, "5514", 5514.5],
     ),
 ]

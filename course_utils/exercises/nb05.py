@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
-from course_utils.exercises import Exercise, expect, loader_steps
+from course_utils.exercises import (
+    Exercise,
+    as_number,
+    as_numbers,
+    differ,
+    expect,
+    loader_steps,
+)
 from course_utils.stats import t_critical, t_interval
 
 __all__ = ["EXERCISES"]
@@ -18,7 +26,7 @@ def _steps(classes: int = 10, per_class: int = 5, batch_size: int = 16, epochs: 
 
 
 def _verify_steps(answer) -> None:
-    expect(isinstance(answer, int) and not isinstance(answer, bool), "La respuesta es un número entero de pasos.")
+    answer = as_number(answer, "un número entero de pasos", integer=True)
     per_epoch = _steps(epochs=1)
     expect(answer != per_epoch, "Ese es el número de pasos de una época: el presupuesto tiene 4.")
     expect(answer != 4 * (50 // 16), "Te olvidas del último lote, que es más pequeño pero también es un paso "
@@ -32,11 +40,14 @@ def _standard_error(accuracy: float, n: int) -> float:
 
 
 def _verify_validation_size(answer) -> None:
-    expect(isinstance(answer, int) and not isinstance(answer, bool), "La respuesta es un número entero de imágenes.")
-    smallest = next(n for n in range(1, 100_000) if _standard_error(0.8, n) <= 0.02)
+    answer = as_number(answer, "un número entero de imágenes", integer=True)
+    smallest = math.ceil(Fraction("0.16") / Fraction("0.02") ** 2)  # 0,8 · 0,2 / 0,02², sin redondeos: 400
     expect(answer > 0, "Hace falta al menos una imagen.")
-    expect(answer >= smallest, f"Con {answer} imágenes el error típico es ±{_standard_error(0.8, answer):.4f}, "
-           "todavía mayor que 0,02: necesitas más.")
+    error = differ(_standard_error(0.8, answer), 0.02)[0]  # con las cifras que lo separan de 0,02
+    expect(answer >= smallest, f"Con {answer} imágenes el error típico es ±{error}, aún mayor que 0,02: necesitas más.")
+    expect(answer != smallest + 1, f"Casi: 0,16 / 0,02² es exactamente {smallest}, y con {smallest} el error típico es "
+           "justo 0,02 («como mucho» lo admite). El 401 sale de la coma flotante: 0.8 * 0.2 / 0.02**2 da "
+           "400.00000000000006 y ceil lo sube; redondea antes (math.ceil(round(x, 9))).")
     expect(answer == smallest, "Con esas imágenes se cumple, pero no es el mínimo: busca el primer n con "
            "sqrt(0,8 · 0,2 / n) <= 0,02.")
 
@@ -48,17 +59,15 @@ def _interval(values, critical) -> tuple[float, float]:
 
 
 def _verify_interval(answer) -> None:
-    expect(isinstance(answer, (tuple, list)) and len(answer) == 2,
-           "La respuesta es una pareja (media, semiancho), por ejemplo (0.48, 0.16).")
-    mean, half = (float(a) for a in answer)
+    mean, half = as_numbers(answer, ("la media", "el semiancho"), "una pareja (media, semiancho), como (0.5, 0.1)")
     true_mean, true_half = _interval(DIFFERENCES, t_critical(len(DIFFERENCES) - 1))
-    expect(abs(mean - true_mean) < 1e-3, "La media no coincide: es la media de las tres diferencias.")
+    expect(abs(mean - true_mean) < 0.005, "La media no coincide: es la media de las tres diferencias.")  # 2 decimales
     _, with_normal = _interval(DIFFERENCES, 1.96)
     expect(abs(half - with_normal) > 1e-3, "Has usado 1,96 (la normal). Con 3 semillas hay 2 grados de libertad y "
            "el valor crítico de la t de Student es mucho mayor: stats.t_critical(2).")
     expect(abs(half - true_half * math.sqrt(3)) > 1e-3, "Te falta dividir la desviación típica entre √n: el "
            "semiancho usa el error típico de la media.")
-    expect(abs(half - true_half) < 1e-3, "El semiancho no coincide: t_critical(n − 1) × desviación típica muestral "
+    expect(abs(half - true_half) < 0.005, "El semiancho no coincide: t_critical(n − 1) × desviación típica muestral "
            "(con n − 1) / √n.")
 
 
@@ -75,7 +84,7 @@ EXERCISES = [
         explanation="16 pasos: muy pocos para que la red desde cero aprenda nada, y una de las razones de que "
                     "con 5 imágenes por clase hasta el fine-tuning se quede corto (sección 5.6).",
         context="import torch\nfrom torch.utils.data import DataLoader, TensorDataset",
-        wrong_answers=[4, 12, 200, 16.0],
+        wrong_answers=[4, 12, 200, 16.5],
     ),
     Exercise(
         name="Ejercicio 2",

@@ -28,8 +28,11 @@ ALLOWED = {"core": {"core"}, "lab": {"core", "lab"}, "plumbing": {"core", "lab",
 
 #: Líneas de código (sin docstrings, comentarios ni líneas en blanco: ``code_lines``, abajo) que puede tener
 #: el núcleo. Antes del rediseño (02ef34c) los módulos que hoy son el núcleo tenían 4.688; después, 4.156.
+#: La tercera ronda de robustez (issue 27) lo subió a 4.256: el corrector de ejercicios (+70: tolerancias,
+#: tipos equivalentes, cualquier error del estudiante como pista, azar restaurado, límite de tiempo), los
+#: pesos de ImageNet comprobados y cargados sin ejecutar nada (+15) y el disco lleno al guardar (+17).
 #: Subirlo se argumenta en el commit que lo sube.
-CORE_BUDGET = 4200
+CORE_BUDGET = 4300
 MAX_MODULE_LINES = 350
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import standins
 import torch
+from pickle_trap import Trap
 from torch import nn
 from torchvision.models import ResNet18_Weights
 
@@ -142,20 +143,6 @@ def test_imagenet_weights_download_failure_is_translated(monkeypatch):
         models.resnet18(2, weights="imagenet", progress=False)
 
 
-def _leave_a_mark(path, value):
-    """Lo que ejecutaría un archivo trampa al cargarse sin ``weights_only``: deja una marca y sigue."""
-    Path(path).write_text("se ejecutó código del archivo", encoding="utf-8")
-    return value
-
-
-class _Trap:
-    def __init__(self, mark, value):
-        self.mark, self.value = str(mark), value
-
-    def __reduce__(self):
-        return _leave_a_mark, (self.mark, self.value)
-
-
 def _cache_file() -> Path:
     """Donde torchvision guarda (y busca) los pesos de ImageNet de ResNet-18 en la caché de la prueba."""
     return Path(torch.hub.get_dir()) / "checkpoints" / ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
@@ -168,7 +155,7 @@ def _no_download(*args, **kwargs):
 def _booby_trapped(path: Path, mark: Path) -> Path:
     """Unos pesos de ResNet-18 completos con una trampa en ``fc.bias``: cargados sin protección, funcionan."""
     state = models.resnet18(weights=None).state_dict()
-    state["fc.bias"] = _Trap(mark, state["fc.bias"])
+    state["fc.bias"] = Trap(mark, state["fc.bias"])
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)
     return path

@@ -1,4 +1,3 @@
-import json
 import os
 
 import pytest
@@ -7,9 +6,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils import training
-from course_utils.checkpoints import load_checkpoint, save_checkpoint
+from course_utils.checkpoints import load_checkpoint
 from course_utils.glyphnet import GlyphNet
-from course_utils.history import History
 from course_utils.models import freeze
 from course_utils.training import (
     TrainingDiverged,
@@ -119,7 +117,6 @@ def test_fit_rejects_empty_loader():
 
 
 def _note_worker(folder, worker_id):
-    import os
     from pathlib import Path
 
     (Path(folder) / f"{os.getpid()}-{worker_id}").touch()
@@ -193,102 +190,6 @@ def test_the_checkpoint_of_fit_restores_model_optimizer_and_history(tmp_path):
     assert opt2.state_dict()["state"], "el estado del optimizador (momento) debe restaurarse"
 
 
-def test_load_checkpoint_names_the_mismatch(tmp_path):
-    path = save_checkpoint(tmp_path / "c.pt", Tiny(2), history=History())
-    with pytest.raises(ValueError, match="2 clases y el modelo 3"):
-        load_checkpoint(path, Tiny(3))
-    with pytest.raises(ValueError, match="GlyphNet"):
-        load_checkpoint(path, GlyphNet(2))
-    (tmp_path / "broken.pt").write_bytes(b"no es un punto de control")
-    with pytest.raises(ValueError, match="dañado"):
-        load_checkpoint(tmp_path / "broken.pt", Tiny(2))
-
-
-def test_load_checkpoint_of_another_variant_names_the_difference_and_touches_nothing(tmp_path):
-    from torchvision.models import resnet18, resnet34
-
-    path = save_checkpoint(tmp_path / "r18.pt", resnet18(num_classes=2))
-    target = resnet34(num_classes=2)
-    before = {k: v.clone() for k, v in target.state_dict().items()}
-    with pytest.raises(ValueError, match="le faltan .* pesos") as info:
-        load_checkpoint(path, target)
-    assert "layer1.2." in str(info.value) and "resnet34" in str(info.value)
-    assert all(torch.equal(before[k], v) for k, v in target.state_dict().items())
-
-    path = save_checkpoint(tmp_path / "glyph.pt", GlyphNet(2))
-    narrow = GlyphNet(2, widths=(16, 32, 64))
-    before = {k: v.clone() for k, v in narrow.state_dict().items()}
-    with pytest.raises(ValueError, match=r"tiene forma \(32, 3, 3, 3\) en el punto de control y \(16, 3, 3, 3\)"):
-        load_checkpoint(path, narrow)
-    assert all(torch.equal(before[k], v) for k, v in narrow.state_dict().items())
-
-
-def test_load_checkpoint_with_another_optimizer_layout_touches_nothing(tmp_path):
-    model = Tiny()
-    path = save_checkpoint(tmp_path / "c.pt", model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
-    other = Tiny()
-    before = {k: v.clone() for k, v in other.state_dict().items()}
-    two_groups = torch.optim.SGD([{"params": other.body.parameters()}, {"params": other.fc.parameters()}], lr=0.1)
-    with pytest.raises(ValueError, match="grupos de parámetros"):
-        load_checkpoint(path, other, two_groups)
-    assert all(torch.equal(before[k], v) for k, v in other.state_dict().items())
-
-
-def _leave_a_mark(path):
-    """Se ejecutaría al deserializar si el punto de control se cargara sin weights_only."""
-    from pathlib import Path
-
-    Path(path).write_text("código ejecutado al cargar")
-    return {}
-
-
-class _Trap:
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return _leave_a_mark, (self.path,)
-
-
-def test_load_checkpoint_uses_weights_only_and_runs_no_code(tmp_path, monkeypatch):
-    mark = tmp_path / "marca.txt"
-    path = tmp_path / "trampa.pt"
-    torch.save({"format": 1, "model": Tiny().state_dict(), "extra": _Trap(mark)}, path)
-    with pytest.raises(ValueError, match="no lo creó course_utils"):
-        load_checkpoint(path, Tiny())
-    assert not mark.exists(), "con weights_only=True nunca se ejecuta código del archivo"
-
-    calls = []
-    real_load = torch.load
-    monkeypatch.setattr(torch, "load", lambda *a, **kw: calls.append(kw) or real_load(*a, **kw))
-    load_checkpoint(save_checkpoint(tmp_path / "ok.pt", Tiny()), Tiny())
-    assert calls and all(kw.get("weights_only") is True for kw in calls)
-
-
-def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
-    path = save_checkpoint(tmp_path / "c.pt", Tiny(2))
-    original = path.read_bytes()
-
-    def boom(*args, **kwargs):
-        raise OSError("disco lleno")
-
-    monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
-        save_checkpoint(path, Tiny(2))
-    assert path.read_bytes() == original
-    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"], "no deben quedar temporales"
-
-
-def test_history_json_round_trip(tmp_path):
-    history = History()
-    history.append(epoch=1, train_loss=0.5, train_acc=0.8, test_acc=0.7, seconds=1.0, images_per_s=10.0, lr=0.1)
-    path = history.save_json(tmp_path / "h.json")
-    assert json.loads(path.read_text())["test_acc"] == [0.7]
-    assert History.load_json(path) == history
-    with pytest.raises(ValueError, match="columna desconocida"):
-        history.column("accuracy")
-
-
 def test_evaluate_and_predict(tmp_path):
     from PIL import Image
     from torchvision.transforms import v2
@@ -336,30 +237,6 @@ def test_fit_records_the_test_loss_next_to_the_test_accuracy():
     assert len(history.column("test_loss")) == 2 and history.column("test_loss")[-1] < history.column("test_loss")[0]
     assert history.last["test_loss"] == pytest.approx(evaluate(model, test)["loss"], rel=1e-5)
     assert fit(other := Tiny(), train, epochs=1, optimizer=sgd(other), quiet=True).last["test_loss"] is None
-
-
-def test_history_rejects_a_misspelt_column():
-    history = History()
-    with pytest.raises(ValueError, match="test_accuracy"):
-        history.append(epoch=1, test_accuracy=0.5)
-    assert len(history) == 0
-    history.append(epoch=1, train_loss=0.5)  # las columnas que faltan quedan en None
-    assert history.last["test_acc"] is None
-    old = {"epoch": [1], "train_loss": [0.5], "train_acc": [0.8], "test_acc": [0.7]}  # guardado sin test_loss
-    assert History.from_dict(old).last["test_loss"] is None
-
-
-def test_history_says_which_split_it_was_evaluated_on_and_prints_its_line():
-    history = History()
-    history.record(1, {"loss": 0.5, "acc": 0.75, "n": 8}, {"loss": 0.6, "acc": 0.5}, seconds=2.0, train_seconds=1.0,
-                   lr=0.1)
-    assert history.line() == "época 1: pérdida 0.500, exactitud 0.750, prueba 0.500, 8 imágenes/s"
-    validated = history.relabel("val")
-    assert validated.last["val_acc"] == 0.5 and validated.last["test_acc"] is None
-    assert validated.line() == "época 1: pérdida 0.500, exactitud 0.750, validación 0.500, 8 imágenes/s"
-    assert history.last["test_acc"] == 0.5  # el original no cambia
-    with pytest.raises(ValueError, match="'test' o 'val'|test, val"):
-        history.relabel("prueba")
 
 
 def test_train_one_epoch_is_the_plain_loop():

@@ -24,7 +24,7 @@ from torchvision.models import resnet18 as tv_resnet18
 from course_utils.paths import IMAGENET_WEIGHTS_ENV, OFFLINE_ENV, offline_forced, torch_hub_dir
 
 __all__ = [
-    "HEAD", "WeightsUnavailableError", "stages", "stage_names", "replace_head", "imagenet_weights_cached",
+    "HEAD", "WeightsUnavailableError", "stages", "stage_names", "replace_head", "imagenet_weights_cached", "imagenet_weights_file",
     "resnet18", "freeze", "unfreeze", "set_train_mode", "bn_inference", "count_parameters", "OPTIMIZERS",
     "param_groups", "make_optimizer", "stage_table", "output_count",
 ]
@@ -85,7 +85,7 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
     return model
 
 
-def _imagenet_file() -> tuple[Path, bool]:
+def imagenet_weights_file() -> tuple[Path, bool]:
     """El archivo de pesos de ImageNet de ResNet-18 y si lo eligió el usuario (``COURSE_UTILS_IMAGENET_WEIGHTS``)."""
     chosen = os.environ.get(IMAGENET_WEIGHTS_ENV, "").strip()
     cached = torch_hub_dir() / "checkpoints" / ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
@@ -94,7 +94,7 @@ def _imagenet_file() -> tuple[Path, bool]:
 
 def imagenet_weights_cached() -> bool:
     """``True`` si hay pesos ImageNet de ResNet-18 en la caché de torch o en ``COURSE_UTILS_IMAGENET_WEIGHTS``."""
-    return _imagenet_file()[0].is_file()
+    return imagenet_weights_file()[0].is_file()
 
 
 def resnet18(num_classes: int | None = None, weights: str | None = "imagenet", progress: bool = True) -> nn.Module:
@@ -124,7 +124,7 @@ def _imagenet_resnet18(progress: bool) -> nn.Module:
     (``resnet18-f37072fd.pth``). Uno elegido con ``COURSE_UTILS_IMAGENET_WEIGHTS`` (una copia en una
     memoria USB, los sustitutos de las pruebas) se lee sin comprobar la suma.
     """
-    path, chosen = _imagenet_file()
+    path, chosen = imagenet_weights_file()
     expected = path.stem.rsplit("-", 1)[-1]
     if chosen and not path.is_file():
         raise WeightsUnavailableError(f"{IMAGENET_WEIGHTS_ENV} apunta a {path}, que no existe. Corrige la ruta "

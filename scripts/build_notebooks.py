@@ -11,9 +11,11 @@ Las etiquetas de una celda van en la línea que abre el bloque (```` ```python t
 Usamos dos: ``training-numbers`` (la salida de la celda tiene cifras de un entrenamiento, que
 cambian con la CPU y la versión de PyTorch: nbval no las compara, ver ``conftest.py``) e
 ``imagenet-claim`` (la celda comprueba lo que consiguen los pesos reales de ImageNet: en el modo
-completo con pesos sustitutos puede fallar, ver ``tests/test_full_mode.py``) y ``hidden-check``
+completo con pesos sustitutos puede fallar, ver ``tests/test_full_mode.py``), ``hidden-check``
 (comprobaciones de lo que dice el texto que el lector no necesita leer: JupyterLab y Colab las
-muestran plegadas, con su título ``# @title ...``; se ejecutan igual y nbval las comprueba).
+muestran plegadas, con su título ``# @title ...``; se ejecutan igual y nbval las comprueba) y
+``setup`` (la preparación del cuaderno: elige el modo una sola vez y fija sus constantes; también
+plegada, como la celda de Colab que añade este guion).
 La versión de PyTorch con la que se generaron las salidas se guarda en
 ``metadata.course_utils.outputs_torch`` del cuaderno.
 
@@ -47,7 +49,9 @@ import nbformat  # noqa: E402
 
 from course_utils.plumbing.colab import badge_source, setup_source  # noqa: E402
 
-KNOWN_TAGS = {"training-numbers", "imagenet-claim", "hidden-check"}
+KNOWN_TAGS = {"training-numbers", "imagenet-claim", "hidden-check", "setup"}
+#: Etiquetas de las celdas que se muestran plegadas (solo su título): comprobaciones y la preparación.
+FOLDED_TAGS = {"hidden-check", "setup"}
 #: Primera línea obligatoria de una celda ``hidden-check`` (Colab muestra ese título en lugar del código).
 HIDDEN_TITLE = "# @title"
 
@@ -65,21 +69,26 @@ def parse(text: str) -> list[tuple[str, str, list[str]]]:
     return cells
 
 
+def _folded() -> dict:
+    """Metadatos de una celda plegada: JupyterLab oculta el código y Colab muestra solo el título (``# @title``)."""
+    return {"jupyter": {"source_hidden": True}, "cellView": "form"}
+
+
 def build(source: Path) -> dict:
     """Cuaderno (sin salidas) a partir de una fuente."""
     target = source.parent.parent / (source.stem + ".ipynb")
     relative = target.relative_to(ROOT)
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_markdown_cell(badge_source(relative)))
-    nb.cells.append(nbformat.v4.new_code_cell(setup_source()))
+    nb.cells.append(nbformat.v4.new_code_cell(setup_source(), metadata=_folded()))
     for kind, text, tags in parse(source.read_text(encoding="utf-8")):
         maker = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
         metadata: dict = {"tags": tags} if tags else {}
-        if "hidden-check" in tags:
+        if FOLDED_TAGS & set(tags):
             if not text.startswith(HIDDEN_TITLE):
-                raise ValueError(f"Una celda hidden-check empieza por «{HIDDEN_TITLE} ...» (su título plegada): {text[:80]!r}")
-            metadata["jupyter"] = {"source_hidden": True}
-            metadata["cellView"] = "form"
+                raise ValueError(f"Una celda plegada ({sorted(FOLDED_TAGS)}) empieza por «{HIDDEN_TITLE} ...» (su "
+                                 f"título plegada): {text[:80]!r}")
+            metadata.update(_folded())
         nb.cells.append(maker(text, metadata=metadata))
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from course_utils.course import SETTINGS
 from course_utils.plumbing.cli import main
 
 
@@ -117,7 +118,7 @@ def test_finetune_resume_continues_the_history(tmp_path, capsys):
     # Al continuar con otra --lr (por ejemplo, tras divergir), manda la nueva, no la guardada.
     assert main(base + ["--epochs", "3", "--resume", "--lr", "1e-5"]) == 0
     lrs = json.loads((out / "history.json").read_text())["lr"]
-    assert lrs[1] == 2e-3 and lrs[2] == 1e-5  # --lr es la tasa de la cabeza, la columna lr del historial
+    assert lrs[1] == SETTINGS["mini"].lr and lrs[2] == 1e-5  # --lr es la tasa de la cabeza (columna lr del historial)
 
 
 def test_finetune_missing_folder_has_clear_message(tmp_path, capsys):

@@ -49,7 +49,7 @@ def test_setup_cell_with_another_repository_is_reported(tmp_path):
     path = make_repo(tmp_path)
     colab.sync_notebook(path, tmp_path)
     nb = json.loads(path.read_text(encoding="utf-8"))
-    setup = next(c for c in nb["cells"] if "".join(c["source"]).startswith(colab.SETUP_MARK))
+    setup = next(c for c in nb["cells"] if colab.SETUP_MARK in "".join(c["source"]).splitlines()[:2])
     setup["source"] = colab.setup_source(repository="otra/persona")
     path.write_text(json.dumps(nb), encoding="utf-8")
     problems = colab.sync_notebook(path, tmp_path, check=True)

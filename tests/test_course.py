@@ -93,7 +93,8 @@ def test_make_optimizer_groups_and_frozen_parameters():
     model = TinyModels().pretrained_model(3)
     recipe = course.SETTINGS["mini"]
     optimizer = recipe.make_optimizer(model)
-    assert isinstance(optimizer, torch.optim.Adam)
+    assert isinstance(optimizer, torch.optim.SGD)  # la misma receta que ImageNet, con momento 0,9
+    assert all(g["momentum"] == recipe.momentum == 0.9 for g in optimizer.param_groups)
     lrs = {group["name"]: group["lr"] for group in optimizer.param_groups}
     assert lrs == {"body": pytest.approx(recipe.lr * recipe.body_lr_mult), "head": recipe.lr}  # lr: la de la cabeza
     freeze(model)  # extracción de características: el cuerpo congelado queda fuera del optimizador

@@ -108,3 +108,40 @@ def test_full_mode_on_a_cpu_is_the_short_version_and_says_so(monkeypatch):
     mode = setup.choose_mode(force="full")
     assert not mode.short and "versión corta" not in mode.note
     assert not setup.choose_mode(force="offline").short
+
+
+# --- La preparación plegada de los cuadernos 3 y 4 (issue 28): constantes por modo y cifras afirmadas ---
+
+
+def test_recipe_constants_are_the_recipe_of_each_mode(tmp_path):
+    import torchvision
+
+    from course_utils import course, glyphnet
+    from course_utils.plumbing.setup import recipe_constants
+
+    offline_c = recipe_constants(course.CourseMode(course.OFFLINE, "", tmp_path, "mini"))
+    full_c = recipe_constants(course.CourseMode(course.FULL, "", tmp_path, "imagenet"))
+    assert offline_c.keys() == full_c.keys()  # las celdas visibles usan los mismos nombres en los dos modos
+    assert offline_c["ARCHITECTURE"] is glyphnet.GlyphNet and full_c["ARCHITECTURE"] is torchvision.models.resnet18
+    assert offline_c["PRETRAINED_WEIGHTS"] == glyphnet.weights_path()
+    # d2l: 5e-4 por imagen con la pérdida sumada, lotes de 128, sin momento; lado corto 256, recorte 224.
+    assert (full_c["LR_PER_IMAGE"], full_c["BATCH_SIZE"], full_c["MOMENTUM"]) == (5e-4, 128, 0.0)
+    assert (full_c["IMAGE_SIZE"], full_c["RESIZE"], full_c["FLIP_P"]) == (224, 256, 0.5)
+    assert offline_c["FLIP_P"] == 0.0 and offline_c["NUM_WORKERS"] == 0 and len(offline_c["SEEDS"]) == 5
+    recipe = course.SETTINGS["mini"]
+    assert offline_c["LR_PER_IMAGE"] * offline_c["BATCH_SIZE"] == pytest.approx(recipe.lr)
+
+
+def test_claim_fails_offline_and_only_warns_in_full_mode(tmp_path, capsys):
+    from course_utils import course
+    from course_utils.plumbing.setup import claim
+
+    offline_mode = course.CourseMode(course.OFFLINE, "", tmp_path, "mini")
+    full_mode = course.CourseMode(course.FULL, "", tmp_path, "imagenet")
+    claim(offline_mode, 0.95, 0.9, "Exactitud", "ninguna")
+    assert "0,95 (se espera más de 0,9): se cumple" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="Exactitud: 0,5"):
+        claim(offline_mode, 0.5, 0.9, "Exactitud", "ninguna")
+    claim(full_mode, 0.5, 0.9, "Exactitud", "pesos que no son los de ImageNet")  # no detiene «Ejecutar todo»
+    out = capsys.readouterr().out
+    assert out.startswith("Aviso: Exactitud: 0,5") and "Causas probables: pesos que no son los de ImageNet" in out

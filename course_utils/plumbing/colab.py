@@ -53,7 +53,8 @@ def badge_source(notebook: str | Path, repository: str = REPOSITORY, branch: str
 def setup_source(repository: str = REPOSITORY, branch: str = BRANCH) -> str:
     """Código de la celda de preparación: instala el curso solo en Colab; en local no hace nada."""
     name = repository.split("/")[-1]
-    return f'''{SETUP_MARK}: en Colab descarga el curso e instala el paquete; en local no hace nada.
+    return f'''# @title Colab: descarga el curso e instala el paquete (en local no hace nada)
+{SETUP_MARK}
 import os, subprocess, sys
 if "google.colab" in sys.modules and not os.path.isdir("/content/{name}"):
     subprocess.run(["git", "clone", "-q", "--depth", "1", "-b", "{branch}",
@@ -88,7 +89,7 @@ def sync_notebook(path: Path, root: Path, check: bool = False) -> list[str]:
         problems.append(f"{relative}: la primera celda no es el botón de Colab ({BADGE_MARK})")
     elif _cell_text(cells[0]).strip() != badge_source(relative).strip():
         problems.append(f"{relative}: el botón de Colab no apunta a {colab_url(relative)}")
-    setup = [c for c in cells if c.get("cell_type") == "code" and _cell_text(c).startswith(SETUP_MARK)]
+    setup = [c for c in cells if c.get("cell_type") == "code" and SETUP_MARK in _cell_text(c).splitlines()[:2]]
     if len(setup) != 1:
         problems.append(f"{relative}: debe haber exactamente una celda de preparación ({SETUP_MARK})")
     elif _cell_text(setup[0]).strip() != setup_source().strip():

@@ -15,6 +15,7 @@ Lo que es cada modo (datos, transformaciones, modelos, receta) está en ``course
 
 from __future__ import annotations
 
+import os
 import time
 
 import torch
@@ -41,6 +42,8 @@ from course_utils.training import autocast
 __all__ = [
     "HOTDOG_TRAIN_IMAGES",
     "choose_mode",
+    "claim",
+    "recipe_constants",
     "cpu_note",
     "describe_duration",
     "training_images_per_second",
@@ -160,3 +163,40 @@ def choose_mode(force: str | None = None, fetch: bool = True, full_epochs: float
             "Se usan los dígitos generados y la GlyphNet preentrenada en letras; las ideas son las mismas."
         )
     return CourseMode(OFFLINE, note, mini_dataset(), "mini")
+
+
+def recipe_constants(mode: CourseMode, seeds_offline: int = 5, seeds_full: int = 3) -> dict[str, object]:
+    """Las constantes de un cuaderno que cambian con el modo, con los nombres que usan sus celdas visibles.
+
+    Todo lo demás (el código de datos, modelo, grupos, optimizador y bucle) es el mismo en los dos modos.
+    ``SEEDS``: semillas de las comparaciones (menos en el modo completo, donde cada una son minutos de GPU).
+    """
+    recipe = mode.settings
+    return {
+        "DATA_DIR": mode.data_root,                  # train/<clase>/ y test/<clase>/
+        "ARCHITECTURE": mode.architecture,           # la red con pesos al azar
+        "PRETRAINED_WEIGHTS": mode.weights_file,     # su state_dict preentrenado
+        "MEAN": tuple(mode.mean), "STD": tuple(mode.std),  # la normalización del preentrenamiento
+        "IMAGE_SIZE": recipe.size, "RESIZE": recipe.resize or recipe.size,
+        "CROP_SCALE": recipe.crop_scale, "FLIP_P": recipe.flip_p,
+        "BATCH_SIZE": recipe.batch_size, "LR_PER_IMAGE": recipe.lr_per_image, "MOMENTUM": recipe.momentum,
+        "NUM_WORKERS": 0 if mode.offline else min(4, os.cpu_count() or 1),
+        "SEEDS": tuple(range(seeds_offline if mode.offline else seeds_full)),
+    }
+
+
+def claim(mode: CourseMode, measured: float, minimum: float, what: str, causes: str) -> None:
+    """Una cifra que el texto afirma: imprime lo medido y, si no llega a ``minimum``, lo dice.
+
+    Sin conexión (lo que ejecutan la CI y nbval) es una comprobación: falla si no se cumple. En el modo
+    completo, con los pesos reales de ImageNet, nunca se ha medido en estas máquinas: no detiene «Ejecutar
+    todo»; imprime un aviso con las causas probables.
+    """
+    comma = lambda x: f"{x:.3g}".replace(".", ",")  # noqa: E731 (coma decimal, como el texto)
+    line = f"{what}: {comma(measured)} (se espera más de {comma(minimum)})"
+    if measured > minimum:
+        print(line + ": se cumple.")
+        return
+    if mode.offline:
+        raise AssertionError(line)
+    print(f"Aviso: {line}, y no se cumple. Causas probables: {causes}")

@@ -61,9 +61,11 @@ _ADVICE = {
         "extracción de características",
         "Con pocos datos, ajustar millones de pesos sobreajusta; como la tarea se parece a la de origen, "
         "las características preentrenadas ya sirven: se congela todo el cuerpo y solo se entrena una cabeza nueva.",
-        "model = mode.pretrained_model(num_classes)\n"
-        "freeze(model)                       # todo congelado salvo la cabeza (BatchNorm incluidas)\n"
-        "optimizer = torch.optim.Adam(param_groups(model, lr=1e-3))  # solo la cabeza: lo congelado queda fuera",
+        "model = new_model(num_classes)      # preentrenada + cabeza nueva (cuaderno 4, sección 4.2)\n"
+        "for name, param in model.named_parameters():\n"
+        "    param.requires_grad_(name.startswith('fc.'))  # todo congelado salvo la cabeza\n"
+        "optimizer = torch.optim.SGD(model.fc.parameters(), lr=lr_head, momentum=MOMENTUM)\n"
+        "# y train_mode(model) en cada época: las BatchNorm congeladas, en eval() (cuaderno 4, sección 4.3)",
     ),
     ("small", "different"): (
         "primeras etapas + capas densas, o congelar las primeras etapas y ajustar el resto",
@@ -71,25 +73,23 @@ _ADVICE = {
         "específicas de la tarea de origen. Las fuentes discrepan en qué hacer con ellas: quedarse solo con las "
         "primeras etapas (congeladas) y entrenar encima capas totalmente conectadas nuevas, o congelar las "
         "primeras etapas y ajustar el resto de la red. El cuaderno 6 mide las dos.",
-        "model = truncated_model(mode.pretrained_model(num_classes), keep='layer2',\n"
-        "                        hidden=128, num_classes=num_classes)  # heads.truncated_model\n"
+        "model = truncated_model(new_model(num_classes), keep='layer2',\n"
+        "                        hidden=128, num_classes=num_classes)  # heads.truncated_model (cuaderno 3)\n"
         "optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)\n"
-        "# o bien: model = mode.pretrained_model(num_classes); freeze(model, until='layer2')",
+        "# o bien: model = new_model(num_classes); freeze(model, until='layer2')  # models.freeze",
     ),
     ("large", "similar"): (
         "fine-tuning completo",
         "Con muchos datos ya no hay tanto riesgo de sobreajuste: se parte de los pesos preentrenados y se "
         "ajustan todos, con una tasa de aprendizaje pequeña para el cuerpo y mayor para la cabeza nueva.",
-        "model = mode.pretrained_model(num_classes)\n"
-        "unfreeze(model)                     # todo entrenable\n"
-        "optimizer = torch.optim.SGD(param_groups(model, lr=1e-2, body_lr_mult=0.1),  # cabeza 1e-2, cuerpo 1e-3\n"
-        "                            momentum=0.9)",
+        "model = new_model(num_classes)      # todo entrenable (cuaderno 4, sección 4.2)\n"
+        "optimizer = make_optimizer(model, lr_head)  # la cabeza a lr_head, el cuerpo a lr_head / 10",
     ),
     ("large", "different"): (
         "entrenar desde cero (o fine-tuning completo como inicialización)",
         "Con muchos datos de un dominio distinto, la red puede aprender sus propias características; los pesos "
         "preentrenados siguen siendo una inicialización razonable, pero ya no dan una gran ventaja.",
-        "model = mode.scratch_model(num_classes)   # pesos al azar\n"
+        "model = ARCHITECTURE(num_classes=num_classes)  # pesos al azar: sin load_state_dict\n"
         "optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)",
     ),
 }

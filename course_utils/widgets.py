@@ -5,6 +5,10 @@ existen en las dos versiones, y las figuras viajan como imágenes JPEG dentro de
 dependen de que el núcleo capture la salida de matplotlib). Crear un widget nunca espera a
 que el usuario haga algo: «Ejecutar todo» no se bloquea.
 
+Abierto sin ejecutar (GitHub, nbviewer, la vista previa de Colab), un widget solo sería el texto
+``VBox(children=(...))``: por eso los tres devuelven una ``FallbackBox``, que guarda en la salida,
+junto al widget vivo, una copia estática de su estado inicial (la figura en PNG, o el texto en HTML).
+
 ``FileUpload`` cambió de formato entre ipywidgets 7 y 8: ``uploaded_files`` entiende los dos.
 ``upload_predictor`` usa el mismo ``FileUpload`` en todas partes; en Colab añade un botón que
 abre el diálogo de subida de Colab (``google.colab.files.upload()``), útil para fotos grandes: el
@@ -21,6 +25,7 @@ from typing import Any
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
+from IPython.display import display
 
 from course_utils.env import in_colab
 from course_utils.images import BadImageError, load_rgb
@@ -34,15 +39,37 @@ from course_utils.scenarios import (
 )
 from course_utils.training import predict
 
-__all__ = [
-    "EXPLORER_SLIDERS",
-    "figure_bytes",
-    "augmentation_explorer",
-    "scenario_widget",
-    "uploaded_files",
-    "describe_prediction",
-    "upload_predictor",
-]
+__all__ = ["EXPLORER_SLIDERS", "FallbackBox", "figure_bytes", "augmentation_explorer", "scenario_widget",
+           "uploaded_files", "describe_prediction", "upload_predictor"]
+
+#: El tipo MIME con el que JupyterLab y Colab dibujan un widget vivo.
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+class FallbackBox(widgets.VBox):
+    """Un ``VBox`` que, al mostrarse, deja en la salida también una copia estática de su estado inicial.
+
+    La salida lleva el widget vivo (``WIDGET_VIEW``: JupyterLab y Colab lo prefieren y lo dibujan),
+    ``still`` (``{"image/png": bytes}`` o ``{"text/html": texto}``: lo que enseñan GitHub, nbviewer o
+    la vista previa de Colab, que no tienen núcleo) y ``text``, una frase corta en lugar del ``repr``.
+    ipywidgets 8 muestra un widget con ``_repr_mimebundle_``; ipywidgets 7 (Colab), con
+    ``_ipython_display_``: la caja define el de la versión instalada.
+    """
+
+    def __init__(self, children: Sequence[widgets.Widget], still: Mapping[str, Any], text: str):
+        super().__init__(children)
+        self._still = {**still, "text/plain": text}
+
+    def _bundle(self, **_kwargs) -> dict[str, Any]:
+        return {**self._still, WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": self.model_id}}
+
+    if hasattr(widgets.Widget, "_ipython_display_"):  # ipywidgets 7: display() y el valor de una celda pasan por aquí
+        def _ipython_display_(self, **kwargs) -> None:
+            display(self._bundle(), raw=True)
+            self._handle_displayed(**kwargs)
+    else:  # ipywidgets 8: IPython pide los formatos a _repr_mimebundle_
+        _repr_mimebundle_ = _bundle
+
 
 # --------------------------------------------------------------------------------------
 # Explorador de aumento de datos
@@ -79,14 +106,15 @@ def figure_bytes(fig, format: str = "jpeg", dpi: int = 100) -> bytes:
 
 
 def augmentation_explorer(images: torch.Tensor | Mapping[str, torch.Tensor]):
-    """Explorador con deslizadores: devuelve un ``VBox`` (controles arriba, figura abajo).
+    """Explorador con deslizadores: devuelve una ``FallbackBox`` (controles arriba, figura abajo).
 
     ``images`` es un tensor 3xHxW en [0, 1] o un ``dict`` ``{nombre: tensor}`` (se elige con
     un desplegable). La figura (original y aumentada) se dibuja en JPEG dentro de un widget
     ``Image`` que forma parte de la caja: cada cambio de un control (al soltar el deslizador)
     la sustituye por la nueva.
     No depende de que el núcleo capture la salida de matplotlib, así que se ve igual en
-    JupyterLab (ipywidgets 8) y en Colab (ipywidgets 7), también con «Ejecutar todo».
+    JupyterLab (ipywidgets 8) y en Colab (ipywidgets 7), también con «Ejecutar todo». La copia
+    estática es la figura inicial en PNG.
     """
     if isinstance(images, torch.Tensor):
         images = {"imagen": images}
@@ -105,17 +133,20 @@ def augmentation_explorer(images: torch.Tensor | Mapping[str, torch.Tensor]):
     # A su tamaño natural (si no, la caja la estira a todo el ancho y se ve borrosa).
     figure = widgets.Image(format="jpeg", layout=widgets.Layout(align_self="flex-start"))
 
-    def draw(_change=None) -> None:
+    def render(format: str) -> bytes:
         params = {key: control.value for key, control in controls.items()}
-        image = images[params.pop("image")]
-        figure.value = figure_bytes(plot_explorer(image, **params), "jpeg", EXPLORER_DPI)
+        return figure_bytes(plot_explorer(images[params.pop("image")], **params), format, EXPLORER_DPI)
+
+    def draw(_change=None) -> None:
+        figure.value = render("jpeg")
 
     for control in controls.values():
         control.observe(draw, names="value")
     draw()
     sliders = [controls[key] for key in EXPLORER_SLIDERS]
-    return widgets.VBox([widgets.HBox([controls["image"], controls["flip"]]),
-                         widgets.HBox([widgets.VBox(sliders[:3]), widgets.VBox(sliders[3:])]), figure])
+    return FallbackBox([widgets.HBox([controls["image"], controls["flip"]]),
+                        widgets.HBox([widgets.VBox(sliders[:3]), widgets.VBox(sliders[3:])]), figure],
+                       {"image/png": render("png")}, "Explorador de aumento de datos (widget).")
 
 
 # --------------------------------------------------------------------------------------
@@ -127,7 +158,7 @@ def scenario_widget():
     """Asistente interactivo: elige tamaño y parecido y muestra la receta y su código.
 
     Solo usa ``Dropdown``, ``IntSlider``, ``HTML`` y ``VBox``, que existen igual en
-    ipywidgets 7 (Colab) y 8 (JupyterLab).
+    ipywidgets 7 (Colab) y 8 (JupyterLab). La copia estática es la receta inicial, en HTML.
     """
     count = widgets.IntSlider(value=100, min=10, max=5000, step=10, description="img/clase")
     similarity = widgets.Dropdown(options=[(SIMILARITY_LABELS[k], k) for k in SIMILARITIES], value="similar",
@@ -136,15 +167,14 @@ def scenario_widget():
 
     def update(_=None) -> None:
         rec = recommend(size_from_count(count.value), similarity.value)
-        result.value = (
-            f"<b>Conjunto {SIZE_LABELS[rec.size]}, {SIMILARITY_LABELS[rec.similarity]} al de origen → {html.escape(rec.recipe)}</b>"
-            f"<p>{html.escape(rec.why)}</p><pre>{html.escape(rec.code)}</pre>"
-        )
+        result.value = (f"<b>Conjunto {SIZE_LABELS[rec.size]}, {SIMILARITY_LABELS[rec.similarity]} al de origen → "
+                        f"{html.escape(rec.recipe)}</b><p>{html.escape(rec.why)}</p><pre>{html.escape(rec.code)}</pre>")
 
     count.observe(update, names="value")
     similarity.observe(update, names="value")
     update()
-    return widgets.VBox([count, similarity, result])
+    still = f"<p><i>Con {count.value} img/clase (ejecuta el cuaderno para mover el control):</i></p>{result.value}"
+    return FallbackBox([count, similarity, result], {"text/html": still}, "Asistente de escenarios (widget).")
 
 
 # --------------------------------------------------------------------------------------
@@ -154,24 +184,18 @@ def scenario_widget():
 
 def uploaded_files(value: Any) -> list[tuple[str, bytes]]:
     """``[(nombre, bytes)]`` a partir del ``value`` de un ``FileUpload`` de ipywidgets 7 u 8."""
-    if not value:
-        return []
     if isinstance(value, dict):  # ipywidgets 7: {nombre: {"metadata": {...}, "content": bytes}}
         return [(name, bytes(item["content"])) for name, item in value.items()]
-    files = []  # ipywidgets 8: tupla de dicts con "name" y "content" (memoryview)
-    for item in value:
-        files.append((item["name"], bytes(item["content"])))
-    return files
+    return [(item["name"], bytes(item["content"])) for item in value or ()]  # ipywidgets 8: dicts con name y content
 
 
 def describe_prediction(name: str, top: Sequence[tuple[str, float]]) -> str:
     """Texto con las clases más probables de una imagen."""
-    ranking = ", ".join(f"{label} ({prob:.0%})" for label, prob in top)
-    return f"{name}: {ranking}"
+    return f"{name}: " + ", ".join(f"{label} ({prob:.0%})" for label, prob in top)
 
 
 def upload_predictor(model, transform: Callable, class_names: Sequence[str]):
-    """Widget para subir imágenes y ver la predicción del modelo: devuelve un ``VBox``.
+    """Widget para subir imágenes y ver la predicción del modelo: devuelve una ``FallbackBox``.
 
     Arriba, un botón ``FileUpload`` («Subir imagen»); debajo, el texto con las clases más
     probables de cada imagen subida. En Colab hay además un botón «Diálogo de Colab» que abre
@@ -181,7 +205,7 @@ def upload_predictor(model, transform: Callable, class_names: Sequence[str]):
     Cada archivo subido se abre con ``images.load_rgb``, con las mismas reglas que las imágenes de
     las carpetas (EXIF, 16 bits, transparencias sobre blanco, límite de píxeles...). Si no sirve, o
     la clasificación falla, el motivo se muestra en lugar de la predicción: nada se escapa del
-    observador, donde nadie lo vería.
+    observador, donde nadie lo vería. La copia estática dice, en HTML, qué hace el widget.
     """
     def classify(name: str, content: bytes) -> str:
         try:  # las mismas reglas que las carpetas: EXIF, 16 bits, transparencias, límite de píxeles...
@@ -199,8 +223,10 @@ def upload_predictor(model, transform: Callable, class_names: Sequence[str]):
             result.value = "<br>".join(html.escape(classify(name, content)) for name, content in files)
 
     upload.observe(lambda change: show(uploaded_files(change["new"])), names="value")
+    still = {"text/html": f"<p><b>[Subir imagen]</b> {result.value} (Ejecuta el cuaderno para subirla.)</p>"}
+    text = "Subida de imágenes (widget): ejecuta el cuaderno para clasificar tus fotos."
     if not in_colab():
-        return widgets.VBox([upload, result])
+        return FallbackBox([upload, result], still, text)
 
     dialog = widgets.Output()  # aquí dibuja Colab su diálogo de subida mientras está abierto
     button = widgets.Button(description="Diálogo de Colab", icon="upload",
@@ -220,4 +246,4 @@ def upload_predictor(model, transform: Callable, class_names: Sequence[str]):
         show(list(chosen.items()))
 
     button.on_click(open_dialog)
-    return widgets.VBox([widgets.HBox([upload, button]), dialog, result])
+    return FallbackBox([widgets.HBox([upload, button]), dialog, result], still, text)

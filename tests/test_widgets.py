@@ -1,18 +1,22 @@
-"""Los widgets: subida de imágenes (ipywidgets 7 y 8, Colab sin bloqueos) y el explorador de aumento."""
+"""Los widgets: subida de imágenes (ipywidgets 7 y 8, Colab sin bloqueos), el explorador de aumento y la copia
+estática que ven GitHub, nbviewer o la vista previa de Colab."""
 
 import html
 import io
+import re
 import sys
 import types
 import warnings
+from pathlib import Path
 
 import ipywidgets as ipw
+import numpy as np
 import pytest
 import torch
 from image_files import IMAGE_CASES, SMALL_PIXEL_LIMIT
 from PIL import Image
 from torch import nn
-from widget_frontend import displayed, find, user_clicks, user_uploads
+from widget_frontend import displayed, find, user_clicks, user_sets, user_uploads
 
 from course_utils import widgets
 from course_utils.images import BadImageError, load_rgb
@@ -210,3 +214,87 @@ def test_explorer_leaves_no_stray_figures_and_rejects_bad_images():
     assert plt.get_fignums() == []  # si no, el cuaderno mostraría una figura estática de más
     with pytest.raises(ValueError, match="forma"):
         widgets.augmentation_explorer(torch.zeros(8, 8))
+
+
+# --------------------------------------------------------------------------------------
+# Copia estática: lo que se ve del widget en GitHub, nbviewer o la vista previa de Colab
+# --------------------------------------------------------------------------------------
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.fixture(scope="module")
+def shell():
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"  # sin historial en disco
+    return InteractiveShell.instance(config=config)
+
+
+def saved_outputs(shell, box, how):
+    """Los datos de cada salida que guarda el cuaderno al mostrar ``box``: como última línea de la celda
+    (el núcleo formatea el valor y publica lo que salga) o con ``display(box)``."""
+    from IPython.display import display
+    from IPython.utils.capture import capture_output
+
+    with capture_output() as captured:
+        if how == "last line":
+            data, _ = shell.display_formatter.format(box)  # ipywidgets 7 lo publica él mismo y devuelve {}
+        else:
+            display(box)
+            data = {}
+    return [output.data for output in captured.outputs] + ([data] if data else [])
+
+
+def pixels(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=float)
+
+
+@pytest.mark.parametrize("how", ["last line", "display"])
+def test_the_explorer_saves_the_live_widget_and_a_png_of_its_first_figure(shell, how):
+    ramp = torch.linspace(0, 1, 32)  # una imagen suave: el JPEG del widget apenas la cambia
+    smooth = torch.stack([ramp.view(1, -1).expand(32, 32), ramp.view(-1, 1).expand(32, 32), torch.full((32, 32), 0.5)])
+    box = widgets.augmentation_explorer({"suave": smooth, "negra": torch.zeros(3, 32, 32)})
+    (data,) = saved_outputs(shell, box, how)  # una sola salida: no se ve dos veces
+    assert data[WIDGET_VIEW]["model_id"] == box.model_id  # JupyterLab y Colab siguen dibujando el widget
+    assert data["text/plain"] == "Explorador de aumento de datos (widget)."  # y no «VBox(children=...»
+    static, first = pixels(data["image/png"]), pixels(shown_figure(box)[0])
+    assert static.shape == first.shape and static.shape[1] > 200
+    assert np.abs(static - first).mean() < 3  # la figura inicial del widget, salvo la compresión JPEG
+    user_sets(find(box, ipw.FloatSlider, "giro (°)"), 30.0)  # el widget sigue vivo y la figura cambia
+    assert np.abs(pixels(shown_figure(box)[0]) - first).mean() > 6
+
+
+@pytest.mark.parametrize("how", ["last line", "display"])
+def test_the_scenario_and_upload_widgets_save_their_initial_text_as_html(shell, how):
+    scenarios = widgets.scenario_widget()
+    (data,) = saved_outputs(shell, scenarios, how)
+    assert data[WIDGET_VIEW]["model_id"] == scenarios.model_id and "VBox" not in data["text/plain"]
+    assert "100 img/clase" in data["text/html"] and find(scenarios, ipw.HTML).value in data["text/html"]
+    upload = widgets.upload_predictor(Bright(), to_tensor(), ["oscura", "clara"])
+    (data,) = saved_outputs(shell, upload, how)
+    assert data[WIDGET_VIEW]["model_id"] == upload.model_id and "VBox" not in data["text/plain"]
+    assert "Subir imagen" in data["text/html"] and "Sube una imagen (JPEG o PNG)" in data["text/html"]
+
+
+@pytest.mark.slow
+def test_a_viewer_without_kernel_shows_the_copy_and_jupyter_the_widget(tmp_path):
+    """De verdad: un núcleo ejecuta el cuaderno (como ``build_notebooks``) y nbconvert lo convierte a HTML
+    como un visor estático, sin el estado de los widgets (GitHub, la vista previa de Colab)."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient, nbconvert = pytest.importorskip("nbclient"), pytest.importorskip("nbconvert")
+    code = ["from course_utils import augment, widgets\nimport torch",
+            "widgets.augmentation_explorer(augment.sample_photo())", "widgets.scenario_widget()",
+            "display(widgets.upload_predictor(torch.nn.Identity(), None, ['a']))"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in code])
+    root = str(Path(__file__).resolve().parents[1])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": root}}).execute()
+    for cell in nb.cells[1:]:
+        (output,) = cell.outputs
+        assert WIDGET_VIEW in output.data  # JupyterLab y Colab, con el núcleo en marcha, dibujan el widget
+    nb.metadata.pop("widgets", None)  # el visor no sabe dibujar widgets
+    page, _ = nbconvert.HTMLExporter().from_notebook_node(nb)
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', page)) == 1 and "VBox" not in page
+    assert "100 img/clase" in page and "Subir imagen" in page

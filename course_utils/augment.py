@@ -1,13 +1,11 @@
 """Aumento de datos: imágenes (torchvision v2) y audio (tono y velocidad, con NumPy).
 
-- ``TransformDataset`` aplica una transformación a cada ejemplo de otro conjunto,
-  con parámetros al azar distintos por imagen (aplicar ``v2`` a un lote entero
-  usaría el mismo giro para todas). La etiqueta no se toca.
-- ``sample_photo`` y ``example_photo``: una foto real para enseñar las transformaciones
-  (la que trae matplotlib, o una de *hotdog* en el modo completo).
+- ``TransformDataset`` aplica una transformación a cada ejemplo de otro conjunto, con parámetros al azar
+  distintos por imagen (``v2`` sobre un lote entero usaría el mismo giro para todas). La etiqueta no se toca.
+- ``sample_photo`` y ``example_photo``: una foto real (la de matplotlib, o una de *hotdog* en el modo completo).
 - ``augmentation_gallery``: una transformación de cada familia (la dibuja ``plots.plot_gallery``).
 - ``explorer_transform``: la transformación del explorador con deslizadores (``widgets``).
-- ``mild_augmentation`` y ``train_with_gap``: el experimento de sobreajuste (``plots.plot_gap``).
+- ``mild_augmentation`` y ``train_with_gap``: el experimento con y sin aumento (``plots.plot_gap``).
 - Audio: ``synth_melody``, ``change_speed``, ``change_pitch``, ``add_noise``, ``snr_db``,
   ``dominant_frequency`` y ``spectrogram`` (``plots.plot_spectrograms``).
 
@@ -200,18 +198,22 @@ def mild_augmentation(degrees: float = 10.0, translate: float = 0.1, scale: floa
 
 
 def train_with_gap(model: torch.nn.Module, train_loader, clean_train_loader, test_loader, *, epochs: int,
-                   optimizer: torch.optim.Optimizer) -> dict[str, list[float]]:
-    """Entrena ``model`` (allí donde está) época a época y mide, tras cada una, la exactitud en entrenamiento y en prueba.
+                   optimizer: torch.optim.Optimizer, every: int = 1) -> dict[str, list[float]]:
+    """Entrena ``model`` (allí donde está); cada ``every`` épocas (y tras la última) mide la exactitud.
 
     La de entrenamiento se mide en ``clean_train_loader``: las mismas imágenes **sin aumento**,
-    para comparar con y sin aumento en igualdad de condiciones. Devuelve columnas por época:
+    para comparar con y sin aumento en igualdad de condiciones. Devuelve columnas por medida:
     ``epoch``, ``train_acc``, ``test_acc`` y ``gap`` (entrenamiento − prueba).
     """
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every debe ser un entero >= 1 (medir cada tantas épocas), no {every!r}.")
     model.to(memory_format=torch.channels_last)  # como en fit: los pesos en el formato de las imágenes
     scaler = grad_scaler(model_device(model))
     result: dict[str, list[float]] = {"epoch": [], "train_acc": [], "test_acc": [], "gap": []}
     for epoch in range(1, epochs + 1):
         train_one_epoch(model, train_loader, optimizer, scaler=scaler)
+        if epoch % every and epoch != epochs:
+            continue
         test_acc = evaluate(model, test_loader)["acc"]
         train_acc = evaluate(model, clean_train_loader)["acc"]
         for key, value in zip(result, (epoch, train_acc, test_acc, train_acc - test_acc)):
@@ -240,7 +242,9 @@ def synth_melody(notes: tuple[float, ...] = (262.0, 330.0, 392.0, 523.0), note_s
         raise ValueError(f"Las notas deben estar entre 0 y {sample_rate / 6:.0f} Hz (con sus armónicos caben en "
                          f"{sample_rate} muestras por segundo). Baja las notas o sube sample_rate.")
     t = np.arange(int(note_seconds * sample_rate)) / sample_rate
-    envelope = np.minimum(1.0, t / 0.02) * np.exp(-3.0 * t)
+    # Entrada y salida suaves (20 ms, media onda de coseno): un corte brusco sería un clic (una raya vertical).
+    edges = np.sin(0.5 * np.pi * np.clip(np.minimum(t, note_seconds - t) / 0.02, 0, 1)) ** 2
+    envelope = edges * np.exp(-3.0 * t)
     pieces = []
     for freq in notes:
         tone = sum(np.sin(2 * np.pi * freq * k * t) / k for k in (1, 2, 3))
@@ -250,11 +254,13 @@ def synth_melody(notes: tuple[float, ...] = (262.0, 330.0, 392.0, 523.0), note_s
 
 
 def _resample(wave: np.ndarray, factor: float) -> np.ndarray:
-    """Remuestrea por interpolación lineal: ``factor`` > 1 acorta (más rápido y más agudo)."""
+    """Remuestrea con la FFT (``factor`` > 1 acorta: más rápido y más agudo), sin las frecuencias falsas que
+    deja interpolar en línea recta (rayas horizontales débiles en el espectrograma)."""
     if not 0.25 <= factor <= 4:
         raise ValueError(f"El factor debe estar entre 0.25 y 4 (1 = sin cambio), no {factor!r}.")
-    positions = np.arange(0, len(wave) - 1, factor)
-    return np.interp(positions, np.arange(len(wave)), wave).astype(np.float32)
+    length = max(2, round(len(wave) / factor))
+    spectrum = np.fft.rfft(wave)[: length // 2 + 1]
+    return (np.fft.irfft(spectrum, n=length) * (length / len(wave))).astype(np.float32)
 
 
 def change_speed(wave: np.ndarray, factor: float) -> np.ndarray:

@@ -105,8 +105,21 @@ def test_train_with_gap_measures_clean_train_and_test_each_epoch():
     assert result["epoch"] == [1, 2]
     assert result["train_acc"] == result["test_acc"]  # mismo cargador en los dos papeles
     assert result["gap"] == [0.0, 0.0]
-    fig = plots.plot_gap({"sin aumento": [result], "con aumento": [result, result]})
-    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "brecha"
+    fig = plots.plot_gap({"sin aumento": [result, result], "con aumento": [result, result]})
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "diferencia de exactitud"
+    with pytest.raises(ValueError, match="mismas semillas"):
+        plots.plot_gap({"sin aumento": [result], "con aumento": [result, result]})
+
+
+def test_train_with_gap_can_measure_every_few_epochs_and_always_after_the_last():
+    x, y = offline.generate("similar", 1, "train", 0)
+    data = DataLoader(TensorDataset(offline.normalize(x), y), batch_size=10)
+    model = glyphnet.GlyphNet(10, widths=(4, 8, 8))
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-2)
+    result = augment.train_with_gap(model, data, data, data, epochs=5, optimizer=optimizer, every=2)
+    assert result["epoch"] == [2, 4, 5]
+    with pytest.raises(ValueError, match="every"):
+        augment.train_with_gap(model, data, data, data, epochs=1, optimizer=optimizer, every=0)
 
 
 # --------------------------------------------------------------------------------------
@@ -135,6 +148,25 @@ def test_speed_change_changes_length_and_pitch_together():
     assert abs(augment.dominant_frequency(fast, RATE) / 440 - 1.25) < 0.02
     slow = augment.change_speed(wave, 0.8)
     assert abs(len(slow) - len(wave) / 0.8) <= 2
+
+
+def test_speed_and_pitch_changes_add_no_false_frequencies():
+    """Ninguna raya falsa en el espectrograma: fuera del tono esperado, 60 dB por debajo (interpolar en línea
+    recta dejaba una a −24 dB)."""
+    t = np.arange(4000) / RATE
+    tone = (0.5 * np.sin(2 * np.pi * 1500 * t) * np.hanning(len(t))).astype(np.float32)
+    for wave, expected in ((augment.change_speed(tone, 1.25), 1875), (augment.change_pitch(tone, 4, RATE), 1890)):
+        power = np.abs(np.fft.rfft(wave * np.hanning(len(wave)))) ** 2
+        freqs = np.fft.rfftfreq(len(wave), 1 / RATE)
+        assert 10 * np.log10(power[np.abs(freqs - expected) > 250].max() / power.max()) < -60
+
+
+def test_melody_notes_fade_in_and_out_without_clicks():
+    wave = augment.synth_melody(note_seconds=0.35, sample_rate=RATE)
+    boundaries = [round(0.35 * RATE) * k for k in (1, 2, 3)]
+    assert abs(wave[0]) < 0.01 and abs(wave[-1]) < 0.01
+    assert all(np.abs(wave[b - 8 : b + 8]).max() < 0.01 for b in boundaries)  # sin saltos entre notas: sin clics
+    assert np.abs(wave).max() == pytest.approx(0.8)
 
 
 def test_added_noise_has_roughly_the_requested_snr_and_is_reproducible():

@@ -286,6 +286,196 @@ def _accuracy_to_meta(model, loader):
         return sum((model(x).argmax(1) == y).sum().item() for x, y in loader) / 40
 
 
+# --- 04, ejercicio 4: las dos etapas (cada función acierta en todo menos en una cosa) -----------------------
+
+
+def _bn_eval_if_frozen(model):
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d) and not module.weight.requires_grad:
+            module.eval()
+
+
+def _two_groups(model, body_lr, head_lr):
+    body, head = _split(model)
+    return torch.optim.SGD([{"params": body, "lr": body_lr}, {"params": head, "lr": head_lr}])
+
+
+def _stage1(model, lr):
+    model.requires_grad_(False)
+    model.fc.requires_grad_(True)
+    model.train()
+    _bn_eval_if_frozen(model)
+    return torch.optim.SGD(model.fc.parameters(), lr=lr)
+
+
+def _stage2(model, lr):
+    model.requires_grad_(True)
+    model.train()
+    return _two_groups(model, lr / 10, lr)
+
+
+def _stages_library(model, stage, lr):
+    from course_utils import models
+
+    if stage == 1:
+        models.set_train_mode(models.freeze(model))
+        return torch.optim.SGD(model.fc.parameters(), lr=lr, momentum=0.9)
+    models.set_train_mode(models.unfreeze(model))
+    return torch.optim.SGD(models.param_groups(model, lr, 0.1), momentum=0.9)
+
+
+def _stages_add_group(model, stage, lr):
+    optimizer = _stage1(model, lr)
+    if stage == 2:
+        model.requires_grad_(True)
+        model.train()
+        optimizer.add_param_group({"params": _split(model)[0], "lr": lr / 10})
+    return optimizer
+
+
+def _s1_body_trainable(model, stage, lr):
+    if stage == 2:
+        return _stage2(model, lr)
+    model.train()
+    return torch.optim.SGD(model.fc.parameters(), lr=lr)
+
+
+def _s1_head_frozen(model, stage, lr):
+    if stage == 2:
+        return _stage2(model, lr)
+    model.requires_grad_(False)
+    model.train()
+    _bn_eval_if_frozen(model)
+    return torch.optim.SGD(model.fc.parameters(), lr=lr)
+
+
+def _s1_optimizer_all(model, stage, lr):
+    optimizer = _stage1(model, lr) if stage == 1 else _stage2(model, lr)
+    return torch.optim.SGD(model.parameters(), lr=lr) if stage == 1 else optimizer
+
+
+def _s1_just_train(model, stage, lr):  # el error clásico: model.train() a secas
+    if stage == 2:
+        return _stage2(model, lr)
+    model.requires_grad_(False)
+    model.fc.requires_grad_(True)
+    model.train()
+    return torch.optim.SGD(model.fc.parameters(), lr=lr)
+
+
+def _s1_no_train(model, stage, lr):  # el modelo llega en eval() y se queda así
+    if stage == 2:
+        return _stage2(model, lr)
+    model.requires_grad_(False)
+    model.fc.requires_grad_(True)
+    return torch.optim.SGD(model.fc.parameters(), lr=lr)
+
+
+def _s2_head_only(model, stage, lr):
+    if stage == 1:
+        return _stage1(model, lr)
+    model.requires_grad_(True)
+    model.train()
+    return torch.optim.SGD(model.fc.parameters(), lr=lr)
+
+
+def _s2_reuses_optimizer():  # guarda el optimizador de la etapa 1 y lo devuelve en la 2
+    kept = {}
+
+    def start_stage(model, stage, lr):
+        if stage == 1:
+            kept["optimizer"] = _stage1(model, lr)
+        else:
+            model.requires_grad_(True)
+            model.train()
+        return kept["optimizer"]
+
+    return start_stage
+
+
+def _s2_not_unfrozen(model, stage, lr):
+    if stage == 1:
+        return _stage1(model, lr)
+    model.train()
+    return _two_groups(model, lr / 10, lr)
+
+
+def _s2_nothing(model, stage, lr):
+    return _stage1(model, lr)
+
+
+def _s2_reversed(model, stage, lr):
+    optimizer = _stage1(model, lr) if stage == 1 else _stage2(model, lr)
+    return optimizer if stage == 1 else _two_groups(model, lr, lr / 10)
+
+
+def _s2_fixed_lr(model, stage, lr):  # 1e-3 escrito a mano
+    return _stage1(model, 1e-3) if stage == 1 else _stage2(model, 1e-3)
+
+
+def _s2_one_group(model, stage, lr):
+    optimizer = _stage1(model, lr) if stage == 1 else _stage2(model, lr)
+    return optimizer if stage == 1 else torch.optim.SGD(model.parameters(), lr=lr)
+
+
+def _s2_bn_still_eval(model, stage, lr):  # descongela sin volver a llamar a model.train()
+    if stage == 1:
+        return _stage1(model, lr)
+    model.requires_grad_(True)
+    return _two_groups(model, lr / 10, lr)
+
+
+def _s2_head_twice(model, stage, lr):
+    if stage == 1:
+        return _stage1(model, lr)
+    _stage2(model, lr)
+    return torch.optim.SGD([{"params": model.parameters(), "lr": lr / 10}, {"params": model.fc.parameters(), "lr": lr}])
+
+
+def _s2_adam(model, stage, lr):
+    _stage1(model, lr) if stage == 1 else _stage2(model, lr)
+    return torch.optim.Adam(model.fc.parameters(), lr=lr)
+
+
+#: Cada error clásico de las dos etapas y un trozo de la pista que tiene que recibir.
+STAGE_MISTAKES = [
+    (_s1_body_trainable, "Etapa 1: quedan 18 parámetros (layer1.0.weight, layer1.1.bias, …) del cuerpo"),
+    (_s1_head_frozen, "Etapa 1: has congelado también la cabeza"),
+    (_s1_optimizer_all, "Etapa 1: el optimizador lleva 18 parámetros"),
+    (_s1_just_train, "siguen en modo entrenamiento"),
+    (_s1_just_train, "ha movido la running_mean de layer1.1"),
+    (_s1_no_train, "Etapa 1: el modelo tiene que quedar en modo entrenamiento"),
+    (_s2_head_only, "add_param_group"),
+    (_s2_reuses_optimizer(), "El optimizador de la etapa 1 solo conoce model.fc"),
+    (_s2_not_unfrozen, "no has descongelado el cuerpo"),
+    (_s2_nothing, "Etapa 2: el cuerpo sigue congelado y fuera del optimizador"),
+    (_s2_reversed, "Etapa 2: lo has hecho al revés"),
+    (_s2_fixed_lr, "Etapa 1: la cabeza tiene que aprender con lr = 0.05"),
+    (_s2_one_group, "Etapa 2: el cuerpo tiene que aprender con lr / 10 = 0.0001"),
+    (_s2_bn_still_eval, "Etapa 2: 6 BatchNorm (layer1.1, layer1.4, …) siguen en modo evaluación"),
+    (_s2_head_twice, "Etapa 2: un parámetro aparece en dos grupos"),
+    (_s2_adam, "Etapa 1: se pide SGD y devuelves Adam"),
+]
+
+
+@pytest.mark.parametrize(("answer", "hint"), STAGE_MISTAKES, ids=[f"{a.__name__}-{i}" for i, (a, _) in
+                                                                 enumerate(STAGE_MISTAKES)])
+def test_each_two_stage_mistake_gets_its_own_hint(answer, hint):
+    feedback = _exercise("04-q4").check(answer)
+    assert feedback.status == "incorrecto" and hint in feedback.message, str(feedback)
+
+
+def test_the_two_stage_check_takes_under_a_second():
+    exercise = _exercise("04-q4")
+    solution = _solve(exercise)
+    times = []
+    for _ in range(3):  # la mejor de tres: otro proceso puede frenar una
+        start = time.perf_counter()
+        assert exercise.check(solution).correct
+        times.append(time.perf_counter() - start)
+    assert min(times) < 1, times
+
+
 # --- 06: intervalos pareados y la sugerencia de la tasa -----------------------------------------------------
 
 _EXACT_T = {1: 12.706204736, 2: 4.302652730, 4: 2.776445105}  # scipy.stats.t.ppf(0.975, dof): no la tabla
@@ -363,7 +553,7 @@ RIGHT = {
     "04-q1": [_sol("04-q1"), _optimizer_times_tenth, _optimizer_by_identity],
     "04-q2": [_sol("04-q2"), _step_returns_tensor, _step_model_zero_grad],
     "04-q3": [_sol("04-q3"), _accuracy_float_mean, _accuracy_tensor, _accuracy_batch_means],
-    "04-q4": [80, np.int64(80), torch.tensor(80), math.ceil(2000 / 128) * 5, np.ceil(2000 / 128) * 5, 80.0],
+    "04-q4": [_sol("04-q4"), _stages_library, _stages_add_group],
     "05-q1": [16, np.int64(16), 16.0, torch.tensor(16)],
     "05-q2": [400, np.int64(400), torch.tensor(400), math.ceil(round(0.8 * 0.2 / 0.02**2, 9))],
     "05-q3": [_sol("05-q3"), list(_INTERVAL), (0.48, 0.16), np.array(_INTERVAL), torch.tensor(_INTERVAL),
@@ -400,7 +590,8 @@ WRONG = {
     "04-q2": [_step_returns_logits, _step_returns_pair, lambda *args: "0.5", _step_to_meta, _step_data_elsewhere,
               _raises, "loss.item()"],
     "04-q3": [_accuracy_logits, _accuracy_percent, _accuracy_pair, _accuracy_text, _accuracy_to_meta, _raises],
-    "04-q4": ["80", 80.5, None, [80], torch.zeros(2)],
+    "04-q4": [lambda model, stage, lr: None, lambda model, lr: _stage1(model, lr), _raises, "start_stage",
+              lambda model, stage, lr: [{"params": model.parameters(), "lr": lr}], 80],
     "05-q1": [16.5, "16", None],
     "05-q2": [401, 399, "400", 400.5],
     "05-q3": [("0.48", 0.16), (None, 0.16), (0.48,), "0.48, 0.16", {0.48, 0.16}, (0.48, 0.16, 0.0),

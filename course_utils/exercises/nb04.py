@@ -1,4 +1,5 @@
-"""Ejercicios del cuaderno 4 (fine-tuning): grupos de parámetros, un paso de entrenamiento, evaluar y contar pasos."""
+"""Ejercicios del cuaderno 4 (fine-tuning): grupos de parámetros, un paso de entrenamiento, evaluar y las dos etapas
+(primero la cabeza, después todo; el ejercicio 4 está en ``nb04_stages``)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from course_utils.exercises import (
     call_answer,
     differ,
     expect,
-    loader_steps,
 )
+from course_utils.exercises.nb04_stages import START_STAGE
 
 __all__ = ["EXERCISES"]
 
@@ -217,24 +218,6 @@ def _count_correct(model, loader):
         return sum((model(x).argmax(dim=1) == y).sum().item() for x, y in loader)
 
 
-# --- Ejercicio 4: pasos del optimizador -----------------------------------------------------------------------
-
-
-def _steps(images: int = 2000, batch_size: int = 128, epochs: int = 5) -> int:
-    return loader_steps(images, batch_size, epochs)
-
-
-def _verify_steps(answer) -> None:
-    answer = as_number(answer, "un número entero de pasos del optimizador", integer=True)
-    truth = _steps()
-    expect(answer != truth // 5, "Eso son los lotes de una época: multiplica por las 5 épocas.")
-    expect(answer != 2000 * 5 and answer != 2000, "Eso son imágenes: el optimizador da un paso por lote, no por imagen.")
-    expect(answer != (2000 // 128) * 5, "El DataLoader no tira el último lote incompleto (drop_last=False): "
-                                        "redondea hacia arriba los lotes de cada época.")
-    expect(answer == truth, "No coincide: crea un DataLoader con 2000 elementos y batch_size=128, mira len(loader) "
-                            "(lotes por época) y multiplica por las épocas.")
-
-
 EXERCISES = [
     Exercise(
         name="Ejercicio 1",
@@ -264,7 +247,7 @@ EXERCISES = [
         question="Escribe train_step(model, x, y, optimizer, loss_fn): un paso de entrenamiento sobre el lote "
                  "(x, y) que devuelve la pérdida del lote como número.",
         verify=_verify_train_step,
-        hint_text="Son las líneas 2 y 3 de train_epoch_by_hand: logits, pérdida, optimizer.zero_grad(), "
+        hint_text="Son los pasos 2 y 3 de train_epoch (cuaderno 4, sección 4.3): logits, pérdida, optimizer.zero_grad(), "
                   "loss.backward(), optimizer.step(); y return loss.item().",
         solution_code="""
             def train_step(model, x, y, optimizer, loss_fn):
@@ -305,19 +288,5 @@ EXERCISES = [
         context="import torch",
         wrong_answers=[_accuracy, _eval_no_nograd, _nograd_no_eval, _count_correct, 0.5],
     ),
-    Exercise(
-        name="Ejercicio 4",
-        question="Con la receta de d2l (2000 imágenes de entrenamiento, lotes de 128, 5 épocas), ¿cuántos pasos "
-                 "da el optimizador en total?",
-        verify=_verify_steps,
-        hint_text="Un paso por lote. len(DataLoader(...)) es el número de lotes de una época, y el último lote "
-                  "puede estar incompleto.",
-        solution_code="""
-            loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(2000, 1)), batch_size=128)
-            respuesta = len(loader) * 5
-        """,
-        explanation="⌈2000 / 128⌉ = 16 lotes por época (el último, de 80 imágenes) y 16 × 5 = 80 pasos.",
-        context="import torch",
-        wrong_answers=[16, 75, 10_000, 2000, 78.125],
-    ),
+    START_STAGE,
 ]

@@ -259,4 +259,4 @@ def test_gpu_check_report_lists_every_notebook_and_the_speed_table(speed):
     assert "| fit(amp=True) | decodificados una vez | float16 | 35,0 | x3,50 |" in text
     assert "- sí: fit / d2l.train_ch13: x3,50" in text
     assert gpu_check.markdown({**report, "speed": {"error": "speed.py salió con 1"}}).endswith("salió con 1\n")
-    assert [p.name for p in gpu_check.full_mode_notebooks()][:2] == ["01_conceptos.ipynb", "02_aumento_de_datos.ipynb"]
+    assert [p.name for p in gpu_check.full_mode_notebooks()][:2] == ["02_aumento_de_datos.ipynb", "03_extraccion_de_caracteristicas.ipynb"]

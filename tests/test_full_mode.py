@@ -53,12 +53,16 @@ def test_notebook_runs_to_the_end_in_full_mode_on_cpu(path, standin, monkeypatch
     for name, value in standins.full_mode_env(standin).items():
         monkeypatch.setenv(name, value)
     nb, errors = standins.run_notebook(path)
-    assert "Modo completo" in _stdout(nb), "el cuaderno no eligió el modo completo"
+    assert re.search(r"usa el modo completo|Modo completo", _stdout(nb)), "el cuaderno no eligió el modo completo"
     unexpected = standins.unexpected_errors(errors)
     assert not unexpected, f"{path.name}: celdas que fallan en el modo completo: {unexpected}"
+    if path.stem.startswith(("03", "04")):
+        # Sus cifras de ImageNet (claim) no se cumplen con pesos al azar: avisan en español y no detienen nada.
+        assert not errors, f"{path.name}: «Ejecutar todo» se detiene en {errors}"
+        assert "Aviso:" in _stdout(nb) and "Causas probables" in _stdout(nb)
 
 
-@pytest.mark.parametrize("name", ["04_fine_tuning_hotdog", "05_comparacion_desde_cero"])
+@pytest.mark.parametrize("name", ["05_comparacion_desde_cero"])  # 03 y 04 usan DataLoader a mano
 def test_full_mode_runs_with_the_gpu_data_path_forced_on_cpu(name, standin, monkeypatch):
     """La carga rápida opcional (imágenes decodificadas una vez, aumento por lotes en el dispositivo:
     ``course_utils.decoded``), pedida con ``COURSE_UTILS_LOADER=fast``, de principio a fin en los dos
@@ -69,7 +73,7 @@ def test_full_mode_runs_with_the_gpu_data_path_forced_on_cpu(name, standin, monk
     monkeypatch.setenv("COURSE_UTILS_LOADER", "fast")
     nb, errors = standins.run_notebook(NOTEBOOKS / f"{name}.ipynb")
     out = _stdout(nb)
-    assert "Modo completo" in out and "Carga rápida:" in out and "aumentadas en la CPU" in out, out[-2000:]
+    assert re.search(r"usa el modo completo|Modo completo", out) and "Carga rápida:" in out and "aumentadas en la CPU" in out, out[-2000:]
     assert "Carga con PIL" not in out
     unexpected = standins.unexpected_errors(errors)
     assert not unexpected, f"{name}: celdas que fallan con la carga rápida: {unexpected}"
@@ -77,18 +81,22 @@ def test_full_mode_runs_with_the_gpu_data_path_forced_on_cpu(name, standin, monk
 
 def test_the_full_mode_test_covers_every_notebook_that_has_a_full_mode():
     names = [p.name for p in FULL_MODE_NOTEBOOKS]
-    assert names[:5] == ["01_conceptos.ipynb", "02_aumento_de_datos.ipynb", "03_extraccion_de_caracteristicas.ipynb",
+    assert names[:4] == ["02_aumento_de_datos.ipynb", "03_extraccion_de_caracteristicas.ipynb",
                          "04_fine_tuning_hotdog.ipynb", "05_comparacion_desde_cero.ipynb"]
     # Los que no eligen modo no pueden depender de hotdog ni de ImageNet: usan siempre los glifos.
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         if path not in FULL_MODE_NOTEBOOKS:
             code = standins.notebook_code(path)
-            assert not re.search(r"hotdog|imagenet|resnet18\(|data_root", code, re.I), path.name
+            # (los metadatos de los pesos, como la exactitud en ImageNet de cada arquitectura, no descargan nada)
+            assert not re.search(r"hotdog|get_state_dict|load_state_dict_from_url|weights=.imagenet|data_root|DATA_DIR",
+                                 code, re.I), path.name
 
 
 def test_claim_cells_are_checks():
-    """Cada celda ``imagenet-claim`` comprueba algo (assert); si no, no tendría por qué fallar."""
+    """Cada celda ``imagenet-claim`` comprueba algo: ``claim(...)`` (falla sin conexión, avisa en el modo
+    completo) o un ``assert``; si no, no tendría por qué fallar."""
     for path in FULL_MODE_NOTEBOOKS:
         for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
             if CLAIM_TAG in cell.get("metadata", {}).get("tags", []):
-                assert "assert" in "".join(cell["source"]), (path.name, cell["source"])
+                source = "".join(cell["source"])
+                assert "claim(mode," in source or "assert" in source, (path.name, source)

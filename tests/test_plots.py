@@ -80,7 +80,8 @@ def test_plot_comparison_picks_scratch_baseline_and_marks_advantages():
     assert len(labels) == 3
     assert "referencia" in labels[0]
     adv = stats.transfer_advantages([0.4, 0.6, 0.7], [0.1, 0.2, 0.3])
-    assert f"inicio {adv['start']:+.3g}" in labels[1] and f"final {adv['asymptote']:+.3g}" in labels[1]
+    for name in ("inicio", "final"):  # con coma decimal, como el texto
+        assert f"{name} {adv['start' if name == 'inicio' else 'asymptote']:+.3g}".replace(".", ",") in labels[1]
     texts = " ".join(t.get_text() for t in ax.texts)
     for phrase in ("mayor punto de inicio", "mayor pendiente", "mayor exactitud final\n(mismo presupuesto)"):
         assert phrase in texts
@@ -185,9 +186,9 @@ def test_plot_confusion_matrix_writes_counts_and_proportions():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.texts] == ["1", "1", "0", "3"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["gato", "perro"]
-    assert "0.800" in ax.get_title()
+    assert "0,800" in ax.get_title()  # coma decimal, como el texto
     fig = plots.plot_confusion_matrix(y_true, y_pred, ["gato", "perro"], normalize=True)
-    assert [t.get_text() for t in fig.axes[0].texts] == ["0.50", "0.50", "0.00", "1.00"]
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0,50", "0,50", "0,00", "1,00"]
 
 
 def test_plot_misclassified_titles_and_limit():
@@ -197,12 +198,12 @@ def test_plot_misclassified_titles_and_limit():
     probs = torch.tensor([[0.9, 0.1], [0.7, 0.3], [0.2, 0.8], [0.4, 0.6], [0.55, 0.45]])
     fig = plots.plot_misclassified(batch, y_true, y_pred, ["gato", "perro"], probs=probs)
     assert [ax.get_title() for ax in fig.axes] == [
-        "real: perro / pred: gato (p=0.70)",
-        "real: gato / pred: perro (p=0.60)",
-        "real: perro / pred: gato (p=0.55)",
+        "real: perro\npredicha: gato (70 %)",
+        "real: gato\npredicha: perro (60 %)",
+        "real: perro\npredicha: gato (55 %)",
     ]
     fig = plots.plot_misclassified(batch, y_true, y_pred, ["gato", "perro"], max_images=2)
-    assert len(fig.axes) == 2 and "(p=" not in fig.axes[0].get_title()
+    assert len(fig.axes) == 2 and "%" not in fig.axes[0].get_title()
     assert "3 de 5" in fig._suptitle.get_text()
 
 
@@ -220,3 +221,111 @@ def test_figures_render_with_agg():
     fig = plots.plot_comparison({"finetune": [0.5, 0.7, 0.8, 0.85], "scratch": [0.1, 0.3, 0.5, 0.6]})
     fig.canvas.draw()
     assert plt.get_backend().lower() == "agg"
+
+
+# --- La figura de las tres ventajas (cuaderno 1): rótulos que no tapan datos, coma decimal ----
+# (bloque del issue 28, cuaderno 1)
+
+#: Tres recetas con la forma de las curvas del cuaderno 1: el fine-tuning sube deprisa y se aplana.
+THREE_RECIPES = {
+    "fine-tuning": [[0.80, 0.97, 0.99, 1.0, 1.0, 1.0], [0.70, 0.96, 0.99, 0.99, 0.99, 0.99],
+                    [0.66, 0.95, 0.98, 0.99, 1.0, 1.0]],
+    "extracción de características": [[0.47, 0.85, 0.93, 0.96, 0.97, 0.97], [0.36, 0.80, 0.92, 0.95, 0.96, 0.96],
+                                      [0.32, 0.75, 0.91, 0.95, 0.96, 0.97]],
+    "desde cero": [[0.12, 0.17, 0.17, 0.18, 0.30, 0.33], [0.11, 0.16, 0.21, 0.30, 0.36, 0.42],
+                   [0.12, 0.15, 0.21, 0.28, 0.39, 0.50]],
+}
+
+
+def drawn_comparison():
+    fig = plots.plot_comparison(THREE_RECIPES, baseline="desde cero", title="Exactitud (3 semillas)")
+    fig.canvas.draw()  # lo que se ve: posiciones finales de rótulos y marcas de los ejes
+    return fig, fig.axes[0]
+
+
+def test_the_advantage_labels_hide_no_point_and_no_curve():
+    from matplotlib.text import Text
+
+    fig, ax = drawn_comparison()
+    renderer, frame = fig.canvas.get_renderer(), ax.get_window_extent()
+    labels = [t for t in ax.texts if t.get_text()]
+    assert len(labels) == 3  # punto de inicio, pendiente, exactitud final
+    for label in labels:
+        box = Text.get_window_extent(label, renderer)  # el texto con su recuadro blanco
+        assert frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1), label.get_text()
+        for line in ax.lines:  # ni un punto de una curva ni un trozo de línea debajo del recuadro
+            path = line.get_transform().transform_path(line.get_path())
+            assert not path.intersects_bbox(box.padded(2), filled=False), (label.get_text(), line.get_label())
+
+
+def test_the_advantages_figure_writes_decimals_with_a_comma():
+    import re
+
+    fig, ax = drawn_comparison()
+    texts = [t.get_text() for t in ax.texts] + [t.get_text() for t in ax.get_legend().get_texts()]
+    texts += [t.get_text() for t in ax.get_yticklabels()] + [ax.get_title()]
+    shown = "\n".join(texts)
+    assert "+0,6" in shown and "0,2" in shown  # ventajas, leyenda y marcas del eje con coma
+    assert not re.search(r"\d\.\d", shown), shown
+
+
+# --- Las figuras del cuaderno 2: rótulos que no chocan ni se salen, leyendas fuera, coma decimal ----
+# (bloque del issue 28, cuaderno 2)
+
+
+def _boxes_overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def _gap_runs():
+    def run(offset):
+        return {"epoch": [10, 20, 30], "train_acc": [0.9, 1.0, 1.0], "test_acc": [0.6 + offset, 0.75 + offset, 0.8 + offset]}
+
+    return {"sin aumento": [run(0.0), run(0.02)], "con aumento": [run(0.03), run(0.01)]}
+
+
+def test_gap_figure_keeps_its_legends_off_the_curves_and_writes_commas():
+    import re
+
+    fig = plots.plot_gap(_gap_runs(), title="Fine-tuning")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        legend = ax.get_legend().get_window_extent(renderer)
+        assert not _boxes_overlap(legend, ax.get_window_extent(renderer))  # la leyenda, fuera de los ejes
+        labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+        assert any("," in label for label in labels) and not any(re.search(r"\d\.\d", label) for label in labels)
+    diff = fig.axes[1]
+    assert diff.get_ylabel() == "diferencia de exactitud" and len(diff.lines) == 2 + 1 + 1  # semillas, media, cero
+
+
+def test_gallery_row_labels_do_not_collide_and_stay_in_the_figure():
+    from course_utils import augment
+
+    photo = augment.sample_photo(size=24)
+    fig = plots.plot_gallery(photo, augment.augmentation_gallery(24), samples=2, seed=0, title="Galería")
+    fig.canvas.draw()
+    renderer, frame = fig.canvas.get_renderer(), fig.bbox
+    labels = [ax.yaxis.label.get_window_extent(renderer) for ax in fig.axes if ax.get_ylabel()]
+    assert len(labels) == 6
+    for i, box in enumerate(labels):
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+        assert not any(_boxes_overlap(box, other) for other in labels[i + 1:])
+
+
+def test_explorer_title_fits_in_its_figure():
+    import torch
+
+    fig = plots.plot_explorer(torch.rand(3, 16, 16), title="giro 20°, zoom 1,3, brillo 1,4", rotation=20, zoom=1.3)
+    fig.canvas.draw()
+    box = fig.axes[1].title.get_window_extent(fig.canvas.get_renderer())
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
+
+
+def test_spectrogram_time_ticks_use_a_decimal_comma():
+    from course_utils import augment
+
+    fig = plots.plot_spectrograms({"melodía": augment.synth_melody(sample_rate=8000)}, sample_rate=8000)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    assert any("," in label for label in labels) and not any("." in label for label in labels)

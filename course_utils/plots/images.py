@@ -9,6 +9,7 @@ formato canal-primero) se desnormalizan.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from course_utils import augment
 from course_utils.data import IMAGENET_MEAN, IMAGENET_STD
@@ -225,14 +227,16 @@ def plot_misclassified(
     shown = wrong[:max_images]
     titles = []
     for i in shown:
-        text = f"real: {class_names[t[i]]} / pred: {class_names[p[i]]}"
-        if prob_array is not None:
+        text = f"real: {class_names[t[i]]}\npredicha: {class_names[p[i]]}"
+        if prob_array is not None:  # la probabilidad que la red dio a la clase predicha
             value = prob_array[i, p[i]] if prob_array.ndim == 2 else prob_array[i]
-            text += f" (p={value:.2f})"
+            text += f" ({100 * value:.0f} %)"
         titles.append(text)
     arrays = [_to_display(items[i], denormalize, mean, std) for i in shown]
     title = f"Errores: {wrong.size} de {len(t)} imágenes mal clasificadas (se muestran {len(shown)})"
-    return _image_grid(arrays, titles, ncols, title, fontsize=7, cell_width=3.0)  # títulos largos
+    if prob_array is not None:
+        title += "; entre paréntesis, la probabilidad que la red dio a la clase predicha"
+    return _image_grid(arrays, titles, ncols, title, fontsize=9, cell_width=2.6)
 
 
 # --------------------------------------------------------------------------------------
@@ -258,15 +262,16 @@ def plot_gallery(image: torch.Tensor, transforms: Mapping[str, Callable], sample
         raise ValueError("Pasa al menos una transformación, por ejemplo augmentation_gallery(160).")
     if not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples debe ser un entero >= 1, no {samples!r}.")
-    fig, axes = plt.subplots(len(transforms), samples + 1, figsize=(1.1 * (samples + 1), 1.2 * len(transforms)),
+    fig, axes = plt.subplots(len(transforms), samples + 1, figsize=(1.3 * (samples + 2), 1.3 * len(transforms) + 0.3),
                              squeeze=False, layout="constrained")
-    for row, (name, transform) in zip(axes, transforms.items()):
-        _show(row[0], image, "original")
-        row[0].set_ylabel(name, fontsize=9)
+    for i, (row, (name, transform)) in enumerate(zip(axes, transforms.items())):
+        heads = ["original", *(f"versión {k}" for k in range(1, samples + 1))] if i == 0 else [None] * (samples + 1)
+        _show(row[0], image, heads[0])
+        row[0].set_ylabel(textwrap.fill(name, 11), fontsize=9)  # en dos líneas si no cabe en la altura de la fila
         with torch.random.fork_rng(devices=[]):  # las versiones al azar no cambian el generador global
             torch.manual_seed(seed)
-            for k, ax in enumerate(row[1:], start=1):
-                _show(ax, transform(image), f"versión {k}")
+            for ax, head in zip(row[1:], heads[1:]):
+                _show(ax, transform(image), head)
     if title:
         fig.suptitle(title)
     return fig
@@ -274,9 +279,9 @@ def plot_gallery(image: torch.Tensor, transforms: Mapping[str, Callable], sample
 
 def plot_explorer(image: torch.Tensor, title: str = "aumentada", **params: Any):
     """Original y versión transformada con ``augment.explorer_transform(**params)``, lado a lado."""
-    fig, axes = plt.subplots(1, 2, figsize=(3.6, 2.1), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(3.6, 2.3), layout="constrained")
     _show(axes[0], image, "original")
-    _show(axes[1], augment.explorer_transform(**params)(image), title)
+    _show(axes[1], augment.explorer_transform(**params)(image), textwrap.fill(title, 22))  # sin salirse de la figura
     return fig
 
 
@@ -285,17 +290,19 @@ def plot_spectrograms(waves: Mapping[str, np.ndarray], sample_rate: int = augmen
     """Un espectrograma por sonido, con los mismos ejes para poder compararlos."""
     if not waves:
         raise ValueError("Pasa un dict {nombre: sonido} con al menos un sonido.")
-    longest = max(len(w) for w in waves.values()) / sample_rate
+    spectrograms = {name: augment.spectrogram(wave, sample_rate) for name, wave in waves.items()}
+    span = (min(t[0] for t, _, _ in spectrograms.values()), max(t[-1] for t, _, _ in spectrograms.values()))
+    top = max(db.max() for _, _, db in spectrograms.values())  # la misma escala de color en todos
     fig, axes = plt.subplots(1, len(waves), figsize=(3.4 * len(waves), 3.2), sharey=True, squeeze=False,
                              layout="constrained")
-    for ax, (name, wave) in zip(axes[0], waves.items()):
-        times, freqs, db = augment.spectrogram(wave, sample_rate)
+    for ax, (name, (times, freqs, db)) in zip(axes[0], spectrograms.items()):
         keep = freqs <= max_freq
-        mesh = ax.pcolormesh(times, freqs[keep], db[keep], shading="auto", vmin=db.max() - 70, vmax=db.max(),
+        mesh = ax.pcolormesh(times, freqs[keep], db[keep], shading="nearest", vmin=top - 70, vmax=top,
                              cmap="magma")
-        ax.set_xlim(0, longest)
+        ax.set_xlim(*span)  # de la primera a la última ventana: sin bordes vacíos
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("tiempo (s)")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}".replace(".", ",")))  # 0,5
     axes[0][0].set_ylabel("frecuencia (Hz)")
     fig.colorbar(mesh, ax=axes[0].tolist(), label="potencia (dB)")
     if title:

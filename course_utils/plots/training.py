@@ -16,7 +16,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.text import Text
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from course_utils.plots.images import _as_labels
 from course_utils.stats import half_epochs, transfer_advantages
@@ -100,41 +101,57 @@ def _pick_baseline(names: list[str], baseline: str | None) -> str:
 
 
 def _fmt(value: float) -> str:
-    return "—" if not math.isfinite(value) else f"{value:+.3g}"
+    """Con coma decimal, como el texto: +0,61."""
+    return "—" if not math.isfinite(value) else f"{value:+.3g}".replace(".", ",")
 
 
 def _word(value: float) -> str:
-    if not math.isfinite(value) or value == 0:
-        return "igual"
-    return "mayor" if value > 0 else "menor"
+    return "igual" if not math.isfinite(value) or value == 0 else "mayor" if value > 0 else "menor"
+
+
+def _label(ax: Axes, text: str, xy: tuple[float, float], offsets: Sequence[tuple[int, int]], color: Any) -> None:
+    """Rótulo de ``xy`` en el primero de los ``offsets`` (en puntos) donde cabe en los ejes sin tapar ninguna
+    curva ni sus puntos; si no hay ninguno, en el primero. Una línea fina lo une con ``xy``."""
+    renderer, frame = ax.figure.canvas.get_renderer(), ax.get_window_extent()
+    curves = [line.get_transform().transform_path(line.get_path()) for line in ax.lines]
+    for i, (dx, dy) in enumerate([*offsets, offsets[0]]):
+        label = ax.annotate(text, xy=xy, xytext=(dx, dy), textcoords="offset points", fontsize=8,
+                            ha="left" if dx > 0 else "right" if dx < 0 else "center",
+                            va="bottom" if dy > 0 else "top" if dy < 0 else "center",
+                            bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=color, alpha=0.85),
+                            arrowprops=dict(arrowstyle="-", color=color, lw=0.6))
+        label.update_positions(renderer)
+        box = Text.get_window_extent(label, renderer).padded(6)  # el texto (sin la línea), su recuadro y los puntos
+        if i == len(offsets) or frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1) and not any(
+                curve.intersects_bbox(box, filled=False) for curve in curves):
+            return
+        label.remove()
 
 
 def _annotate_advantages(ax: Axes, curve: np.ndarray, base: np.ndarray, adv: dict[str, float], color: Any) -> None:
-    """Flechas y rótulos de las tres ventajas de ``curve`` sobre ``base``."""
-    box = dict(boxstyle="round,pad=0.2", fc="white", ec=color, alpha=0.85)
+    """Flechas y rótulos de las tres ventajas de ``curve`` sobre ``base``; los rótulos, donde no tapan datos."""
     arrow = dict(arrowstyle="<->", color=color, lw=1.2)
     # 1. Punto de inicio (época 1).
     ax.annotate("", xy=(1, curve[0]), xytext=(1, base[0]), arrowprops=arrow)
-    ax.annotate(f"{_word(adv['start'])} punto de inicio\n{_fmt(adv['start'])}", xy=(1, (curve[0] + base[0]) / 2),
-                xytext=(8, 0), textcoords="offset points", va="center", fontsize=8, bbox=box)
     # 2. Pendiente: secantes sobre la primera mitad del entrenamiento.
-    for values, style in ((curve, ":"), (base, ":")):
+    for values in (curve, base):
         h = half_epochs(len(values))
         if h >= 2:
-            ax.plot([1, h], [values[0], values[h - 1]], linestyle=style, color=color, lw=1, label="_secante")
+            ax.plot([1, h], [values[0], values[h - 1]], linestyle=":", color=color, lw=1, label="_secante")
     h = half_epochs(len(curve))
-    middle = ((1 + h) / 2, (curve[0] + curve[h - 1]) / 2)
-    ax.annotate(f"{_word(adv['slope'])} pendiente\n{_fmt(adv['slope'])}/época", xy=middle,
-                xytext=(0, 14), textcoords="offset points", ha="center", fontsize=8, bbox=box)
     # 3. Exactitud final con el mismo presupuesto: media de las dos últimas épocas.
-    n_c, n_b = len(curve), len(base)
-    x = max(n_c, n_b) + 0.15
+    x = max(len(curve), len(base)) + 0.15
     top, bottom = float(np.mean(curve[-2:])), float(np.mean(base[-2:]))
     ax.set_xlim(right=max(ax.get_xlim()[1], x + 0.1))  # que la flecha no quede fuera de los ejes
     ax.annotate("", xy=(x, top), xytext=(x, bottom), arrowprops=arrow)
-    ax.annotate(f"{_word(adv['asymptote'])} exactitud final\n(mismo presupuesto)\n{_fmt(adv['asymptote'])}",
-                xy=(x, (top + bottom) / 2),
-                xytext=(-8, 0), textcoords="offset points", ha="right", va="center", fontsize=8, bbox=box)
+    # Los rótulos, con la disposición final de la figura: así se sabe qué tapan.
+    ax.figure.draw_without_rendering()
+    _label(ax, f"{_word(adv['start'])} punto de inicio\n{_fmt(adv['start'])}", (1, (curve[0] + base[0]) / 2),
+           [(8, 0), (8, -24), (8, 24), (8, -48), (8, 48)], color)
+    _label(ax, f"{_word(adv['slope'])} pendiente\n{_fmt(adv['slope'])}/época",
+           ((1 + h) / 2, (curve[0] + curve[h - 1]) / 2), [(0, 14), (0, -14), (0, 40), (0, -40), (30, -30)], color)
+    _label(ax, f"{_word(adv['asymptote'])} exactitud final\n(mismo presupuesto)\n{_fmt(adv['asymptote'])}",
+           (x, (top + bottom) / 2), [(-8, 0), (-8, -30), (-8, 30), (-8, -60), (-8, 60)], color)
 
 
 def plot_comparison(
@@ -165,10 +182,7 @@ def plot_comparison(
     ref = _pick_baseline(names, baseline) if len(names) > 1 else None
     advantages = {name: transfer_advantages(means[name], means[ref]) for name in names if ref and name != ref}
 
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
-    else:
-        fig = ax.get_figure()
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained") if ax is None else (ax.get_figure(), ax)
     colors = {}
     for name in names:
         r = runs[name]
@@ -188,16 +202,17 @@ def plot_comparison(
         if r.shape[0] > 1:
             std = r.std(axis=0, ddof=1)
             ax.fill_between(epochs, means[name] - std, means[name] + std, color=colors[name], alpha=0.2, lw=0)
-    if mark and advantages:
-        first = next(iter(advantages))
-        _annotate_advantages(ax, means[first], means[ref], advantages[first], colors[first])
     ax.set_xlabel("época")
     ax.set_ylabel(_METRIC_LABELS[metric])
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}".replace(".", ",")))  # 0,2
     ax.grid(alpha=0.3)
     # La leyenda, debajo de los ejes: nunca tapa las curvas ni las flechas.
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15))
     ax.set_title(title or f"Comparación: {_METRIC_LABELS[metric]} por época")
+    if mark and advantages:
+        first = next(iter(advantages))
+        _annotate_advantages(ax, means[first], means[ref], advantages[first], colors[first])
     return fig
 
 
@@ -231,12 +246,14 @@ def plot_confusion_matrix(
     size = max(4.0, 0.6 * k + 2.0)
     fig, ax = plt.subplots(figsize=(size + 1, size), layout="constrained")
     image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else max(1, int(cm.max())))
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.ax.yaxis.set_major_locator(MaxNLocator(integer=not normalize))  # recuentos: solo enteros
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}".replace(".", ",")))
     threshold = (1 if normalize else max(1, cm.max())) / 2
     fontsize = 9 if k <= 12 else 6
     for i in range(k):
         for j in range(k):
-            text = f"{shown[i, j]:.2f}" if normalize else str(int(cm[i, j]))
+            text = f"{shown[i, j]:.2f}".replace(".", ",") if normalize else str(int(cm[i, j]))
             ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
                     color="white" if shown[i, j] > threshold else "black")
     ax.set_xticks(range(k), [str(c) for c in class_names], rotation=45, ha="right")
@@ -246,7 +263,7 @@ def plot_confusion_matrix(
     accuracy = np.trace(cm) / total if total else math.nan
     default = "Matriz de confusión" + (" (normalizada por filas)" if normalize else "")
     if total:
-        default += f"\nexactitud {accuracy:.3f} ({total} ejemplos)"
+        default += f"\nexactitud {accuracy:.3f} ({total} ejemplos)".replace(".", ",")
     ax.set_title(title or default)
     return fig
 
@@ -276,33 +293,35 @@ def plot_lr_finder(result: Any, ax: Any = None, title: str | None = None, label:
 
 
 def plot_gap(runs: Mapping[str, Sequence[Mapping[str, Sequence[float]]]], title: str | None = None):
-    """Dos paneles: exactitud de entrenamiento y de prueba (medias), y la brecha (media ± desviación).
+    """Dos paneles: la exactitud de cada receta (entrenamiento y prueba, media ± desviación de las semillas) y
+    la diferencia en prueba de cada receta menos la primera, **semilla a semilla** (la misma semilla en las dos).
 
-    ``runs`` es ``{nombre: [resultado de train_with_gap por semilla]}``.
+    ``runs`` es ``{nombre: [resultado de augment.train_with_gap por semilla]}``, las semillas en el mismo orden.
     """
-    if not runs or not all(runs.values()):
-        raise ValueError("Pasa un dict {nombre: [resultados de train_with_gap]} con al menos una ejecución por nombre.")
-    fig, (ax_acc, ax_gap) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    for name, results in runs.items():
-        epochs = np.asarray(results[0]["epoch"])
-        train = np.mean([r["train_acc"] for r in results], axis=0)
-        test = np.mean([r["test_acc"] for r in results], axis=0)
-        gaps = np.asarray([r["gap"] for r in results])
-        (line,) = ax_acc.plot(epochs, train, "--", marker="o", ms=3, label=f"{name}: entrenamiento")
-        ax_acc.plot(epochs, test, "-", marker="o", ms=3, color=line.get_color(), label=f"{name}: prueba")
-        ax_gap.plot(epochs, gaps.mean(axis=0), marker="o", ms=3, color=line.get_color(), label=name)
-        if len(gaps) > 1:
-            std = gaps.std(axis=0, ddof=1)
-            ax_gap.fill_between(epochs, gaps.mean(axis=0) - std, gaps.mean(axis=0) + std, color=line.get_color(),
-                                alpha=0.2, lw=0)
-    ax_acc.set_title("Exactitud (media de las semillas)")
-    ax_acc.set_ylabel("exactitud")
-    ax_gap.set_title("Brecha entrenamiento − prueba (media ± desv.)")
-    ax_gap.set_ylabel("brecha")
-    for ax in (ax_acc, ax_gap):
+    if len(runs) < 2 or not all(runs.values()) or len({len(r) for r in runs.values()}) > 1:
+        raise ValueError("Pasa un dict {nombre: [resultados de train_with_gap]} con dos recetas o más y las mismas "
+                         "semillas (en el mismo orden) en todas.")
+    fig, (ax_acc, ax_diff) = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+    base_name, base = next(iter(runs)), np.asarray([r["test_acc"] for r in next(iter(runs.values()))])
+    for i, (name, results) in enumerate(runs.items()):
+        epochs, test = np.asarray(results[0]["epoch"]), np.asarray([r["test_acc"] for r in results])
+        mean, std = test.mean(axis=0), test.std(axis=0, ddof=1) if len(test) > 1 else np.zeros(test.shape[1])
+        (line,) = ax_acc.plot(epochs, mean, "-", marker="o", ms=3, label=f"{name}: prueba")
+        ax_acc.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, lw=0)
+        ax_acc.plot(epochs, np.mean([r["train_acc"] for r in results], axis=0), "--", color=line.get_color(),
+                    label=f"{name}: entrenamiento")
+        if i > 0:
+            ax_diff.plot(epochs, (test - base).T, color=line.get_color(), lw=0.8, alpha=0.5)
+            ax_diff.plot(epochs, (test - base).mean(axis=0), color=line.get_color(), lw=2.5, marker="o", ms=3,
+                         label=f"{name} − {base_name}: media (finas: cada semilla)")
+    ax_diff.axhline(0, color="black", lw=0.8)
+    ax_acc.set(title="Exactitud (media ± desv. de las semillas)", ylabel="exactitud")
+    ax_diff.set(title="Diferencia en prueba, semilla a semilla", ylabel="diferencia de exactitud")
+    for ax in (ax_acc, ax_diff):
         ax.set_xlabel("época")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}".replace(".", ",")))  # 0,8
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)  # fuera: no tapa curvas
     if title:
         fig.suptitle(title)
     return fig

@@ -145,3 +145,14 @@ def test_claim_fails_offline_and_only_warns_in_full_mode(tmp_path, capsys):
     claim(full_mode, 0.5, 0.9, "Exactitud", "pesos que no son los de ImageNet")  # no detiene «Ejecutar todo»
     out = capsys.readouterr().out
     assert out.startswith("Aviso: Exactitud: 0,5") and "Causas probables: pesos que no son los de ImageNet" in out
+
+
+def test_show_constants_prints_paths_relative_to_the_notebook(tmp_path, monkeypatch, capsys):
+    import torchvision
+
+    from course_utils.plumbing.setup import show_constants
+
+    monkeypatch.chdir(tmp_path / "..")
+    show_constants({"DATA_DIR": tmp_path / "datos", "ARCHITECTURE": torchvision.models.resnet18, "BATCH_SIZE": 16})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"DATA_DIR           {tmp_path.name}/datos", "ARCHITECTURE       resnet18", "BATCH_SIZE         16"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -44,6 +45,7 @@ __all__ = [
     "choose_mode",
     "claim",
     "recipe_constants",
+    "show_constants",
     "cpu_note",
     "describe_duration",
     "training_images_per_second",
@@ -183,6 +185,17 @@ def recipe_constants(mode: CourseMode, seeds_offline: int = 5, seeds_full: int =
         "NUM_WORKERS": 0 if mode.offline else min(4, os.cpu_count() or 1),
         "SEEDS": tuple(range(seeds_offline if mode.offline else seeds_full)),
     }
+
+
+def show_constants(constants: dict[str, object]) -> None:
+    """Imprime las constantes, una por línea: rutas relativas a la carpeta actual y clases por su nombre.
+
+    (Relativas para que la salida no dependa de dónde está el curso: la CI la compara byte a byte.)
+    """
+    for name, value in constants.items():
+        if isinstance(value, os.PathLike):
+            value = Path(os.path.relpath(value)).as_posix()
+        print(f"{name:<19}{getattr(value, '__name__', value)}")
 
 
 def claim(mode: CourseMode, measured: float, minimum: float, what: str, causes: str) -> None:

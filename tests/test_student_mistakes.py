@@ -136,10 +136,11 @@ def test_a_photo_with_a_broken_exif_tag_is_used_unrotated_and_the_run_trains(tmp
     odd.write_bytes(jpeg_with_text_resolution_and_rotation())
     assert load_rgb(odd).size == (20, 10)  # sin girar, pero se usa
     assert check_data(root, capsys)[0] == 0
-    # --lr 0.01: la tasa de d2l desde cero (0,064) con lotes de 2 imágenes de 16 px diverge en bf16 con un
-    # solo hilo de CPU; esta prueba trata de la foto rara, no de la tasa.
-    args = ["finetune", "--data", str(root), "--weights", "none", "--epochs", "1", "--size", "16", "--lr", "0.01",
-            "--batch-size", "2", "--workers", "0", "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet"]
+    # La red pequeña preentrenada del curso con su receta (--weights mini): una ResNet-18 desde cero con
+    # lotes de 2 imágenes de 16 px divergía en bf16 en unas CPU y no en otras (CI, 2026-12-05); esta
+    # prueba trata de la foto rara, no de la estabilidad de una receta al límite.
+    args = ["finetune", "--data", str(root), "--weights", "mini", "--epochs", "1", "--batch-size", "5",
+            "--workers", "0", "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet"]
     assert main(args) == 0, capsys.readouterr().err
 
 

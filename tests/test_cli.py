@@ -30,7 +30,8 @@ def test_scenarios_json_prints_the_2x2_grid(capsys):
     for cell in result["cells"].values():
         assert set(cell["accuracy"]) == {"scratch", "finetune", "feature_extraction", "truncated", "freeze2"}
         assert cell["winner"] in cell["accuracy"] and isinstance(cell["held"], bool)
-        assert set(cell["lr"].values()) <= {0.001, 0.01}  # de la rejilla de tasas, elegidas en validación
+        for recipe, lr in cell["lr"].items():  # elegidas en validación: la rejilla y, si hizo falta, más allá
+            assert {"0.001", "0.01"} <= set(cell["val_scores"][recipe]) and f"{lr:g}" in cell["val_scores"][recipe]
         for recipe, verdict in cell["verdicts"].items():
             # Con una semilla no hay intervalo: el veredicto no puede ser otro que «no concluyente».
             assert verdict["verdict"] == "no concluyente" and verdict["interval"] is None

@@ -105,7 +105,9 @@ def test_compare_with_seeds_draws_mean_and_band():
     assert len(ax.collections) == 2  # una banda por receta
     assert list(ax.lines[0].get_ydata()) == pytest.approx([0.2, 0.4, 0.6])
     band = ax.collections[0].get_paths()[0].vertices[:, 1]
-    assert band.max() == pytest.approx(0.6 + np.std([0.5, 0.7], ddof=1))
+    # La banda es el IC 95 % de la media: t(1) = 12,71 por el error típico de dos semillas (no ± una desviación).
+    assert band.max() == pytest.approx(0.6 + 12.706 * np.std([0.5, 0.7], ddof=1) / 2 ** 0.5, rel=1e-3)
+    assert "IC 95 % de 2 semillas" in ax.get_legend_handles_labels()[1][0]
 
 
 def test_compare_bad_input_raises_spanish_errors():

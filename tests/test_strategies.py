@@ -149,9 +149,10 @@ def test_d2l_needs_the_validated_rate_and_runs_with_it():
 
 def test_run_strategies_reuses_known_results_and_keeps_a_trace():
     config = ts.StudyConfig(epochs=4, batch_size=8, seeds=(0, 1))
-    with pytest.raises(ValueError, match="tasa validada"):
-        ts.run_strategies(DATA, config, TinyModels(), strategies=("single_stage",))
-    result = ts.run_strategies(DATA, config, TinyModels(), known={"single_stage": ([0.1], [0.5, 0.6])})
+    with pytest.raises(ValueError, match="no tienen validación"):  # sin lrs, la tasa se elige en validación
+        ts.run_strategies(DATA, config, TinyModels(), strategies=("two_stage",))
+    given = {"two_stage": [1e-3, 1e-5], "fine_tune": [2e-3, 1e-3], "gradual": [2e-3] * 4}
+    result = ts.run_strategies(DATA, config, TinyModels(), known={"single_stage": ([0.1], [0.5, 0.6])}, lrs=given)
     assert list(result.accs) == list(ts.STRATEGIES) and result.accs["single_stage"] == [0.5, 0.6]
     assert all(len(v) == 2 and all(0 <= a <= 1 for a in v) for v in result.accs.values())
     assert result.lrs["two_stage"] == [1e-3, 1e-5] and result.lrs["gradual"] == [2e-3] * 4
@@ -161,3 +162,25 @@ def test_run_strategies_reuses_known_results_and_keeps_a_trace():
     fig = figures.plot_strategies({"similar": result})
     assert "exactitud" in fig.axes[0].get_ylabel()
     plt.close(fig)
+
+
+def test_each_strategy_gets_its_rate_on_validation_with_the_source_proportions(monkeypatch):
+    seen = []
+
+    def fake_run(strategy, data, models, config, seed, lrs=None, device=None, trace=None, on="test"):
+        seen.append((strategy, seed, on, tuple(lrs)))
+        head = lrs[0]
+        return (1.0 - abs(head - 3e-2) if on == "val" else 0.5), list(lrs)  # la mejor, más allá del borde de la rejilla
+
+    monkeypatch.setattr(strategies, "run_strategy", fake_run)
+    config = ts.StudyConfig(epochs=5, batch_size=8, seeds=(0, 1), lr_grid=(1e-3, 3e-3, 1e-2))
+    result = ts.run_strategies(DATA, config, TinyModels(), strategies=("two_stage", "fine_tune"))
+    # La rejilla se amplía mientras la mejor cae en el borde: 3e-2 gana a 1e-2 y a 1e-1.
+    assert sorted(result.val_scores["two_stage"]) == [1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
+    assert result.lrs["two_stage"] == pytest.approx([3e-2, 3e-4])       # Keras: la segunda etapa, 100 veces menos
+    assert result.lrs["fine_tune"] == pytest.approx([3e-2, 1.5e-2])     # fastai: base_lr / 2 al descongelar
+    assert ts.scaled_rates(ts.strategy_plan("gradual", NAMES, 5), 0.01) == [0.01] * 4
+    assert ts.scaled_rates(ts.strategy_plan("single_stage", NAMES, 5), 0.01) == [0.01]
+    searched = [s for s in seen if s[2] == "val"]
+    assert {s[1] for s in searched} == {0} and len(searched) == 10      # semilla 0, solo validación
+    assert [s[1] for s in seen if s[2] == "test"] == [0, 1, 0, 1]        # y después, cada semilla en la prueba

@@ -1,3 +1,4 @@
+import math
 import json
 
 import matplotlib.pyplot as plt
@@ -40,9 +41,10 @@ def test_grid_runs_every_recipe_in_every_cell_with_the_same_seeds(tiny_grid):
         assert cell.n_per_class == {"small": 2, "large": 3}[size]
         assert set(cell.accs) == set(ts.GRID_RECIPES) and all(len(v) == 2 for v in cell.accs.values())
         assert all(0.0 <= a <= 1.0 for v in cell.accs.values() for a in v)
-        assert all(lr in TINY.lr_grid for lr in cell.lrs.values())  # elegidas en validación, de la rejilla
         assert set(cell.val_scores) == set(ts.GRID_RECIPES)
-        assert all(set(scores) == set(TINY.lr_grid) for scores in cell.val_scores.values())
+        for name, scores in cell.val_scores.items():  # elegidas en validación: la rejilla y, si hizo falta, más allá
+            assert set(TINY.lr_grid) <= set(scores) and cell.lrs[name] in scores
+            assert len(scores) <= len(TINY.lr_grid) + 2 * ts.MAX_WIDEN
         assert cell.recommended == SOURCE_ADVICE[size, sim]
     payload = json.loads(json.dumps(grid.to_dict(), ensure_ascii=False))
     cell = payload["cells"]["small/different"]
@@ -82,6 +84,26 @@ def test_the_learning_rate_is_chosen_on_validation_and_never_on_test(monkeypatch
     lr, scores = cells.choose_lr("finetune", None, None, None, config)
     assert lr == 1e-2 and scores == {1e-3: 0.4, 1e-2: 0.9, 1e-1: 0.9}  # empate: la menor
     assert [s[3] for s in seen] == ["val"] * 3 and {s[2] for s in seen} == {0}
+
+
+def test_the_grid_of_rates_widens_while_the_best_sits_at_an_edge():
+    from course_utils.lab.study import cells
+
+    tried = []
+
+    def score(lr):
+        tried.append(lr)
+        if lr > 0.5:
+            raise cells.TrainingDiverged("diverge", None)
+        return 1 / (1 + abs(math.log10(lr / 3e-5)))  # la mejor, 3e-5, por debajo de la rejilla
+
+    lr, scores = cells.best_on_validation(score, (1e-4, 1e-3))
+    assert lr == 3e-5 and tried == [1e-4, 1e-3, 3e-5, 1e-5]  # amplía hacia abajo hasta que la mejor no está en el borde
+    # Arriba, como mucho MAX_WIDEN tasas nuevas; una que diverge puntúa 0.
+    lr, scores = cells.best_on_validation(lambda lr: lr, (1e-3, 1e-2))
+    assert lr == 0.3 and sorted(scores) == [1e-3, 1e-2, 0.03, 0.1, 0.3]
+    lr, scores = cells.best_on_validation(score, (0.1, 1.0))
+    assert scores[1.0] == 0.0 and lr < 0.1  # la que diverge no se elige; la rejilla crece por el otro lado
 
 
 def test_given_learning_rates_skip_the_search(monkeypatch):
@@ -141,6 +163,12 @@ def test_verdict_is_what_the_paired_interval_says():
     sd = stats.mean_std([-0.05, -0.01, -0.03])[1]
     low, high = spread.compare("feature_extraction").interval
     assert high - low == pytest.approx(2 * 4.303 * sd / 3 ** 0.5) and spread.verdicts == {"feature_extraction": "no concluyente"}
+    # El margen práctico (una imagen de prueba: 1/300) separa «gana» de un intervalo que roza el cero.
+    edge = ts.CellResult("small", "similar", 5, {}, {"feature_extraction": [0.970, 0.960, 0.975, 0.965, 0.970],
+                                                    "freeze2": [0.970, 0.950, 0.955, 0.950, 0.965]}, ("feature_extraction",))
+    close = edge.compare("feature_extraction")
+    assert edge.margin == pytest.approx(1 / 300) and 0 < close.interval[0] < edge.margin
+    assert close.verdict == "no concluyente" and ts.Comparison("a", "b", close.diffs).verdict == "gana"
     # Con una semilla no hay intervalo y nada es concluyente.
     single = cell({"feature_extraction": [0.99], "finetune": [0.50]})
     assert single.verdicts["feature_extraction"] == "no concluyente" and "sin intervalo" in single.describe()

@@ -20,7 +20,7 @@ from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from course_utils.plots.images import _as_labels
-from course_utils.stats import half_epochs, transfer_advantages
+from course_utils.stats import half_epochs, t_critical, transfer_advantages
 
 __all__ = ["plot_history", "plot_comparison", "plot_gap", "confusion_matrix", "plot_confusion_matrix", "plot_lr_finder"]
 
@@ -165,8 +165,9 @@ def plot_comparison(
     """Curvas de varias recetas en unos mismos ejes, p. ej. fine-tuning frente a desde cero.
 
     Cada valor de ``histories`` es una ejecución (``History`` o lista de números, un valor de
-    ``metric`` por época) o una lista de ejecuciones (semillas): entonces se dibuja la media ± la
-    desviación típica (muestral) como banda.
+    ``metric`` por época) o una lista de ejecuciones (semillas): entonces se dibuja la media y,
+    como banda, su intervalo al 95 % (t de Student con las semillas que haya; con dos semillas es
+    muy ancho, y así debe verse).
 
     Con ``mark=True`` se anotan, frente a la curva ``baseline`` (por defecto la que tiene
     «scratch» o «cero» en el nombre, o si no la última), las tres ventajas del aprendizaje por
@@ -195,13 +196,13 @@ def plot_comparison(
         elif mark and name == ref:
             label = f"{name} (referencia)"
         if r.shape[0] > 1:
-            label += f" · media ± desv. de {r.shape[0]}"
+            label += f" · media e IC 95 % de {r.shape[0]} semillas"
         (line,) = ax.plot(epochs, means[name], marker="o" if r.shape[1] <= 30 else None,
                           linestyle="--" if name == ref else "-", label=label)
         colors[name] = line.get_color()
         if r.shape[0] > 1:
-            std = r.std(axis=0, ddof=1)
-            ax.fill_between(epochs, means[name] - std, means[name] + std, color=colors[name], alpha=0.2, lw=0)
+            half = t_critical(r.shape[0] - 1) * r.std(axis=0, ddof=1) / math.sqrt(r.shape[0])
+            ax.fill_between(epochs, means[name] - half, means[name] + half, color=colors[name], alpha=0.2, lw=0)
     ax.set_xlabel("época")
     ax.set_ylabel(_METRIC_LABELS[metric])
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -13,10 +13,12 @@ validación** (``choose_lr``), nunca mirando la prueba:
 1. ``run_grid`` (``study.grid``): en cada una de las cuatro celdas (tamaño x parecido), las recetas
    de ``GRID_RECIPES`` con varias semillas; cada recomendación de las fuentes
    (``scenarios.SOURCE_ADVICE``; dos donde discrepan) se compara semilla a semilla con la mejor de
-   las demás y el veredicto (``WINS``, ``INCONCLUSIVE``, ``LOSES``) es lo que dice el intervalo al 95 %.
+   las demás y el veredicto (``WINS``, ``INCONCLUSIVE``, ``LOSES``) es lo que dice el intervalo al 95 %
+   frente a un margen práctico (una imagen de prueba).
 2. ``transferability`` (``study.transferability``): exactitud frente al número de etapas congeladas (de ninguna a todas).
 3. ``run_strategies`` (``study.strategies``): cuatro formas de hacer fine-tuning, como las definen
-   sus fuentes (d2l, Keras, fastai y ULMFiT), con el mismo número de épocas (``STRATEGIES``).
+   sus fuentes (d2l, Keras, fastai y ULMFiT), con el mismo número de pasos y la tasa de cada una
+   elegida en validación (``STRATEGIES``).
 
 Las recetas con el cuerpo congelado (extracción de características y red truncada) se
 entrenan sobre **características en caché** (``features``): el resultado es el mismo que
@@ -30,7 +32,9 @@ from course_utils.lab.study.cells import (
     GRID_RECIPES,
     LABELS,
     LR_GRID,
+    MAX_WIDEN,
     StudyConfig,
+    best_on_validation,
     Target,
     choose_lr,
     make_targets,
@@ -40,6 +44,7 @@ from course_utils.lab.study.cells import (
 from course_utils.lab.study.grid import (
     INCONCLUSIVE,
     LOSES,
+    STUDY_FLOAT32_JSON,
     STUDY_JSON,
     VERDICTS,
     WINS,
@@ -49,6 +54,7 @@ from course_utils.lab.study.grid import (
     load_study,
     run_grid,
     run_scenarios,
+    study_verdicts,
 )
 from course_utils.lab.study.strategies import (
     STRATEGIES,
@@ -58,8 +64,10 @@ from course_utils.lab.study.strategies import (
     Phase,
     Slanted,
     StrategyResult,
+    choose_strategy_lr,
     run_strategies,
     run_strategy,
+    scaled_rates,
     strategy_plan,
 )
 from course_utils.lab.study.transferability import transferability
@@ -68,8 +76,10 @@ __all__ = [
     "CACHED",
     "FINDER_RANGE",
     "LR_GRID",
+    "MAX_WIDEN",
     "Comparison",
     "LRTrace",
+    "STUDY_FLOAT32_JSON",
     "STUDY_JSON",
     "load_study",
     "OneCycle",
@@ -88,14 +98,18 @@ __all__ = [
     "StrategyResult",
     "StudyConfig",
     "Target",
+    "best_on_validation",
     "choose_lr",
+    "choose_strategy_lr",
     "make_targets",
     "run_grid",
     "run_recipe",
     "run_seeds_safely",
     "run_scenarios",
+    "study_verdicts",
     "run_strategies",
     "run_strategy",
+    "scaled_rates",
     "strategy_plan",
     "transferability",
 ]

@@ -24,6 +24,7 @@ from course_utils.heads import FeatureHead, truncated_model
 from course_utils.history import History
 from course_utils.lab import experiments as ex
 from course_utils.lab import splits
+from course_utils.lab.sweeps import MAX_WIDEN, best_on_validation
 from course_utils.scenarios import SIMILARITIES
 from course_utils.stats import mean_std
 from course_utils.training import evaluate, fit
@@ -34,6 +35,8 @@ __all__ = [
     "GRID_RECIPES",
     "LABELS",
     "LR_GRID",
+    "best_on_validation",
+    "MAX_WIDEN",
     "PerSeed",
     "StudyConfig",
     "Target",
@@ -245,17 +248,11 @@ def choose_lr(
     """La tasa de una receta en una celda, **elegida en validación**: la de mayor exactitud con la semilla 0.
 
     Se entrena con cada tasa de ``config.lr_grid`` (solo con las imágenes de entrenamiento de la
-    celda) y se mide en la validación, nunca en la prueba. Una tasa con la que el entrenamiento
-    diverge puntúa 0. Si hay empate gana la menor. Devuelve ``(tasa, {tasa: exactitud de validación})``.
+    celda) y se mide en la validación, nunca en la prueba; si la mejor queda en un borde, la
+    rejilla se amplía (``best_on_validation``). Devuelve ``(tasa, {tasa: exactitud de validación})``.
     """
-    scores = {}
-    for lr in config.lr_grid:
-        try:
-            scores[float(lr)] = run_recipe(recipe, target, data, models, config, float(lr), 0, device, on="val")
-        except TrainingDiverged:
-            scores[float(lr)] = 0.0
-    best = max(scores, key=lambda lr: (scores[lr], -lr))
-    return best, scores
+    return best_on_validation(
+        lambda lr: run_recipe(recipe, target, data, models, config, lr, 0, device, on="val"), config.lr_grid)
 
 
 #: Cuántas veces se divide entre 10 una tasa con la que el entrenamiento diverge antes de rendirse.

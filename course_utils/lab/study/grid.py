@@ -34,8 +34,8 @@ from course_utils.paths import project_root
 from course_utils.scenarios import SIMILARITY_LABELS, SIZE_LABELS, SIZES, SOURCE_ADVICE
 from course_utils.stats import t_interval
 
-__all__ = ["CellResult", "Comparison", "Grid", "INCONCLUSIVE", "LOSES", "STUDY_JSON", "VERDICTS", "WINS", "load_study", "run_grid",
-           "run_scenarios"]
+__all__ = ["CellResult", "Comparison", "Grid", "INCONCLUSIVE", "LOSES", "STUDY_FLOAT32_JSON", "STUDY_JSON", "VERDICTS", "WINS",
+           "load_study", "run_grid", "run_scenarios", "study_verdicts"]
 
 # --------------------------------------------------------------------------------------
 # La rejilla 2x2
@@ -54,6 +54,7 @@ class Comparison:
     recipe: str
     rival: str
     diffs: tuple[float, ...]
+    margin: float = 0.0
 
     @property
     def effect(self) -> float:
@@ -74,14 +75,16 @@ class Comparison:
     def verdict(self) -> str:
         """``"gana"``, ``"no concluyente"`` o ``"pierde"``: lo que dice el intervalo de ``effect``.
 
-        Gana si todo el intervalo está por encima de cero (la recomendada supera a la mejor de las
-        demás), pierde si todo está por debajo, y no es concluyente si contiene el cero: con esas
-        semillas no se puede distinguir, aunque una de las dos tenga mayor media.
+        Gana si todo el intervalo está por encima de ``margin`` (el margen práctico: en el estudio,
+        lo que vale una imagen de prueba), pierde si todo está por debajo de ``-margin``, y no es
+        concluyente en otro caso: con esas semillas no se puede distinguir una diferencia que
+        importe, aunque una de las dos tenga mayor media. Con el margen, un intervalo que roza el
+        cero no cambia de veredicto por las últimas cifras de otra CPU o de otra precisión.
         """
         low, high = self.interval
-        if low > 0:
+        if low > self.margin:
             return WINS
-        return LOSES if high < 0 else INCONCLUSIVE
+        return LOSES if high < -self.margin else INCONCLUSIVE
 
     def describe(self) -> str:
         """El veredicto con su efecto y su intervalo, p. ej. ``no concluyente (-0.040, IC [-0.210, +0.130])``."""
@@ -113,6 +116,7 @@ class CellResult(PerSeed):
     recommended: tuple[str, ...]
     val_scores: dict[str, dict[float, float]] = field(default_factory=dict)
     num_classes: int = 10
+    n_test: int = 30
 
     def __post_init__(self) -> None:
         if isinstance(self.recommended, str):
@@ -131,10 +135,15 @@ class CellResult(PerSeed):
     def winner(self) -> str:
         return self.ranking[0]
 
+    @property
+    def margin(self) -> float:
+        """El margen práctico de los veredictos: lo que vale una imagen de prueba (1 / 300 con 30 por clase y 10 clases)."""
+        return 1.0 / (self.n_test * self.num_classes)
+
     def compare(self, recipe: str) -> Comparison:
         """``recipe`` frente a la mejor (en media) de las demás recetas, semilla a semilla."""
         rival = next(name for name in self.ranking if name != recipe)
-        return Comparison(recipe, rival, tuple(r - o for r, o in zip(self.accs[recipe], self.accs[rival])))
+        return Comparison(recipe, rival, tuple(r - o for r, o in zip(self.accs[recipe], self.accs[rival])), self.margin)
 
     @property
     def comparisons(self) -> dict[str, Comparison]:
@@ -175,6 +184,8 @@ class CellResult(PerSeed):
             "similarity": self.similarity,
             "images_per_class": self.n_per_class,
             "num_classes": self.num_classes,
+            "n_test_per_class": self.n_test,
+            "margin": round(self.margin, 6),
             "accuracy": {name: round(self.means[name], 4) for name in self.accs},
             "std": {name: round(self.stds[name], 4) for name in self.accs},
             "per_seed": {name: [round(v, 4) for v in values] for name, values in self.accs.items()},
@@ -195,7 +206,7 @@ class CellResult(PerSeed):
         return cls(data["size"], data["similarity"], int(data["images_per_class"]), dict(data["lr"]),
                    {name: list(values) for name, values in data["per_seed"].items()}, tuple(data["recommended"]),
                    {name: {float(lr): acc for lr, acc in scores.items()} for name, scores in data.get("val_scores", {}).items()},
-                   int(data.get("num_classes", 10)))
+                   int(data.get("num_classes", 10)), int(data.get("n_test_per_class", 30)))
 
 
 @dataclass
@@ -277,12 +288,24 @@ def run_grid(
                 chosen[r], accs[r] = run_seeds_safely(
                     lambda lr, seed, r=r: run_recipe(r, target, data, models, config, lr, seed, device), lr, config.seeds)
             cells[size, similarity] = CellResult(size, similarity, n, chosen, accs, SOURCE_ADVICE[size, similarity],
-                                                 scores, data.num_classes)
+                                                 scores, data.num_classes, config.n_test)
     return Grid(config, cells, time.perf_counter() - started)
 
 
-#: Dónde guarda ``scripts/scenarios_study.py`` el estudio completo, relativo a la raíz del repositorio.
+#: Dónde guarda ``scripts/scenarios_study.py`` el estudio completo, relativo a la raíz del repositorio: en la
+#: precisión por defecto de ``fit`` en la máquina que lo escribió (bf16) y repetido en float32.
 STUDY_JSON = Path("docs") / "escenarios.json"
+STUDY_FLOAT32_JSON = Path("docs") / "escenarios-float32.json"
+
+
+def study_verdicts(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Cada veredicto de un estudio completo (su JSON), con un nombre: las recomendaciones de las celdas de la
+    rejilla (``"rejilla small/similar: feature_extraction"``), la transferibilidad y las estrategias."""
+    found = {f"rejilla {key}: {recipe}": v for key, cell in result["grid"]["cells"].items()
+             for recipe, v in cell["verdicts"].items()}
+    found.update({f"transferibilidad {key}": v for key, v in result.get("transferability_verdicts", {}).items()})
+    found.update({f"estrategias {key}": v for key, v in result.get("strategies", {}).get("verdicts", {}).items()})
+    return found
 
 
 def load_study(path: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -299,6 +322,8 @@ def load_study(path: str | os.PathLike | None = None) -> dict[str, Any]:
                 "Clónalo (git clone) o pasa la ruta del JSON con load_study(path).")
         path = root / STUDY_JSON
     path = Path(path)
+    if not path.is_absolute() and not path.is_file() and project_root() is not None:
+        path = project_root() / path  # p. ej. STUDY_FLOAT32_JSON desde notebooks/
     if not path.is_file():
         raise FileNotFoundError(f"No existe {path}. Créalo con: python scripts/scenarios_study.py")
     return json.loads(path.read_text(encoding="utf-8"))

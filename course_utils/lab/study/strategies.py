@@ -1,51 +1,42 @@
-"""Cuatro formas de hacer fine-tuning, cada una como la define su fuente, con el mismo número de épocas.
+"""Cuatro formas de hacer fine-tuning, cada una como la define su fuente, con el mismo número de pasos.
 
-``STRATEGIES`` (el presupuesto es siempre ``config.epochs`` épocas en total, con Adam):
+``STRATEGIES`` (siempre ``config.epochs`` épocas en total con Adam: los mismos pasos). De cada fuente
+se conservan sus fases, sus programas de tasas y las **proporciones** entre sus tasas; la tasa de la
+primera fase se elige **en validación** como en la rejilla (``choose_strategy_lr``), porque las tasas
+de una guía vienen con su presupuesto y sus datos (las de la fuente quedan en ``KERAS_LRS``,
+``FASTAI_BASE_LR`` y ``strategy_plan``):
 
-- ``single_stage``, **d2l** (§14.2, https://d2l.ai/chapter_computer-vision/fine-tuning.html): todo
-  entrenable desde el principio, la cabeza nueva con una tasa 10 veces la del cuerpo, una sola
-  etapa y sin programa de tasas. La tasa no la fija la fuente: la da quien llama (la validada
-  para el fine-tuning; en el estudio es la misma ejecución que el fine-tuning de la rejilla).
-- ``two_stage``, **guía de Keras** «Transfer learning & fine-tuning»
-  (https://keras.io/guides/transfer_learning/): primero solo la cabeza, con el cuerpo congelado
-  y ``Adam()`` (1e-3, la tasa por defecto de Keras); después todo descongelado con
-  ``Adam(1e-5)`` y **las BatchNorm en modo inferencia** (``base_model(inputs, training=False)``):
-  sus pesos se entrenan, pero normalizan con las estadísticas del preentrenamiento y no las
-  actualizan (``models.bn_inference``).
-- ``fine_tune``, **fastai** ``Learner.fine_tune``
-  (https://docs.fast.ai/callback.schedule.html#learner.fine_tune): 1 época con el cuerpo
-  congelado y un ciclo (*one-cycle*) a ``base_lr = 2e-3`` con ``pct_start=0.99``; después
-  ``base_lr / 2``, todo descongelado y otro ciclo con tasas discriminativas
-  ``slice(base_lr / 100, base_lr)`` y ``pct_start=0.3``.
-- ``gradual``, **ULMFiT** (Howard y Ruder, 2018, https://arxiv.org/abs/1801.06146): se
-  descongela una etapa más desde arriba en cada época (primero la cabeza, luego ``layer3``...),
-  tasas discriminativas (cada etapa, la de la siguiente entre 2,6) y tasas triangulares
-  inclinadas (*slanted triangular*, ``cut_frac=0.1``, ``ratio=32``), un triángulo por fase (como
-  en el código de los autores, que llama a ``fit`` una vez por etapa descongelada). La tasa
-  máxima es ``FASTAI_BASE_LR`` (2e-3, la ``base_lr`` de fastai para Adam): no se elige mirando
-  la prueba ni se ajusta.
+- ``single_stage``, **d2l** §14.2: todo entrenable, la cabeza con una tasa 10 veces la del cuerpo,
+  una etapa, sin programa (en el estudio, la misma ejecución que el fine-tuning de la rejilla);
+- ``two_stage``, **guía de Keras** «Transfer learning & fine-tuning»: primero solo la cabeza
+  (``Adam()``, 1e-3), después todo con ``Adam(1e-5)`` y **las BatchNorm en modo inferencia**: sus
+  pesos se entrenan, pero normalizan con las estadísticas del preentrenamiento (``models.bn_inference``);
+- ``fine_tune``, **fastai** ``Learner.fine_tune``: 1 época congelada con un ciclo (*one-cycle*,
+  ``pct_start=0.99``) a ``base_lr = 2e-3``; después ``base_lr / 2``, todo descongelado y otro ciclo
+  con tasas discriminativas ``slice(base_lr / 100, base_lr)`` y ``pct_start=0.3``;
+- ``gradual``, **ULMFiT** (Howard y Ruder, 2018): una etapa más descongelada en cada época desde
+  arriba, cada etapa con la tasa de la de encima entre 2,6 y un triángulo inclinado por fase
+  (``cut_frac=0.1``, ``ratio=32``), a ``FASTAI_BASE_LR``.
 
-Cada estrategia es una lista de fases (``strategy_plan``), que se puede mirar y probar sin
-entrenar. ``run_strategy`` las entrena con un bucle explícito de ``train_one_epoch``; los programas
-de tasas (``OneCycle``, ``Slanted``) avanzan **lote a lote**, como en fastai (el ``scheduler=`` de
-``train_one_epoch``), y la tasa de cada etapa en cada lote se anota en un ``LRTrace``.
+Cada estrategia es una lista de fases (``strategy_plan``) que se puede mirar sin entrenar.
+``run_strategy`` las entrena con ``train_one_epoch``; los programas (``OneCycle``, ``Slanted``)
+avanzan **lote a lote**, como en fastai, y la tasa de cada etapa en cada lote se anota en un ``LRTrace``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
 
 from course_utils.env import get_device, seed_everything
 from course_utils.lab import experiments as ex
 from course_utils.lab import splits
-from course_utils.lab.study.cells import PerSeed, StudyConfig
+from course_utils.lab.study.cells import PerSeed, StudyConfig, best_on_validation
+from course_utils.lab.study.schedules import LRTrace, OneCycle, Slanted, _Traced
 from course_utils.models import bn_inference, freeze, make_optimizer, stages
 from course_utils.training import evaluate, train_one_epoch
 
@@ -60,7 +51,9 @@ __all__ = [
     "Phase",
     "Slanted",
     "StrategyResult",
+    "choose_strategy_lr",
     "run_strategies",
+    "scaled_rates",
     "run_strategy",
     "strategy_plan",
 ]
@@ -82,90 +75,6 @@ FASTAI_BASE_LR = 2e-3
 FASTAI_LR_MULT = 100.0
 #: ULMFiT: la tasa de cada etapa es la de la etapa de encima entre 2,6.
 ULMFIT_DECAY = 2.6
-
-
-# --------------------------------------------------------------------------------------
-# Programas de tasas, lote a lote
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OneCycle:
-    """El ciclo de fastai (``fit_one_cycle``): sube (coseno) de ``max/div`` a ``max`` y baja a ``max/div_final``.
-
-    ``pct_start`` es la fracción de lotes que dura la subida. Se implementa con
-    ``torch.optim.lr_scheduler.OneCycleLR``, que además hace ciclar la beta1 de Adam entre 0,95 y
-    0,85 (los ``moms`` de fastai). Una diferencia de discretización: PyTorch llega a la tasa
-    mínima en el último lote; fastai evalúa la curva en ``lote / total`` y nunca llega al final
-    (con ``pct_start=0.99`` y pocos lotes, su último lote aún está subiendo).
-    """
-
-    pct_start: float = 0.25
-    div: float = 25.0
-    div_final: float = 1e5
-
-    def scheduler(self, optimizer: torch.optim.Optimizer, total_steps: int) -> LRScheduler:
-        max_lrs = [group["lr"] for group in optimizer.param_groups]
-        return OneCycleLR(optimizer, max_lr=max_lrs, total_steps=total_steps, pct_start=self.pct_start,
-                          div_factor=self.div, final_div_factor=self.div_final / self.div)
-
-
-@dataclass(frozen=True)
-class Slanted:
-    """Tasas triangulares inclinadas de ULMFiT (ec. 3): sube deprisa durante ``cut_frac`` de los lotes y baja despacio.
-
-    La tasa va de ``max / ratio`` a ``max`` y vuelve a ``max / ratio``. Con muy pocos lotes la
-    subida dura al menos uno.
-    """
-
-    cut_frac: float = 0.1
-    ratio: float = 32.0
-
-    def factor(self, step: int, total_steps: int) -> float:
-        """Fracción de la tasa máxima en el lote ``step`` (de 0 a ``total_steps - 1``)."""
-        cut = max(1, math.floor(total_steps * self.cut_frac))
-        if step < cut:
-            p = step / cut
-        else:
-            p = 1 - (step - cut) / max(1, total_steps - cut)
-        return (1 + max(p, 0.0) * (self.ratio - 1)) / self.ratio
-
-    def scheduler(self, optimizer: torch.optim.Optimizer, total_steps: int) -> LRScheduler:
-        return LambdaLR(optimizer, lambda step: self.factor(step, total_steps))
-
-
-@dataclass
-class LRTrace:
-    """La tasa con la que aprendió cada etapa en cada lote (``None`` si estaba congelada) y su fase."""
-
-    phase: list[int] = field(default_factory=list)
-    lrs: dict[str, list[float | None]] = field(default_factory=dict)
-
-    def record(self, phase: int, stage_lrs: Mapping[str, float]) -> None:
-        for name in self.lrs.keys() | stage_lrs.keys():
-            self.lrs.setdefault(name, [None] * len(self.phase)).append(stage_lrs.get(name))
-        self.phase.append(phase)
-
-    def of_phase(self, phase: int, stage: str) -> list[float | None]:
-        """Las tasas de una etapa en los lotes de una fase."""
-        return [lr for p, lr in zip(self.phase, self.lrs[stage]) if p == phase]
-
-
-def _stage_lrs(optimizer: torch.optim.Optimizer) -> dict[str, float]:
-    return {group["name"]: float(group["lr"]) for group in optimizer.param_groups}
-
-
-class _Traced:
-    """El programa de la tasa de una fase (o ninguno, ``None``) que, en cada paso, antes de avanzar anota en ``trace``
-    la tasa de cada etapa: la que se acaba de usar en ese lote. ``train_one_epoch`` lo llama tras cada paso."""
-
-    def __init__(self, scheduler: LRScheduler | None, optimizer: torch.optim.Optimizer, trace: LRTrace, phase: int):
-        self.scheduler, self.optimizer, self.trace, self.phase = scheduler, optimizer, trace, phase
-
-    def step(self) -> None:
-        self.trace.record(self.phase, _stage_lrs(self.optimizer))
-        if self.scheduler is not None:
-            self.scheduler.step()
 
 
 # --------------------------------------------------------------------------------------
@@ -269,35 +178,48 @@ def _phase_lrs(strategy: str, plan: Sequence[Phase], lrs: Sequence[float] | None
     return [float(phase.lr) for phase in plan]
 
 
+def scaled_rates(plan: Sequence[Phase], head_lr: float) -> list[float]:
+    """Las tasas por fase con la de la primera fase en ``head_lr`` y las demás en la proporción de la fuente.
+
+    Keras: ``(lr, lr / 100)``; fastai: ``(lr, lr / 2)``; ULMFiT: ``lr`` en todas; d2l (una fase, sin
+    tasa propia): ``(lr,)``. Es lo que se valida: un solo número por estrategia, como en la rejilla.
+    """
+    first = plan[0].lr
+    return [float(head_lr) if first is None else float(head_lr) * phase.lr / first for phase in plan]
+
+
 @dataclass
 class StrategyResult(PerSeed):
-    """Exactitud final por semilla de cada estrategia, la tasa (de la cabeza) de cada fase y, de la primera
-    semilla, la tasa de cada etapa lote a lote (``traces``; no hay de las estrategias reutilizadas con ``known``)."""
+    """Exactitud final por semilla de cada estrategia, la tasa (de la cabeza) de cada fase, las
+    exactitudes de validación de cada tasa probada (``val_scores``) y, de la primera semilla, la tasa
+    de cada etapa lote a lote (``traces``; no hay de las estrategias reutilizadas con ``known``)."""
 
     lrs: dict[str, list[float]]
     accs: dict[str, list[float]]
     traces: dict[str, LRTrace] = field(default_factory=dict)
+    val_scores: dict[str, dict[float, float]] = field(default_factory=dict)
 
 
 def run_strategy(
     strategy: str, data: splits.Splits, models: Any, config: StudyConfig, seed: int, lrs: Sequence[float] | None = None,
-    device=None, trace: LRTrace | None = None,
+    device=None, trace: LRTrace | None = None, on: str = "test",
 ) -> tuple[float, list[float]]:
-    """Entrena una estrategia con una semilla, fase a fase. Devuelve ``(exactitud final en prueba, tasas por fase)``.
+    """Entrena una estrategia con una semilla, fase a fase. Devuelve ``(exactitud final en on, tasas por fase)``.
 
     Las tasas por fase (de la cabeza; la máxima si hay programa) son las de la fuente
     (``strategy_plan``) o, si se dan, ``lrs``, una por fase; ``single_stage`` (d2l) no tiene
-    tasa propia y la necesita. Si se da ``trace`` (un ``LRTrace``), se anota en él la tasa de
-    cada etapa en cada lote. Simplificaciones respecto de fastai: Adam de PyTorch sin el
-    *weight decay* de 0,01 de fastai; en la época congelada, las BatchNorm del cuerpo también
-    quedan congeladas (fastai, con ``train_bn=True``, las sigue entrenando).
+    tasa propia y la necesita. ``on`` es ``"test"`` o ``"val"`` (para elegir la tasa). Si se da
+    ``trace`` (un ``LRTrace``), se anota en él la tasa de cada etapa en cada lote.
+    Simplificaciones respecto de fastai: Adam de PyTorch sin el *weight decay* de 0,01 de fastai;
+    en la época congelada, las BatchNorm del cuerpo también quedan congeladas (fastai, con
+    ``train_bn=True``, las sigue entrenando).
     """
     device = get_device(device)
     seed_everything(seed)
     model = models.pretrained_model(data.num_classes).to(device, memory_format=torch.channels_last)
     plan = strategy_plan(strategy, [name for name, _ in stages(model)], config.epochs)
     used = _phase_lrs(strategy, plan, lrs)
-    train, test = data.loaders(config.batch_size, seed=seed, device=device)
+    train, evaluation = data.loaders(config.batch_size, seed=seed, on=on, device=device)
     trace = trace if trace is not None else LRTrace()
     for index, (phase, lr) in enumerate(zip(plan, used)):
         # Cada fase: qué se congela, la BatchNorm, un Adam nuevo con la tasa de cada etapa y su programa.
@@ -307,7 +229,24 @@ def run_strategy(
         schedule = phase.schedule.scheduler(optimizer, phase.epochs * len(train)) if phase.schedule else None
         for _ in range(phase.epochs):
             train_one_epoch(model, train, optimizer, scheduler=_Traced(schedule, optimizer, trace, index))
-    return evaluate(model, test)["acc"], used
+    return evaluate(model, evaluation)["acc"], used
+
+
+def choose_strategy_lr(
+    strategy: str, data: splits.Splits, models: Any, config: StudyConfig, device=None
+) -> tuple[list[float], dict[float, float]]:
+    """Las tasas por fase de una estrategia, con la de su primera fase **elegida en validación** como en la rejilla.
+
+    Cada tasa de ``config.lr_grid`` (ampliada si la mejor cae en un borde: ``best_on_validation``)
+    se prueba con la semilla 0 y las proporciones entre fases de la fuente (``scaled_rates``).
+    Devuelve ``(tasas por fase, {tasa de la primera fase: exactitud de validación})``.
+    """
+    models = models if models is not None else ex.GlyphModels()
+    plan = strategy_plan(strategy, [name for name, _ in stages(models.pretrained_model(data.num_classes))], config.epochs)
+    best, scores = best_on_validation(
+        lambda lr: run_strategy(strategy, data, models, config, 0, scaled_rates(plan, lr), device, on="val")[0],
+        config.lr_grid)
+    return scaled_rates(plan, best), scores
 
 
 def run_strategies(
@@ -315,22 +254,26 @@ def run_strategies(
     strategies: Sequence[str] = STRATEGIES, known: Mapping[str, tuple[list[float], list[float]]] | None = None,
     lrs: Mapping[str, Sequence[float]] | None = None,
 ) -> StrategyResult:
-    """Las estrategias con el mismo número de épocas, tamaño de lote y semillas.
+    """Las estrategias con el mismo número de épocas (y de pasos), tamaño de lote y semillas.
 
-    Las tasas son las de cada fuente; la de una etapa (d2l) hay que darla: en ``lrs``
-    (``{"single_stage": [tasa]}``) o en ``known``, que reutiliza resultados ya medidos:
-    ``{estrategia: (tasas por fase, exactitudes)}`` (la de una etapa es exactamente el
-    fine-tuning completo de la rejilla).
+    La tasa de cada estrategia se elige en validación (``choose_strategy_lr``), igual que la de cada
+    receta de la rejilla, salvo que ``lrs`` dé sus tasas por fase (``{"two_stage": [1e-3, 1e-5]}``,
+    p. ej. las del estudio completo) o ``known`` reutilice resultados ya medidos:
+    ``{estrategia: (tasas por fase, exactitudes)}`` (la de una etapa es exactamente el fine-tuning
+    completo de la rejilla).
     """
     models = models if models is not None else ex.GlyphModels()
     known, lrs = known or {}, lrs or {}
-    used, accs, traces = {}, {}, {}
+    used, accs, traces, val_scores = {}, {}, {}, {}
     for strategy in strategies:
         if strategy in known:
             used[strategy], accs[strategy] = list(known[strategy][0]), list(known[strategy][1])
             continue
+        rates = lrs.get(strategy)
+        if rates is None:
+            rates, val_scores[strategy] = choose_strategy_lr(strategy, data, models, config, device)
         traces[strategy] = LRTrace()
-        runs = [run_strategy(strategy, data, models, config, seed, lrs.get(strategy), device,
+        runs = [run_strategy(strategy, data, models, config, seed, rates, device,
                              trace=traces[strategy] if i == 0 else None) for i, seed in enumerate(config.seeds)]
         used[strategy], accs[strategy] = runs[0][1], [acc for acc, _ in runs]
-    return StrategyResult(used, accs, traces)
+    return StrategyResult(used, accs, traces, val_scores)

@@ -520,6 +520,51 @@ def _suggest_all(lrs, losses):
     return torch.tensor(lrs) / 10
 
 
+def _verdict_numpy(a, b, margin):
+    d = np.asarray(a) - np.asarray(b)
+    if len(d) < 2:
+        return "no concluyente"
+    half = stats.t_critical(len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    return "gana" if d.mean() - half > margin else "pierde" if d.mean() + half < -margin else "no concluyente"
+
+
+def _verdict_without_margin(a, b, margin):
+    return _verdict_numpy(a, b, 0.0)
+
+
+def _defensible_recipes():
+    from course_utils.exercises import nb06
+
+    return sorted(nb06._defensible(nb06._cell()))
+
+
+def _losing_recipes():
+    """Las recetas que pierden en la celda, según el veredicto del estudio (no según el ejercicio)."""
+    from course_utils.lab import study
+
+    cell = study.Grid.from_dict(study.load_study()["grid"]).cell("small", "different")
+    losing = [name for name in cell.accs if study.Comparison(name, cell.winner, tuple(
+        a - b for a, b in zip(cell.accs[name], cell.accs[cell.winner])), cell.margin).verdict == study.LOSES]
+    assert losing, "en esta celda alguna receta pierde (la red truncada): si no, el ejercicio no distingue nada"
+    return sorted(losing)
+
+
+def _head_hidden_layer(train_x, train_y, val_x, val_y):
+    torch.manual_seed(0)
+    head = nn.Sequential(nn.Linear(train_x.shape[1], 64), nn.ReLU(), nn.Linear(64, 10))
+    optimizer = torch.optim.Adam(head.parameters(), lr=3e-3)
+    for _ in range(200):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(head(train_x), train_y).backward()
+        optimizer.step()
+    return head
+
+
+def _head_returns_accuracy(train_x, train_y, val_x, val_y):
+    head = _head_hidden_layer(train_x, train_y, val_x, val_y)
+    return (head(val_x).argmax(dim=1) == val_y).float().mean()
+
+
 class _Build:
     """Una respuesta que se construye al usarla (la solución ejecutada, o algo hecho a partir de ella)."""
 
@@ -540,6 +585,7 @@ RIGHT = {
     "01-q2": [{"layer2", "layer3", "fc"}, ["layer2", "layer3", "fc"], ("fc", "layer3", "layer2"),
               frozenset({"layer2", "layer3", "fc"})],
     "01-q3": [_MB, np.float32(_MB), torch.tensor(_MB), 10.2, 10, _MB * 1e6 / 2**20],
+    "01-q4": ["extracción de características", "Extracción de características ", "feature_extraction"],
     "02-q1": [v2.Compose([v2.RandomAffine(degrees=15, translate=(0.1, 0.1))]),
               v2.RandomAffine(degrees=15, translate=(0.1, 0.1)),
               v2.Compose([v2.RandomRotation(15), v2.RandomAffine(degrees=0, translate=(0.1, 0.1))])],
@@ -556,12 +602,15 @@ RIGHT = {
     "04-q4": [_sol("04-q4"), _stages_library, _stages_add_group],
     "05-q1": [16, np.int64(16), 16.0, torch.tensor(16)],
     "05-q2": [400, np.int64(400), torch.tensor(400), math.ceil(round(0.8 * 0.2 / 0.02**2, 9))],
+    "05-q4": [_sol("05-q4"), _head_hidden_layer],
     "05-q3": [_sol("05-q3"), list(_INTERVAL), (0.48, 0.16), np.array(_INTERVAL), torch.tensor(_INTERVAL),
               tuple(np.float64(v) for v in _INTERVAL), stats.t_interval([0.42, 0.55, 0.47]),
               (_INTERVAL[0], _INTERVAL[1] / stats.t_critical(2) * _EXACT_T[2])],
     "06-q1": [_sol("06-q1"), _paired_numpy, _paired_exact_t, _paired_library],
     "06-q2": [7, np.int64(7), torch.tensor(7), 7.0],
     "06-q3": [_sol("06-q3"), _suggest_argmin, _suggest_tensor, _suggest_index_tensor, _suggest_numpy],
+    "06-q4": [_sol("06-q4"), _verdict_numpy],
+    "06-q5": _defensible_recipes(),
 }
 
 
@@ -579,6 +628,7 @@ WRONG = {
     "01-q1": ["5130", None, torch.zeros(10), [5130], 5130.5, np.bool_(True), float("nan")],
     "01-q2": [["layer2", None], "layer2 layer3 fc", {"layer2", "layer3"}, {"layer2": 1, "layer3": 1, "fc": 1}],
     "01-q3": ["10.2", None, torch.zeros(3), (10.2,)],
+    "01-q4": ["fine-tuning", "desde cero", "", None, ["extracción de características"]],
     "02-q1": [v1.ToTensor(), v1.Compose([v1.ToPILImage(), v1.RandomAffine(15, translate=(0.1, 0.1))]),
               lambda image: image.rotate(15), lambda image: None, lambda image: image.to("meta"), _raises],
     "02-q2": ["40", None, 35, torch.zeros(2), 40.5],
@@ -594,11 +644,15 @@ WRONG = {
               lambda model, stage, lr: [{"params": model.parameters(), "lr": lr}], 80],
     "05-q1": [16.5, "16", None],
     "05-q2": [401, 399, "400", 400.5],
+    "05-q4": [lambda *args: torch.nn.Linear(128, 10), lambda *args: torch.nn.Linear(128, 3), lambda *args: None,
+              _head_returns_accuracy],
     "05-q3": [("0.48", 0.16), (None, 0.16), (0.48,), "0.48, 0.16", {0.48, 0.16}, (0.48, 0.16, 0.0),
               (_INTERVAL[1], _INTERVAL[0])],
     "06-q1": [lambda a, b: (0.1, None), lambda a, b: ("a", 1), lambda a, b: 0.1, lambda a, b: {0.1, 0.2},
               _paired_swapped, lambda a, b: 1 / 0],
     "06-q2": ["7", 7.5, None],
+    "06-q4": [lambda a, b, margin: "gana", lambda a, b, margin: None, _verdict_without_margin, lambda a, b, margin: 1 / 0],
+    "06-q5": ["Desde cero", None, ["scratch"], *_losing_recipes()],
     "06-q3": [_suggest_all, lambda lrs, losses: None, lambda lrs, losses: "0.01", lambda lrs, losses: (0.01,),
               lambda lrs, losses: lrs[int(np.argmax(losses))] / 10],
 }
@@ -781,3 +835,15 @@ class _Hostile:
 def test_a_value_that_breaks_the_check_is_a_hint(key):
     feedback = _exercise(key).check(_Hostile())
     assert feedback.status == "incorrecto" and len(feedback.message) > 15, str(feedback)
+
+
+def test_hints_come_in_sequence_from_the_gentlest_to_the_most_concrete():
+    exercise = _exercise("06-q4")
+    exercise.hints_given = 0
+    first, second, third, again = (exercise.hint().message for _ in range(4))
+    exercise.hints_given = 0
+    assert first.startswith("(1 de 3)") and second.startswith("(2 de 3)") and third.startswith("(3 de 3)")
+    assert "vuelve a llamar a hint()" in first and "vuelve a llamar" not in third and again == third
+    # Los ejercicios con varias pistas: uno no aritmético por cuaderno, al menos, en 01, 05 y 06.
+    for key in ("01-q4", "05-q4", "06-q4", "06-q5"):
+        assert len(_exercise(key).hints) >= 3, key

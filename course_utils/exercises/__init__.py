@@ -231,7 +231,8 @@ class Exercise:
     """Un ejercicio: su comprobación, su pista y el código de su solución.
 
     ``verify(answer)`` no devuelve nada si la respuesta es correcta y lanza ``Wrong`` con una
-    pista si no lo es. ``solution_code`` asigna la respuesta a la variable ``respuesta``;
+    pista si no lo es. ``hint_text`` es una pista o una lista de pistas, de la más suave a la que
+    casi da la respuesta: cada llamada a ``hint()`` da la siguiente. ``solution_code`` asigna la respuesta a la variable ``respuesta``;
     ``context`` es el código de las celdas del cuaderno que la solución necesita (solo lo usan
     las pruebas, que ejecutan ``context`` + ``solution_code``). ``wrong_answers`` son errores
     típicos que la comprobación debe rechazar (también los usan las pruebas).
@@ -240,11 +241,17 @@ class Exercise:
     name: str
     question: str
     verify: Callable[[Any], None]
-    hint_text: str
+    hint_text: str | tuple[str, ...]
     solution_code: str
     explanation: str = ""
     context: str = ""
     wrong_answers: list[Any] = field(default_factory=list)
+    hints_given: int = field(default=0, repr=False)
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        """Las pistas, en orden."""
+        return (self.hint_text,) if isinstance(self.hint_text, str) else tuple(self.hint_text)
 
     def check(self, answer: Any = ____) -> Feedback:
         """Corrige ``answer``: Correcto, Incorrecto (con una pista) o «todavía no has respondido».
@@ -266,8 +273,14 @@ class Exercise:
         return Feedback(CORRECT, self.explanation, self.name)
 
     def hint(self) -> Feedback:
-        """Una pista para empezar."""
-        return Feedback(HINT, self.hint_text, self.name)
+        """La pista siguiente: la primera para empezar; si hay más, cada llamada da una más concreta."""
+        hints = self.hints
+        index = min(self.hints_given, len(hints) - 1)
+        self.hints_given += 1
+        if len(hints) == 1:
+            return Feedback(HINT, hints[0], self.name)
+        more = " Si sigues atascado, vuelve a llamar a hint()." if index < len(hints) - 1 else ""
+        return Feedback(HINT, f"({index + 1} de {len(hints)}) {hints[index]}{more}", self.name)
 
     def solution(self) -> Feedback:
         """El código de la solución y por qué es así."""

@@ -1,4 +1,5 @@
-"""Ejercicios del cuaderno 1 (conceptos): congelar, contar parámetros y elegir arquitectura."""
+"""Ejercicios del cuaderno 1 (conceptos): congelar, contar parámetros, elegir arquitectura y elegir receta
+para un caso descrito con la regla de los cuatro escenarios."""
 
 from __future__ import annotations
 
@@ -6,7 +7,17 @@ import torch
 import torchvision.models as tvm
 from torch import nn
 
-from course_utils.exercises import Exercise, as_number, expect
+from course_utils.exercises import Exercise, Wrong, as_number, expect
+from course_utils.scenarios import SIMILARITY_LABELS, SIZE_LABELS, SOURCE_ADVICE
+
+#: El caso del ejercicio 4: 40 fotos de móvil por variedad de uva, fotos de objetos como las de ImageNet.
+GRAPES = ("small", "similar")
+#: Nombres de las recetas que acepta el ejercicio 4, en inglés (los de ``study.GRID_RECIPES``) y en español.
+RECIPE_NAMES = {
+    "feature_extraction": "feature_extraction", "extracción de características": "feature_extraction",
+    "finetune": "finetune", "fine-tuning": "finetune", "scratch": "scratch", "desde cero": "scratch",
+    "truncated": "truncated", "freeze2": "freeze2",
+}
 
 __all__ = ["EXERCISES"]
 
@@ -70,6 +81,25 @@ def _verify_mobile(answer) -> None:
            "suma p.numel() y multiplica por 4 bytes.")
 
 
+def _verify_grapes(answer) -> None:
+    expect(isinstance(answer, str), "La respuesta es el nombre de una receta, entre comillas: por ejemplo "
+                                    "\"fine-tuning\", \"extracción de características\" o \"desde cero\".")
+    recipe = RECIPE_NAMES.get(answer.strip().lower())
+    expect(recipe is not None, f"No conozco la receta {answer!r:.40}: usa \"fine-tuning\", \"extracción de "
+                               "características\" o \"desde cero\".")
+    right = SOURCE_ADVICE[GRAPES]
+    if recipe in right:
+        return
+    size, similarity = GRAPES
+    if recipe == "finetune":
+        raise Wrong("Con 40 fotos por clase, ajustar los 11 millones de parámetros de una ResNet-18 se sobreajusta "
+                    "con facilidad; y los racimos son fotos de objetos, como las de ImageNet. ¿Qué escenario es?")
+    if recipe == "scratch":
+        raise Wrong("Desde cero, 200 fotos no bastan para aprender unos filtros que ImageNet ya trae aprendidos.")
+    raise Wrong(f"Ese caso es «{SIZE_LABELS[size]} + {SIMILARITY_LABELS[similarity]}»: mira qué receta da la tabla "
+                "de la sección 1.3 para él.")
+
+
 EXERCISES = [
     Exercise(
         name="Ejercicio 1",
@@ -118,5 +148,25 @@ EXERCISES = [
                     "elegida para un móvil.",
         context="import torch\nimport torchvision.models as tvm",
         wrong_answers=[10_196_768, 2.549, 40.0, True],
+    ),
+    Exercise(
+        name="Ejercicio 4",
+        question="Una bodega quiere distinguir 5 variedades de uva con 40 fotos de móvil por variedad. Con la regla "
+                 "de los cuatro escenarios, ¿qué receta eliges?",
+        verify=_verify_grapes,
+        hint_text=(
+            "Decide primero el escenario: ¿40 fotos por clase son muchos datos o pocos para una red de 11 millones "
+            "de parámetros?",
+            "¿Se parecen unas fotos de racimos a las de ImageNet (fotos de objetos, animales, plantas)?",
+            "Con pocos datos parecidos, la tabla de la sección 1.3 dice: congela todo el cuerpo y entrena solo una "
+            "cabeza nueva.",
+        ),
+        solution_code="""
+            respuesta = "extracción de características"
+        """,
+        explanation="Pocos datos (40 por clase) y parecidos a ImageNet: extracción de características. Defiéndela: "
+                    "con tan pocas fotos, ajustar millones de parámetros se sobreajusta con facilidad, y el cuerpo "
+                    "ya sabe describir fotos de objetos. El cuaderno 6 pone esta regla a prueba, y no siempre gana.",
+        wrong_answers=["fine-tuning", "desde cero", "resnet", 3, "truncated"],
     ),
 ]

@@ -1,19 +1,26 @@
-"""Ejercicios del cuaderno 5 (comparación justa): pasos del optimizador, tamaño de la validación e intervalos."""
+"""Ejercicios del cuaderno 5 (comparación justa): pasos del optimizador, tamaño de la validación, intervalos y
+una tarea con objetivo: entrenar una cabeza con 5 imágenes por clase y llegar a 0,90 en una prueba que no se ve."""
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
 from course_utils.exercises import (
     Exercise,
+    Wrong,
     as_number,
     as_numbers,
+    call_answer,
     differ,
     expect,
     loader_steps,
 )
 from course_utils.stats import t_critical, t_interval
+
+#: Objetivo del ejercicio 4: exactitud en la prueba oculta (300 dígitos) con 5 imágenes de entrenamiento por clase.
+TARGET = 0.95
 
 __all__ = ["EXERCISES"]
 
@@ -71,6 +78,49 @@ def _verify_interval(answer) -> None:
            "(con n − 1) / √n.")
 
 
+@functools.lru_cache(maxsize=1)
+def head_task():
+    """Las características de la ``GlyphNet`` de letras para el ejercicio 4: ``(train_x, train_y, val_x, val_y)``
+    con 5 + 5 dígitos por clase, y la prueba oculta ``(test_x, test_y)`` con 30 por clase (imágenes nuevas)."""
+    import torch
+
+    from course_utils import glyphnet, offline
+    from course_utils.features import backbone
+
+    x, y = offline.generate("similar", 10, "train", seed=0)   # 10 por clase: las 5 primeras rondas entrenan
+    test_x, test_y = offline.generate("similar", 30, "test", seed=0)
+    body = backbone(glyphnet.load_pretrained()).eval()
+    with torch.no_grad():
+        features, test_features = body(offline.normalize(x)), body(offline.normalize(test_x))
+    half = len(y) // 2  # generate va clase a clase en cada ronda: la primera mitad tiene 5 de cada clase
+    return (features[:half], y[:half], features[half:], y[half:]), (test_features, test_y)
+
+
+def _verify_head(answer) -> None:
+    import torch
+
+    expect(callable(answer), "La respuesta es una función: def train_head(train_x, train_y, val_x, val_y): ... "
+                             "return head (un nn.Module ya entrenado).")
+    (train_x, train_y, val_x, val_y), (test_x, test_y) = head_task()
+    head = call_answer(answer, train_x.clone(), train_y.clone(), val_x.clone(), val_y.clone(),
+                       inputs="las características de 5 + 5 dígitos por clase")
+    expect(isinstance(head, torch.nn.Module), f"Tu función devuelve {type(head).__name__}: tiene que devolver la "
+           "cabeza entrenada (un nn.Module, p. ej. una nn.Linear), no su exactitud ni el optimizador.")
+    head.eval()
+    try:
+        with torch.no_grad():
+            logits = head(test_x)
+    except Exception as problem:  # noqa: BLE001 - la cabeza del estudiante, explicada como pista
+        raise Wrong(f"Tu cabeza no acepta las características de prueba ({tuple(test_x.shape)}): "
+                    f"{type(problem).__name__}: {problem}") from None
+    expect(tuple(logits.shape) == (len(test_y), 10), f"Tu cabeza devuelve una salida de forma {tuple(logits.shape)}; "
+           f"con {len(test_y)} imágenes y 10 clases tiene que ser ({len(test_y)}, 10).")
+    accuracy = (logits.argmax(dim=1) == test_y).float().mean().item()
+    shown = f"{accuracy:.3f}".replace(".", ",")
+    expect(accuracy >= TARGET, f"Tu cabeza acierta {shown} en la prueba oculta; el objetivo es "
+           f"{TARGET:.2f}".replace(".", ",") + ". ¿Has probado varias tasas y elegido en validación?")
+
+
 EXERCISES = [
     Exercise(
         name="Ejercicio 1",
@@ -81,8 +131,8 @@ EXERCISES = [
             loader = DataLoader(TensorDataset(torch.zeros(10 * 5, 1)), batch_size=16, shuffle=True)
             respuesta = 4 * len(loader)   # len(loader) = ceil(50 / 16) = 4 lotes por época
         """,
-        explanation="16 pasos: muy pocos para que la red desde cero aprenda nada, y una de las razones de que "
-                    "con 5 imágenes por clase hasta el fine-tuning se quede corto (sección 5.6).",
+        explanation="16 pasos: muy pocos para que la red desde cero aprenda nada. Por eso en la sección 5.6 cada "
+                    "tamaño entrena los mismos 64 pasos, en lugar de las mismas épocas.",
         context="import torch\nfrom torch.utils.data import DataLoader, TensorDataset",
         wrong_answers=[4, 12, 200, 16.5],
     ),
@@ -123,4 +173,54 @@ EXERCISES = [
         context="from course_utils import stats",
         wrong_answers=[(0.48, 0.0), (0.4800, 0.0744), (0.48, 0.2822), (0.45, 0.161), 0.48],
     ),
+    Exercise(
+        name="Ejercicio 4",
+        question="Escribe train_head(train_x, train_y, val_x, val_y): con las características congeladas de 5 "
+                 "dígitos por clase (y 5 más de validación), devuelve una cabeza entrenada que llegue a "
+                 f"{TARGET:.2f} de exactitud en una prueba oculta de 300 dígitos.".replace("0.95", "0,95"),
+        verify=_verify_head,
+        hint_text=(
+            "Empieza como en el cuaderno 3: head = nn.Linear(train_x.shape[1], 10), Adam y la entropía cruzada; con "
+            "tan pocas características puedes usar todo el conjunto como un solo lote, unas 100 veces.",
+            "Si no llega, el problema suele ser la tasa. Prueba varias (1e-3, 3e-3, 1e-2, 3e-2) y quédate con la de "
+            "mejor exactitud en val_x, val_y: nunca mires la prueba.",
+            "Un bucle: para cada tasa, fija la semilla, crea una cabeza nueva, entrénala y mídela en validación; "
+            "devuelve la mejor cabeza (no la última).",
+        ),
+        solution_code="""
+            import torch
+            from torch import nn
+
+            def train_head(train_x, train_y, val_x, val_y):
+                best, best_acc = None, -1.0
+                for lr in (1e-3, 3e-3, 1e-2, 3e-2):
+                    torch.manual_seed(0)
+                    head = nn.Linear(train_x.shape[1], 10)
+                    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
+                    for _ in range(100):
+                        optimizer.zero_grad()
+                        nn.functional.cross_entropy(head(train_x), train_y).backward()
+                        optimizer.step()
+                    with torch.no_grad():
+                        acc = (head(val_x).argmax(dim=1) == val_y).float().mean().item()
+                    if acc > best_acc:
+                        best, best_acc = head, acc
+                return best
+
+            respuesta = train_head
+        """,
+        explanation="Con 50 imágenes y una red preentrenada que ya separa los dígitos, una capa lineal llega al "
+                    "objetivo si la tasa es razonable; elegirla en validación es lo que hace fiable la cifra de "
+                    "prueba. Prueba a subir el objetivo: ¿cuánto más da una capa oculta o más pasos?",
+        wrong_answers=[lambda train_x, train_y, val_x, val_y: nn_linear_untrained(train_x),
+                       lambda train_x, train_y, val_x, val_y: 0.95, "train_head"],
+    ),
 ]
+
+
+def nn_linear_untrained(train_x):
+    """Una cabeza sin entrenar (la respuesta equivocada más común: olvidar el bucle)."""
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Linear(train_x.shape[1], 10)

@@ -1,4 +1,5 @@
-"""Ejercicios del cuaderno 6 (los cuatro escenarios): diferencias pareadas, semillas y el buscador de la tasa."""
+"""Ejercicios del cuaderno 6 (los cuatro escenarios): diferencias pareadas, semillas, el buscador de la tasa,
+el veredicto con margen práctico y elegir (y defender) una receta con la tabla medida."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 
 from course_utils.exercises import (
     Exercise,
+    Wrong,
     as_number,
     as_numbers,
     call_answer,
@@ -13,6 +15,9 @@ from course_utils.exercises import (
     expect,
 )
 from course_utils.stats import t_critical, t_interval
+
+#: Las tres palabras de un veredicto (las de ``study.VERDICTS``).
+WINS, INCONCLUSIVE, LOSES = "gana", "no concluyente", "pierde"
 
 __all__ = ["EXERCISES"]
 
@@ -89,6 +94,79 @@ def _wrong_normal(a, b):
     return mean, half / t_critical(len(a) - 1) * 1.96
 
 
+def _true_verdict(a, b, margin: float) -> str:
+    mean, half = t_interval([x - y for x, y in zip(a, b)])
+    if mean - half > margin:
+        return WINS
+    return LOSES if mean + half < -margin else INCONCLUSIVE
+
+
+#: Casos del ejercicio 4: (a, b, margen) y qué error típico delata cada uno si se falla.
+_VERDICT_CASES = [
+    ([0.90, 0.92, 0.91, 0.93, 0.90], [0.85, 0.88, 0.86, 0.87, 0.85], 1 / 300, "una ventaja clara"),
+    ([0.80, 0.82, 0.81, 0.80, 0.79], [0.95, 0.97, 0.95, 0.96, 0.94], 1 / 300, "una desventaja clara"),
+    ([0.95, 0.80, 0.99, 0.90, 0.85], [0.90, 0.98, 0.80, 0.92, 0.88], 1 / 300,
+     "semillas que se contradicen (el intervalo contiene el cero)"),
+    ([0.970, 0.960, 0.975, 0.965, 0.970], [0.970, 0.950, 0.955, 0.950, 0.965], 1 / 300,
+     "un intervalo por encima de cero pero no del margen: [+0,0002, +0,0198] con margen 0,0033"),
+    ([0.99], [0.50], 1 / 300, "una sola semilla (sin intervalo: semiancho infinito)"),
+    ([0.90, 0.91, 0.92], [0.80, 0.82, 0.81], 0.2, "un margen de 0,2 que la diferencia no alcanza"),
+]
+
+
+def _verify_verdict(answer) -> None:
+    expect(callable(answer), "La respuesta es una función: def verdict(a, b, margin): ... return 'gana', "
+                             "'pierde' o 'no concluyente'.")
+    for a, b, margin, what in _VERDICT_CASES:
+        got = call_answer(answer, list(a), list(b), margin, inputs=f"a={a}, b={b}, margin={margin:.4g}")
+        expect(got in (WINS, INCONCLUSIVE, LOSES), f"Con a={a}, b={b} tu función devuelve {got!r:.40}: tiene que "
+               "devolver una de las tres palabras 'gana', 'pierde' o 'no concluyente'.")
+        true = _true_verdict(a, b, margin)
+        expect(got == true, f"Con {what} el veredicto es «{true}», no «{got}» (a={a}, b={b}, margin={margin:.4g}).")
+
+
+def _cell(size: str = "small", similarity: str = "different") -> dict:
+    """Una celda del estudio completo (``docs/escenarios.json``, el que lee el cuaderno): su JSON tal cual."""
+    import json
+
+    from course_utils.paths import project_root
+
+    root = project_root()
+    expect(root is not None, "Este ejercicio lee docs/escenarios.json del repositorio: usa el paquete desde una "
+                             "copia del repositorio (git clone), como en la celda de preparación.")
+    study = json.loads((root / "docs" / "escenarios.json").read_text(encoding="utf-8"))
+    return study["grid"]["cells"][f"{size}/{similarity}"]
+
+
+def _defensible(cell: dict) -> dict[str, str]:
+    """Las recetas de la celda que no pierden frente a la de mayor media: ``{receta: cómo queda}``."""
+    accs, margin = cell["per_seed"], cell["margin"]
+    best = cell["winner"]
+    result = {best: "la de mayor media"}
+    for name, values in accs.items():
+        if name != best:
+            diffs = [x - y for x, y in zip(values, accs[best])]
+            mean, half = t_interval(diffs)
+            if mean + half >= -margin:
+                result[name] = f"frente a la de mayor media, {mean:+.3f}, IC [{mean - half:+.3f}, {mean + half:+.3f}]"
+    return result
+
+
+def _verify_recipe(answer) -> None:
+    cell = _cell()
+    recipes = list(cell["per_seed"])
+    names = ", ".join(f"'{n}'" for n in recipes)
+    expect(isinstance(answer, str), f"La respuesta es el nombre de una receta, entre comillas: una de {names}.")
+    expect(answer in recipes, f"{answer!r:.40} no es una receta del estudio: usa una de {names}.")
+    if answer not in _defensible(cell):
+        best = cell["winner"]
+        mean, half = t_interval([x - y for x, y in zip(cell["per_seed"][answer], cell["per_seed"][best])])
+        source = " Es lo que recomienda una de las fuentes, pero en este dominio no se sostiene." \
+            if answer in cell["recommended"] else ""
+        raise Wrong(f"En la celda «pequeño, diferente», {answer} pierde frente a {best}: {mean:+.3f}, IC "
+                    f"[{mean - half:+.3f}, {mean + half:+.3f}], entero por debajo del margen.{source}")
+
+
 EXERCISES = [
     Exercise(
         name="Ejercicio 1",
@@ -126,7 +204,7 @@ EXERCISES = [
     ),
     Exercise(
         name="Ejercicio 3",
-        question="Escribe suggest(lrs, losses): la sugerencia del buscador de la tasa de este cuaderno "
+        question="Escribe suggest(lrs, losses): la sugerencia del buscador de la tasa (el apéndice, docs/escenarios.md) "
                  "(la tasa del mínimo de la pérdida, dividida entre 10).",
         verify=_verify_suggestion,
         hint_text="Busca el índice de la pérdida mínima (min con key, o torch.argmin) y toma la tasa de ese índice.",
@@ -140,5 +218,62 @@ EXERCISES = [
         explanation="Es la sugerencia «mínimo / 10» de course_utils.lab.lr_finder (antes de redondearla a dos cifras).",
         wrong_answers=[lambda lrs, losses: lrs[losses.index(min(losses))],
                        lambda lrs, losses: lrs[losses.index(max(losses))] / 10, 1e-3],
+    ),
+    Exercise(
+        name="Ejercicio 4",
+        question="Escribe verdict(a, b, margin): con las exactitudes por semilla de dos recetas, «gana» si todo el "
+                 "intervalo al 95 % de a − b queda por encima de margin, «pierde» si queda por debajo de −margin y "
+                 "«no concluyente» en otro caso.",
+        verify=_verify_verdict,
+        hint_text=(
+            "Empieza por el intervalo: stats.t_interval(diferencias) da (media, semiancho), y el intervalo va de "
+            "media − semiancho a media + semiancho.",
+            "Compara los dos extremos con el margen, no con cero: «gana» solo si el extremo inferior supera margin.",
+            "Con una sola semilla el semiancho es infinito (math.inf): media − inf no supera ningún margen, así que "
+            "sale «no concluyente» sin tratarlo aparte.",
+        ),
+        solution_code="""
+            def verdict(a, b, margin):
+                mean, half = stats.t_interval([x - y for x, y in zip(a, b)])
+                if mean - half > margin:
+                    return "gana"
+                if mean + half < -margin:
+                    return "pierde"
+                return "no concluyente"
+
+            respuesta = verdict
+        """,
+        explanation="Es la regla de study.Comparison. Con margen 0, un intervalo que roza el cero cambia de palabra "
+                    "con las últimas cifras de otra CPU; con el margen de una imagen de prueba, no.",
+        context="from course_utils import stats",
+        wrong_answers=[
+            lambda a, b, margin: "gana" if sum(a) > sum(b) else "pierde",
+            lambda a, b, margin: _true_verdict(a, b, 0.0),
+            lambda a, b, margin: "no concluyente",
+            lambda a, b, margin: True,
+        ],
+    ),
+    Exercise(
+        name="Ejercicio 5",
+        question="Tienes 5 imágenes por clase de una tarea que no se parece a la de origen (en el estudio, las "
+                 "texturas con la red de letras). Con la tabla medida (sección 6.3), elige una receta que puedas "
+                 "defender: su nombre de study.GRID_RECIPES.",
+        verify=_verify_recipe,
+        hint_text=(
+            "Busca la fila «pequeño, diferente» en la tabla de la sección 6.3.",
+            "La de mayor media se defiende sola; otra receta también se puede defender si no pierde frente a ella "
+            "(su intervalo frente a la mejor no queda entero por debajo del margen).",
+            "Las fuentes no mandan aquí: una de sus dos recetas para este escenario pierde en este dominio. Compara "
+            "con study.Comparison, como en el ejercicio 4.",
+        ),
+        solution_code="""
+            cell = full.cell("small", "different")
+            respuesta = cell.winner   # la de mayor media; cualquiera que no pierda frente a ella también vale
+        """,
+        explanation="Defiéndela en una frase con la tabla: cuál es su media, frente a qué receta, con qué intervalo "
+                    "y qué palabra sale. Y di el alcance: es lo que pasa en este dominio sintético, con 5 semillas; "
+                    "con otra red o fotos de verdad hay que volver a medir.",
+        context="from course_utils.lab import study\nfull = study.Grid.from_dict(study.load_study()['grid'])",
+        wrong_answers=["resnet", 3, None, "desde cero"],
     ),
 ]

@@ -2,7 +2,8 @@
 
 ``GlyphNet`` es una CNN de 3 etapas (~290 mil parámetros, 1,1 MB) preentrenada en la tarea de
 origen de ``offline`` (las letras) con ``python -m course_utils pretrain`` (``plumbing.pretrain``);
-sus pesos viajan en ``data/pretrained/`` junto a un JSON con su SHA-256, que ``load_pretrained``
+sus pesos viajan con el paquete (``course_utils/pretrained/``, también en la rueda de ``pip install``)
+junto a un JSON con su SHA-256, que ``load_pretrained``
 comprueba.
 """
 
@@ -18,9 +19,9 @@ from torch import nn
 
 from course_utils.models import replace_head
 from course_utils.offline import SOURCE_CLASSES
-from course_utils.paths import data_dir, project_root
+from course_utils.paths import data_dir
 
-__all__ = ["GlyphNet", "load_pretrained", "sha256", "weights_path"]
+__all__ = ["SHIPPED_WEIGHTS", "GlyphNet", "load_pretrained", "sha256", "weights_path"]
 
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -57,16 +58,15 @@ class GlyphNet(nn.Module):
         return self.fc(self.features(x))
 
 
+#: Los pesos que viajan con el paquete (datos del paquete: están también tras ``pip install``).
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "pretrained" / "glyphnet_source.pt"
+
+
 def weights_path() -> Path:
-    """Ruta de los pesos preentrenados de ``GlyphNet`` (``data/pretrained/glyphnet_source.pt``)."""
-    candidates = [data_dir() / "pretrained" / "glyphnet_source.pt"]
-    root = project_root()
-    if root is not None:
-        candidates.append(root / "data" / "pretrained" / "glyphnet_source.pt")
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    return candidates[-1]
+    """Ruta de los pesos preentrenados de ``GlyphNet``: los regenerados con ``python -m course_utils pretrain``
+    (``<datos>/pretrained/glyphnet_source.pt``), si existen, y si no los que viajan con el paquete."""
+    regenerated = data_dir() / "pretrained" / SHIPPED_WEIGHTS.name
+    return regenerated if regenerated.is_file() else SHIPPED_WEIGHTS
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -87,8 +87,8 @@ def load_pretrained(num_classes: int | None = None, path: str | os.PathLike | No
     """
     path = Path(path) if path is not None else weights_path()
     meta_path = path.with_suffix(".json")
-    restore = ("Recupera los originales con git (git checkout -- data/pretrained) o vuelve a generarlos "
-               "(≈1 min en CPU) con: python -m course_utils pretrain")
+    restore = ("Recupera los originales con git (git checkout -- course_utils/pretrained) o reinstalando el "
+               "paquete, o vuelve a generarlos (≈1 min en CPU) con: python -m course_utils pretrain")
     if not path.is_file():
         raise FileNotFoundError(f"No están los pesos preentrenados en {path}. {restore}.")
     with open(path, "rb") as handle:

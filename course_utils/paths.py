@@ -25,6 +25,8 @@ __all__ = [
     "FULL_ENV",
     "DATA_ENV",
     "IMAGENET_WEIGHTS_ENV",
+    "PERSISTENT_ENV",
+    "persistent_dir",
     "project_root",
     "data_dir",
     "cache_dir",
@@ -45,12 +47,15 @@ FULL_ENV = "COURSE_UTILS_FULL"
 DATA_ENV = "COURSE_UTILS_DATA"
 #: Variable de entorno con un archivo de pesos de ImageNet de ResNet-18 elegido a mano (se carga sin comprobar su suma).
 IMAGENET_WEIGHTS_ENV = "COURSE_UTILS_IMAGENET_WEIGHTS"
+#: Variable de entorno con una carpeta que sobrevive a la máquina (en Colab, una de Google Drive): allí van
+#: los zips descargados y los puntos de control (``plumbing.drive.keep_on_drive`` la fija).
+PERSISTENT_ENV = "COURSE_UTILS_DRIVE"
 
 
 def project_root() -> Path | None:
     """Raíz del repositorio si el paquete se usa desde una copia de él, si no ``None``."""
     root = _PACKAGE_DIR.parent
-    if (root / "pyproject.toml").is_file() and (root / "data").is_dir():
+    if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir():
         return root
     return None
 
@@ -67,9 +72,18 @@ def data_dir() -> Path:
     return Path(base) / "course_utils"
 
 
+def persistent_dir() -> Path | None:
+    """La carpeta que sobrevive a la máquina (``COURSE_UTILS_DRIVE``, p. ej. en Google Drive) o ``None``."""
+    env = os.environ.get(PERSISTENT_ENV)
+    return Path(env).expanduser() if env else None
+
+
 def cache_dir() -> Path:
-    """Carpeta donde se guardan las descargas (archivos zip) antes de extraerlas."""
-    return data_dir() / "cache"
+    """Carpeta donde se guardan las descargas (archivos zip) antes de extraerlas: ``<datos>/cache`` o, con
+    ``COURSE_UTILS_DRIVE``, ``<Drive>/cache``, para no volver a descargarlas en la siguiente máquina de Colab
+    (se extraen igual en ``data_dir()``, el disco local, que es mucho más rápido de leer)."""
+    persistent = persistent_dir()
+    return persistent / "cache" if persistent is not None else data_dir() / "cache"
 
 
 def torch_hub_dir() -> Path:

@@ -1,4 +1,4 @@
-"""La parte larga del cuaderno 5 con 5 semillas → docs/comparacion.json (unos 3 minutos en 2 núcleos).
+"""La parte larga del cuaderno 5 con 5 semillas → course_utils/lab/results/comparacion.json (unos 3 minutos en 2 núcleos).
 
 Uso:
     python scripts/comparison_study.py
@@ -32,7 +32,7 @@ from course_utils.lab import comparison  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="La parte larga del cuaderno 5 (5 semillas).")
-    parser.add_argument("--output", type=Path, default=ROOT / comparison.COMPARISON_JSON)
+    parser.add_argument("--output", type=Path, default=comparison.COMPARISON_JSON)
     args = parser.parse_args()
     started = time.perf_counter()
     models = comparison.OfflineModels()

@@ -5,8 +5,8 @@ Uso:
     python scripts/docs_numbers.py --check    # solo comprueba que están al día (lo hace tests/test_study_docs.py)
 
 Cada bloque generado va entre ``<!-- cifras:NOMBRE -->`` y ``<!-- /cifras -->``; lo de fuera se
-escribe a mano. Las cifras salen de ``docs/escenarios.json`` y ``docs/escenarios-float32.json``
-(``scripts/scenarios_study.py``, cuaderno 6) y de ``docs/comparacion.json``
+escribe a mano. Las cifras salen de ``course_utils/lab/results/escenarios.json`` y ``course_utils/lab/results/escenarios-float32.json``
+(``scripts/scenarios_study.py``, cuaderno 6) y de ``course_utils/lab/results/comparacion.json``
 (``scripts/comparison_study.py``, cuaderno 5). Con decimales con coma, como el resto del texto.
 """
 
@@ -150,9 +150,9 @@ def comparison_summary(stored: dict) -> str:
 
 def blocks() -> dict[str, Callable[[], str]]:
     """Cada bloque generado, por su nombre: una función que lo escribe desde los JSON."""
-    bf16 = study.load_study(ROOT / study.STUDY_JSON)
-    f32 = study.load_study(ROOT / study.STUDY_FLOAT32_JSON)
-    stored = comparison.load_comparison(ROOT / comparison.COMPARISON_JSON)
+    bf16 = study.load_study(study.STUDY_JSON)
+    f32 = study.load_study(study.STUDY_FLOAT32_JSON)
+    stored = comparison.load_comparison(comparison.COMPARISON_JSON)
     return {
         "escenarios-rejilla": lambda: grid_table(bf16),
         "escenarios-veredictos": lambda: verdicts_table([bf16, f32]),

@@ -1,8 +1,8 @@
-"""El estudio completo del cuaderno 6, con todas las celdas, y su JSON en ``docs/escenarios.json``.
+"""El estudio completo del cuaderno 6, con todas las celdas, y su JSON en ``course_utils/lab/results/escenarios.json``.
 
 Uso:
-    python scripts/scenarios_study.py                  # unos 6 minutos en 2 núcleos → docs/escenarios.json
-    ONEDNN_MAX_CPU_ISA=AVX2 python scripts/scenarios_study.py --output docs/escenarios-float32.json
+    python scripts/scenarios_study.py                  # unos 6 minutos en 2 núcleos → course_utils/lab/results/escenarios.json
+    ONEDNN_MAX_CPU_ISA=AVX2 python scripts/scenarios_study.py --output course_utils/lab/results/escenarios-float32.json
     python scripts/docs_numbers.py                     # las tablas de docs/escenarios.md y del README
 
 La segunda orden repite el estudio en float32 en una CPU con bf16 nativo (oneDNN sin AVX512-BF16,
@@ -53,7 +53,7 @@ def _versus(diffs_a: list[float], diffs_b: list[float], name: str, rival: str, m
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="El estudio completo de los cuatro escenarios (cuaderno 6).")
-    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "escenarios.json")
+    parser.add_argument("--output", type=Path, default=study.STUDY_JSON)
     args = parser.parse_args()
     started = time.perf_counter()
     config = study.StudyConfig()

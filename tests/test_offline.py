@@ -37,6 +37,15 @@ def test_bad_arguments_have_spanish_messages():
         offline.generate("similar", 1, "valid")
 
 
+def test_regenerated_weights_take_the_place_of_the_shipped_ones(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_UTILS_DATA", str(tmp_path))
+    assert glyphnet.weights_path() == glyphnet.SHIPPED_WEIGHTS  # sin regenerar: los del paquete
+    regenerated = tmp_path / "pretrained" / "glyphnet_source.pt"
+    regenerated.parent.mkdir()
+    regenerated.write_bytes(b"x")
+    assert glyphnet.weights_path() == regenerated and glyphnet.SHIPPED_WEIGHTS.is_file()  # nada se sobrescribe
+
+
 def test_shipped_backbone_is_small_verified_and_recognises_source_letters():
     path = glyphnet.weights_path()
     assert path.is_file() and path.stat().st_size <= 5 * 1024 * 1024

@@ -52,7 +52,7 @@ def test_grid_runs_every_recipe_in_every_cell_with_the_same_seeds(tiny_grid):
     assert set(cell["verdicts"]) == {"truncated", "freeze2"}  # las dos recetas de las fuentes, por separado
     assert all(v["verdict"] in ts.VERDICTS and len(v["interval"]) == 2 for v in cell["verdicts"].values())
     assert payload["config"]["seeds"] == [0, 1]
-    # El JSON se vuelve a leer como la misma rejilla (lo que hace el cuaderno con docs/escenarios.json).
+    # El JSON se vuelve a leer como la misma rejilla (lo que hace el cuaderno con course_utils/lab/results/escenarios.json).
     again = ts.Grid.from_dict(payload)
     assert again.config == TINY
     for key, original in grid.cells.items():
@@ -267,7 +267,7 @@ def test_load_study_reads_the_committed_json_or_says_how_to_make_it(tmp_path):
     path = tmp_path / "estudio.json"
     path.write_text(json.dumps({"grid": {"cells": {}}}), encoding="utf-8")
     assert ts.load_study(path) == {"grid": {"cells": {}}}
-    committed = ts.load_study()  # docs/escenarios.json del repositorio: el que lee el cuaderno 6
+    committed = ts.load_study()  # course_utils/lab/results/escenarios.json del repositorio: el que lee el cuaderno 6
     reference = ts.Grid.from_dict(committed["grid"])
     assert set(reference.cells) == {(size, sim) for size in SIZES for sim in SIMILARITIES}
     assert reference.config == ts.StudyConfig()  # medido con la configuración del cuaderno

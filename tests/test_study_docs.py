@@ -37,7 +37,7 @@ def test_the_numbers_in_readme_and_docs_come_from_the_study_jsons(name):
 
 def test_a_changed_json_number_makes_the_docs_stale(tmp_path):
     """La comprobación de arriba puede fallar: con otra cifra en el JSON, el bloque sale distinto."""
-    bf16 = study.load_study(ROOT / study.STUDY_JSON)
+    bf16 = study.load_study(study.STUDY_JSON)
     table = docs_numbers.grid_table(bf16)
     changed = json.loads(json.dumps(bf16))
     cell = changed["grid"]["cells"]["small/similar"]
@@ -49,8 +49,8 @@ def test_a_changed_json_number_makes_the_docs_stale(tmp_path):
 
 
 def test_the_grid_verdicts_are_the_same_words_in_bf16_and_float32():
-    bf16 = study.load_study(ROOT / study.STUDY_JSON)
-    f32 = study.load_study(ROOT / study.STUDY_FLOAT32_JSON)
+    bf16 = study.load_study(study.STUDY_JSON)
+    f32 = study.load_study(study.STUDY_FLOAT32_JSON)
     assert {bf16["precision"], f32["precision"]} == {"bfloat16", "float32"}
     assert bf16["grid"]["config"] == f32["grid"]["config"] and bf16["margin"] == f32["margin"] == pytest.approx(1 / 300, abs=1e-6)
     words_bf16, words_f32 = study.study_verdicts(bf16), study.study_verdicts(f32)
@@ -67,7 +67,7 @@ def test_the_grid_verdicts_are_the_same_words_in_bf16_and_float32():
 
 
 def test_every_strategy_and_recipe_got_its_rate_on_validation():
-    bf16 = study.load_study(ROOT / study.STUDY_JSON)
+    bf16 = study.load_study(study.STUDY_JSON)
     grid = study.Grid.from_dict(bf16["grid"])
     for cell in grid.cells.values():
         for name, scores in cell.val_scores.items():
@@ -83,7 +83,7 @@ def test_every_strategy_and_recipe_got_its_rate_on_validation():
 
 
 def test_the_comparison_study_has_five_seeds_and_the_same_steps_per_size():
-    stored = comparison.load_comparison(ROOT / comparison.COMPARISON_JSON)
+    stored = comparison.load_comparison(comparison.COMPARISON_JSON)
     assert stored["seeds"] == list(comparison.SEEDS) and len(comparison.SEEDS) >= 5
     curves = stored["convergence"]["test_acc"]
     assert set(curves) == {"finetune", "scratch"}

@@ -3,7 +3,9 @@ el veredicto con margen práctico y elegir (y defender) una receta con la tabla 
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 from course_utils.exercises import (
     Exercise,
@@ -125,16 +127,13 @@ def _verify_verdict(answer) -> None:
         expect(got == true, f"Con {what} el veredicto es «{true}», no «{got}» (a={a}, b={b}, margin={margin:.4g}).")
 
 
+#: El estudio completo que lee el cuaderno 6 (datos del paquete, ``lab/results``; viaja con ``pip install``).
+STUDY_JSON = Path(__file__).resolve().parent.parent / "lab" / "results" / "escenarios.json"
+
+
 def _cell(size: str = "small", similarity: str = "different") -> dict:
-    """Una celda del estudio completo (``docs/escenarios.json``, el que lee el cuaderno): su JSON tal cual."""
-    import json
-
-    from course_utils.paths import project_root
-
-    root = project_root()
-    expect(root is not None, "Este ejercicio lee docs/escenarios.json del repositorio: usa el paquete desde una "
-                             "copia del repositorio (git clone), como en la celda de preparación.")
-    study = json.loads((root / "docs" / "escenarios.json").read_text(encoding="utf-8"))
+    """Una celda del estudio completo (``STUDY_JSON``, el que lee el cuaderno): su JSON tal cual."""
+    study = json.loads(STUDY_JSON.read_text(encoding="utf-8"))
     return study["grid"]["cells"][f"{size}/{similarity}"]
 
 

@@ -2,7 +2,7 @@
 
 Dos experimentos del dominio sin conexión (dígitos, la ``GlyphNet`` de letras y la misma red al
 azar) que no caben en los 2 minutos del cuaderno con cinco semillas. ``scripts/comparison_study.py``
-los ejecuta y guarda en ``docs/comparacion.json``; el cuaderno lee ese JSON y repite en vivo la
+los ejecuta y guarda en ``course_utils/lab/results/comparacion.json``; el cuaderno lee ese JSON y repite en vivo la
 semilla 0 para comprobar que sale lo mismo.
 
 - ``convergence``: fine-tuning y desde cero durante ``LONG_EPOCHS`` épocas (la curva de prueba
@@ -28,7 +28,6 @@ from torch import nn
 from course_utils import glyphnet
 from course_utils.course import build_model
 from course_utils.lab import experiments, splits, sweeps
-from course_utils.paths import project_root
 from course_utils.stats import final_values
 
 __all__ = ["BUDGET", "COMPARISON_JSON", "OfflineModels", "LONG_EPOCHS", "LR_GRID", "RECIPES", "SEEDS", "SIZES", "STEPS", "as_sweep",
@@ -47,8 +46,8 @@ LONG_EPOCHS = 25
 #: Imágenes de entrenamiento por clase del barrido (escala logarítmica) y pasos del optimizador en cada una.
 SIZES = (5, 10, 20, 50)
 STEPS = 64
-#: Dónde guarda ``scripts/comparison_study.py`` los resultados, relativo a la raíz del repositorio.
-COMPARISON_JSON = Path("docs") / "comparacion.json"
+#: Dónde guarda ``scripts/comparison_study.py`` los resultados (datos del paquete: viajan con ``pip install``).
+COMPARISON_JSON = Path(__file__).resolve().parent / "results" / "comparacion.json"
 
 
 class OfflineModels:
@@ -99,14 +98,8 @@ def as_sweep(final: Mapping[Any, Mapping[str, Sequence[float]]]) -> dict[int, di
 
 
 def load_comparison(path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """``docs/comparacion.json`` como ``dict`` (lo escribe ``scripts/comparison_study.py``)."""
-    if path is None:
-        root = project_root()
-        if root is None:
-            raise FileNotFoundError(f"No encuentro {COMPARISON_JSON}: el paquete no se está usando desde una copia del "
-                                    "repositorio. Clónalo (git clone) o pasa la ruta del JSON.")
-        path = root / COMPARISON_JSON
-    path = Path(path)
+    """``COMPARISON_JSON`` como ``dict`` (lo escribe ``scripts/comparison_study.py``)."""
+    path = Path(path) if path is not None else COMPARISON_JSON
     if not path.is_file():
         raise FileNotFoundError(f"No existe {path}. Créalo con: python scripts/comparison_study.py")
     return json.loads(path.read_text(encoding="utf-8"))

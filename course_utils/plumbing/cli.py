@@ -208,6 +208,10 @@ def cmd_badges(args: argparse.Namespace) -> int:
     root = Path(args.root) if args.root else project_root()
     if root is None or not (root / "notebooks").is_dir():
         raise FileNotFoundError("No encuentro la carpeta notebooks/: ejecuta la orden desde la raíz del repositorio o usa --root.")
+    if args.repo is not None and not args.check:
+        colab.set_repository(root, args.repo, args.branch or colab.BRANCH)
+    elif args.repo is not None or args.branch is not None:
+        raise ValueError("--repo y --branch cambian el repositorio publicado: no se combinan con --check.")
     problems = colab.sync_all(root, check=args.check)
     for problem in problems:
         _print(problem)
@@ -215,6 +219,8 @@ def cmd_badges(args: argparse.Namespace) -> int:
         _print("Todo coincide con " + colab.REPOSITORY + "@" + colab.BRANCH if not problems else "Corrígelo con: python -m course_utils badges")
         return 1 if problems else 0
     _print(f"{len(problems)} corrección(es) aplicadas con {colab.REPOSITORY}@{colab.BRANCH}.")
+    _print(f"Ahora: git commit -am 'Publicar en {colab.REPOSITORY}' && git push, y prueba un botón: "
+           f"{colab.colab_url('notebooks/01_conceptos.ipynb', colab.REPOSITORY, colab.BRANCH)}")
     return 0
 
 
@@ -246,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("pretrain", help="vuelve a crear los pesos de la GlyphNet del modo sin conexión")
-    p.add_argument("--out", default=None, help="archivo de salida (por defecto data/pretrained/glyphnet_source.pt)")
+    p.add_argument("--out", default=None, help="archivo de salida (por defecto <datos>/pretrained/glyphnet_source.pt, que se usa en lugar de los del paquete)")
     p.add_argument("--epochs", type=int, default=offline_defaults.epochs)
     p.add_argument("--n-per-class", type=int, default=offline_defaults.n_per_class, help="imágenes por letra")
     p.add_argument("--seed", type=int, default=offline_defaults.seed)
@@ -292,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sin barras de progreso (por defecto, lo que digan CI o COURSE_UTILS_QUIET)")
     p.set_defaults(func=cmd_finetune)
 
-    p = sub.add_parser("badges", help="reescribe los botones de Colab de los cuadernos desde colab.REPOSITORY")
+    p = sub.add_parser("badges", help="reescribe los botones de Colab y la celda de preparación de los cuadernos")
+    p.add_argument("--repo", default=None, help="PROPIETARIO/NOMBRE del repositorio de GitHub desde el que se publica")
+    p.add_argument("--branch", default=None, help="rama desde la que Colab abre los cuadernos (por defecto, la actual: main)")
     p.add_argument("--check", action="store_true", help="solo comprobar; sale con 1 si algo no coincide")
     p.add_argument("--root", default=None, help="raíz del repositorio (por defecto, la de este paquete)")
     p.set_defaults(func=cmd_badges)

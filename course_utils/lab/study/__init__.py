@@ -1,7 +1,7 @@
 """Los cuatro escenarios puestos a prueba, la transferibilidad por etapas y cuatro estrategias de fine-tuning.
 
 Es el experimento del cuaderno 6, de ``python -m course_utils scenarios --json`` y del estudio
-completo (``scripts/scenarios_study.py``, que escribe ``docs/escenarios.json``). Todo sucede en el
+completo (``scripts/scenarios_study.py``, que escribe ``course_utils/lab/results/escenarios.json``). Todo sucede en el
 dominio sin conexión (``offline``): la ``GlyphNet`` preentrenada en letras y dos tareas destino,
 **parecida** (dígitos) y **diferente** (texturas, con otra estadística de imagen: ``study.probe``
 la mide), cada una con un tamaño **pequeño** y otro **grande** (10 veces más imágenes por clase).

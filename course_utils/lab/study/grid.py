@@ -30,7 +30,6 @@ from course_utils.lab.study.cells import (
     run_recipe,
     run_seeds_safely,
 )
-from course_utils.paths import project_root
 from course_utils.scenarios import SIMILARITY_LABELS, SIZE_LABELS, SIZES, SOURCE_ADVICE
 from course_utils.stats import t_interval
 
@@ -202,7 +201,7 @@ class CellResult(PerSeed):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CellResult:
-        """La celda de un ``to_dict`` (el JSON de ``docs/escenarios.json``)."""
+        """La celda de un ``to_dict`` (el JSON de ``course_utils/lab/results/escenarios.json``)."""
         return cls(data["size"], data["similarity"], int(data["images_per_class"]), dict(data["lr"]),
                    {name: list(values) for name, values in data["per_seed"].items()}, tuple(data["recommended"]),
                    {name: {float(lr): acc for lr, acc in scores.items()} for name, scores in data.get("val_scores", {}).items()},
@@ -234,7 +233,7 @@ class Grid:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Grid:
-        """La rejilla de un ``to_dict`` (p. ej. el JSON del estudio completo, ``docs/escenarios.json``)."""
+        """La rejilla de un ``to_dict`` (p. ej. el JSON del estudio completo, ``course_utils/lab/results/escenarios.json``)."""
         config = dict(data["config"])
         config["seeds"] = tuple(config["seeds"])
         config["lr_grid"] = tuple(config["lr_grid"])
@@ -292,10 +291,10 @@ def run_grid(
     return Grid(config, cells, time.perf_counter() - started)
 
 
-#: Dónde guarda ``scripts/scenarios_study.py`` el estudio completo, relativo a la raíz del repositorio: en la
+#: Dónde guarda ``scripts/scenarios_study.py`` el estudio completo (datos del paquete): en la
 #: precisión por defecto de ``fit`` en la máquina que lo escribió (bf16) y repetido en float32.
-STUDY_JSON = Path("docs") / "escenarios.json"
-STUDY_FLOAT32_JSON = Path("docs") / "escenarios-float32.json"
+STUDY_JSON = Path(__file__).resolve().parent.parent / "results" / "escenarios.json"
+STUDY_FLOAT32_JSON = STUDY_JSON.with_name("escenarios-float32.json")
 
 
 def study_verdicts(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -309,21 +308,9 @@ def study_verdicts(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def load_study(path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """El estudio completo (``docs/escenarios.json``) como ``dict``; su parte ``grid`` se lee con ``Grid.from_dict``.
-
-    Sin ``path`` lo busca en la copia del repositorio desde la que se usa el paquete (en Colab, la
-    que clona la celda de preparación).
-    """
-    if path is None:
-        root = project_root()
-        if root is None:
-            raise FileNotFoundError(
-                f"No encuentro {STUDY_JSON}: el paquete no se está usando desde una copia del repositorio. "
-                "Clónalo (git clone) o pasa la ruta del JSON con load_study(path).")
-        path = root / STUDY_JSON
-    path = Path(path)
-    if not path.is_absolute() and not path.is_file() and project_root() is not None:
-        path = project_root() / path  # p. ej. STUDY_FLOAT32_JSON desde notebooks/
+    """El estudio completo (``STUDY_JSON``, datos del paquete) como ``dict``; su parte ``grid`` se lee con
+    ``Grid.from_dict``. Viaja con el paquete: también funciona instalado con ``pip install``, sin el repositorio."""
+    path = Path(path) if path is not None else STUDY_JSON
     if not path.is_file():
         raise FileNotFoundError(f"No existe {path}. Créalo con: python scripts/scenarios_study.py")
     return json.loads(path.read_text(encoding="utf-8"))

@@ -14,6 +14,11 @@ afirma el texto lo comprueban las celdas de aserciones, con tolerancias medidas 
 semillas y otros núcleos (ver ``docs/reproducibilidad.md``). Todas las demás salidas (texto,
 tablas, formas, recuentos) se comparan exactamente.
 
+Lo mismo con las celdas etiquetadas ``library-repr``: su salida es la representación que imprime una
+biblioteca (``print(model)``, ``print(model.fc)``), y cada versión de torch o torchvision la cambia
+(torch 2.11 escribe ``BatchNorm2d(…, bias=True, …)``; torchvision 0.26, ``interpolation=bilinear``).
+Se ejecutan con cualquier versión que admitan los requisitos, pero no se comparan.
+
 ``COURSE_UTILS_STRICT_OUTPUTS=1`` compara también esas celdas: sirve para ver qué cambia al
 regenerar las salidas en la misma máquina que las generó.
 """
@@ -31,13 +36,17 @@ os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 
 #: Etiqueta de las celdas cuya salida tiene cifras de un entrenamiento.
 TRAINING_NUMBERS_TAG = "training-numbers"
+#: Etiqueta de las celdas cuya salida es la representación (repr) de un objeto de una biblioteca.
+LIBRARY_REPR_TAG = "library-repr"
+UNCOMPARED_TAGS = (TRAINING_NUMBERS_TAG, LIBRARY_REPR_TAG)
 
 _unchecked: dict[str, int] = {}
 
 
 def compares_output(cell: dict, strict: bool = False) -> bool:
     """¿Compara nbval la salida guardada de esta celda con la nueva?"""
-    return strict or TRAINING_NUMBERS_TAG not in cell.get("metadata", {}).get("tags", [])
+    tags = cell.get("metadata", {}).get("tags", [])
+    return strict or not any(tag in tags for tag in UNCOMPARED_TAGS)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -60,5 +69,6 @@ def pytest_terminal_summary(terminalreporter):
         return
     total = sum(_unchecked.values())
     terminalreporter.write_line(
-        f"nbval: {total} celdas con cifras de entrenamiento ({', '.join(f'{k}: {v}' for k, v in sorted(_unchecked.items()))}) "
-        "se ejecutaron sin comparar su salida; sus afirmaciones las comprueban las celdas de aserciones.")
+        f"nbval: {total} celdas con cifras de entrenamiento o representaciones de bibliotecas "
+        f"({', '.join(f'{k}: {v}' for k, v in sorted(_unchecked.items()))}) se ejecutaron sin comparar su salida; "
+        "sus afirmaciones las comprueban las celdas de aserciones.")

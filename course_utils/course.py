@@ -34,7 +34,7 @@ from course_utils.data import (
     IMAGENET_STD,
     make_loaders,
 )
-from course_utils.env import gpu_available
+from course_utils.env import measured_gpu_available
 from course_utils.folders import ImageFolderSafe
 from course_utils.models import imagenet_weights_file, make_optimizer, resnet18
 from course_utils.paths import data_dir
@@ -171,8 +171,9 @@ class CourseMode:
 
     @property
     def short(self) -> bool:
-        """Modo completo sin GPU (solo si se pide): el cuaderno 5 hace entonces una versión corta."""
-        return not self.offline and not gpu_available()
+        """Modo completo sin una GPU CUDA (en CPU, si se pide, o en Apple MPS, que aún no se ha medido): el
+        cuaderno 5 hace entonces una versión corta."""
+        return not self.offline and not measured_gpu_available()
 
     @property
     def settings(self) -> Settings:

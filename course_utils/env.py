@@ -17,6 +17,7 @@ __all__ = [
     "gpu_available",
     "model_device",
     "mps_available",
+    "measured_gpu_available",
     "in_colab",
     "seed_everything",
     "default_num_workers",
@@ -45,6 +46,12 @@ def mps_available() -> bool:
 def gpu_available() -> bool:
     """``True`` si hay una GPU donde el modo completo termina en minutos (CUDA o Apple MPS)."""
     return torch.cuda.is_available() or mps_available()
+
+
+def measured_gpu_available() -> bool:
+    """``True`` si hay una GPU en la que el modo completo se ha medido de verdad: CUDA. Apple MPS solo se ha
+    probado con simulacros, así que con MPS el cuaderno 5 hace su versión corta hasta que se mida."""
+    return torch.cuda.is_available()
 
 
 def get_device(prefer: str | torch.device | None = None) -> torch.device:

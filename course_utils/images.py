@@ -29,6 +29,7 @@ __all__ = [
     "has_image_extension",
     "is_hidden",
     "load_rgb",
+    "permission_fix",
     "looks_like_photo",
 ]
 
@@ -61,6 +62,17 @@ class BadImageError(ValueError):
 
     def __str__(self) -> str:
         return f"No se puede usar la imagen {self.path}: {self.reason}"
+
+
+
+def permission_fix(path: str | os.PathLike, folder: bool = False) -> str:
+    """Cómo darse permiso de lectura sobre ``path``, según el sistema: ``chmod`` en Linux y macOS; en Windows,
+    las propiedades del archivo (``chmod`` no existe allí). Siempre con la alternativa de copiarlo a un sitio propio."""
+    if os.name == "nt":
+        return (f"dáselo en el Explorador (clic derecho en {path} > Propiedades > Seguridad > Editar: Leer) "
+                "o copia " + ("la carpeta" if folder else "el archivo") + " a una carpeta tuya, p. ej. Documentos")
+    command = f'chmod -R u+rX "{path}"' if folder else f'chmod u+r "{path}"'
+    return f"dáselo con: {command} (o copia {'la carpeta' if folder else 'el archivo'} a un sitio tuyo)"
 
 
 def is_hidden(name: str) -> bool:
@@ -169,7 +181,7 @@ def load_rgb(path: str | os.PathLike, content: bytes | None = None) -> Image.Ima
             "bórrala o conviértela",
         ) from exc
     except PermissionError as exc:
-        raise BadImageError(path, "no tienes permiso para leerla; dáselo con chmod u+r o cópiala a un sitio tuyo") from exc
+        raise BadImageError(path, "no tienes permiso para leerla; " + permission_fix(path)) from exc
     except Exception as exc:  # noqa: BLE001 - cualquier fallo de Pillow con un archivo dañado (TypeError, struct.error...)
         raise BadImageError(
             path, f"la imagen está truncada o dañada ({type(exc).__name__}: {exc}); vuelve a descargarla o bórrala"

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from course_utils.images import is_hidden, looks_like_photo
+from course_utils.images import is_hidden, looks_like_photo, permission_fix
 
 __all__ = ["LAYOUT", "SPLITS", "LinkLoopWarning", "class_folders", "iter_candidate_files", "layout_problems", "nfc"]
 
@@ -36,8 +36,7 @@ def nfc(name: str) -> str:
 
 
 def _permission_advice(path: Path) -> str:
-    return (f"No tienes permiso para leer {path}. Dáselo con: chmod -R u+rX \"{path}\" "
-            "(o copia la carpeta a un sitio tuyo) y vuelve a intentarlo.")
+    return f"No tienes permiso para leer {path}: {permission_fix(path, folder=True)}, y vuelve a intentarlo."
 
 
 def iter_candidate_files(folder: str | os.PathLike) -> Iterator[tuple[Path, bool]]:

@@ -8,8 +8,10 @@ Colab y la celda de preparación los añade este guion desde ``course_utils.plum
 escriben en la fuente).
 
 Las etiquetas de una celda van en la línea que abre el bloque (```` ```python tags=["..."] ````).
-Usamos dos: ``training-numbers`` (la salida de la celda tiene cifras de un entrenamiento, que
-cambian con la CPU y la versión de PyTorch: nbval no las compara, ver ``conftest.py``) e
+Usamos cinco: ``training-numbers`` (la salida de la celda tiene cifras de un entrenamiento, que
+cambian con la CPU y la versión de PyTorch: nbval no las compara, ver ``conftest.py``),
+``library-repr`` (la salida es la representación que imprime una biblioteca, ``print(model)``, que
+cambia con la versión de torch o torchvision: tampoco se compara),
 ``imagenet-claim`` (la celda comprueba lo que consiguen los pesos reales de ImageNet: en el modo
 completo con pesos sustitutos puede fallar, ver ``tests/test_full_mode.py``), ``hidden-check``
 (comprobaciones de lo que dice el texto que el lector no necesita leer: JupyterLab y Colab las
@@ -49,7 +51,7 @@ import nbformat  # noqa: E402
 
 from course_utils.plumbing.colab import badge_source, setup_source  # noqa: E402
 
-KNOWN_TAGS = {"training-numbers", "imagenet-claim", "hidden-check", "setup"}
+KNOWN_TAGS = {"training-numbers", "library-repr", "imagenet-claim", "hidden-check", "setup"}
 #: Etiquetas de las celdas que se muestran plegadas (solo su título): comprobaciones y la preparación.
 FOLDED_TAGS = {"hidden-check", "setup"}
 #: Primera línea obligatoria de una celda ``hidden-check`` (Colab muestra ese título en lugar del código).

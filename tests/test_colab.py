@@ -2,6 +2,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from course_utils.plumbing import colab
 from course_utils.plumbing.cli import main
 
@@ -88,7 +90,8 @@ def test_setup_cell_in_colab_without_gpu_says_how_to_switch_to_a_gpu_runtime(mon
 
     calls = []
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    monkeypatch.setattr(subprocess, "run", lambda args, **kw: calls.append(args))
+    done = subprocess.CompletedProcess
+    monkeypatch.setattr(subprocess, "run", lambda args, **kw: calls.append(args) or done(args, 0, "", ""))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(sys, "path", list(sys.path))
     exec(colab.setup_source(), {})
@@ -101,3 +104,81 @@ def test_setup_cell_in_colab_without_gpu_says_how_to_switch_to_a_gpu_runtime(mon
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Tesla T4")
     exec(colab.setup_source(), {})
     assert "GPU: Tesla T4" in capsys.readouterr().out
+
+
+def _fake_git(tmp_path, monkeypatch, script: str) -> None:
+    """Un ``git`` de mentira delante en el PATH: la celda de preparación lo llama como al de verdad."""
+    import os
+    import stat
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    git = bin_dir / "git"
+    git.write_text("#!/bin/sh\n" + script, encoding="utf-8")
+    git.chmod(git.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def _run_setup_in_fake_colab(monkeypatch, dest, repository="alguien/curso"):
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    exec(colab.setup_source(repository, "main", dest=str(dest)), {})
+
+
+
+@pytest.mark.parametrize("stderr, advice", [
+    ("remote: Repository not found.\\nfatal: repository 'https://github.com/alguien/curso/' not found", "no existe, es privado"),
+    ("fatal: unable to access 'https://github.com/alguien/curso/': Could not resolve host: github.com", "no hay red"),
+])
+def test_a_failed_clone_says_in_spanish_what_happened_and_what_to_do(tmp_path, monkeypatch, capsys, stderr, advice):
+    _fake_git(tmp_path, monkeypatch, f'printf "{stderr}\\n" >&2\nexit 128\n')
+    with pytest.raises(RuntimeError, match="preparación del curso falló"):
+        _run_setup_in_fake_colab(monkeypatch, tmp_path / "curso")
+    captured = capsys.readouterr()
+    assert "1/2 Descargando el curso de github.com/alguien/curso (rama main)" in captured.out  # dice lo que hace
+    assert advice in captured.err and "badges --repo PROPIETARIO/NOMBRE" in captured.err
+    assert stderr.split("\\n")[-1] in captured.err  # y el detalle de git
+    assert "CalledProcessError" not in captured.err and not (tmp_path / "curso").exists()
+
+
+def test_a_failed_install_says_what_to_do_and_an_existing_copy_is_not_downloaded_again(tmp_path, monkeypatch, capsys):
+    # git «clona» una carpeta que no es un paquete: pip falla y la celda lo explica.
+    _fake_git(tmp_path, monkeypatch, 'mkdir -p "$8"\nexit 0\n')  # git clone -q --depth 1 -b main URL DEST
+    with pytest.raises(RuntimeError):
+        _run_setup_in_fake_colab(monkeypatch, tmp_path / "curso")
+    captured = capsys.readouterr()
+    assert "2/2 Instalando el paquete course_utils" in captured.out and "Desconectar y eliminar" in captured.err
+    # Con la copia ya descargada (segunda ejecución de la celda), ni git ni pip: solo el camino y la GPU.
+    other = tmp_path / "otra"
+    other.mkdir()
+    _fake_git(other, monkeypatch, "exit 99\n")  # si la celda llamara a git, fallaría
+    _run_setup_in_fake_colab(monkeypatch, tmp_path / "curso")
+    assert "GPU:" in capsys.readouterr().out
+
+
+def test_badges_repo_publishes_the_course_from_a_fork(tmp_path, capsys, monkeypatch):
+    path = make_repo(tmp_path)
+    package = tmp_path / "course_utils" / "plumbing"
+    package.mkdir(parents=True)
+    shutil.copy(ROOT / "course_utils" / "plumbing" / "colab.py", package / "colab.py")
+    (tmp_path / "README.md").write_text(f"[botón]({colab.colab_url('notebooks/99_prueba.ipynb')})\n"
+                                        f"git clone https://github.com/{colab.REPOSITORY}.git curso\n"
+                                        f'pip install "git+https://github.com/{colab.REPOSITORY}"\n', encoding="utf-8")
+    monkeypatch.setattr(colab, "REPOSITORY", colab.REPOSITORY)
+    monkeypatch.setattr(colab, "BRANCH", colab.BRANCH)
+    assert main(["badges", "--repo", "mi-usuario/mi-curso", "--branch", "clase", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "git push" in out and "mi-usuario/mi-curso/blob/clase/notebooks/01_conceptos.ipynb" in out
+    url = "https://colab.research.google.com/github/mi-usuario/mi-curso/blob/clase/notebooks/99_prueba.ipynb"
+    readme = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert url in path.read_text(encoding="utf-8") and url in readme
+    assert "git clone https://github.com/mi-usuario/mi-curso.git curso" in readme
+    assert '"git+https://github.com/mi-usuario/mi-curso"' in readme
+    assert '"https://github.com/{REPO}"' in path.read_text(encoding="utf-8").replace("\\", "")
+    assert 'REPOSITORY = "mi-usuario/mi-curso"' in (package / "colab.py").read_text(encoding="utf-8")
+    assert main(["badges", "--check", "--root", str(tmp_path)]) == 0
+    assert main(["badges", "--repo", "no es un repo", "--root", str(tmp_path)]) == 2
+    assert "PROPIETARIO/NOMBRE" in capsys.readouterr().err

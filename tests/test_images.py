@@ -184,3 +184,18 @@ def test_bad_uploads_raise_bad_image_error_with_the_name(tmp_path, monkeypatch, 
         with pytest.raises(images.BadImageError, match=words) as info:
             images.load_rgb(name, (tmp_path / name).read_bytes())
     assert str(info.value).startswith(f"No se puede usar la imagen {name}:")
+
+
+def test_permission_advice_fits_the_operating_system(monkeypatch):
+    """En Windows no hay chmod: el consejo es el de las propiedades del archivo; en Linux y macOS, chmod."""
+    import os
+
+    from course_utils.images import permission_fix
+
+    monkeypatch.setattr(os, "name", "nt")
+    windows = permission_fix(r"C:\fotos\gato.jpg")
+    assert "chmod" not in windows and "Propiedades > Seguridad" in windows and "el archivo" in windows
+    assert "la carpeta" in permission_fix(r"C:\fotos", folder=True)
+    monkeypatch.setattr(os, "name", "posix")
+    assert 'chmod -R u+rX "/datos"' in permission_fix("/datos", folder=True)
+    assert 'chmod u+r "/datos/a.jpg"' in permission_fix("/datos/a.jpg")

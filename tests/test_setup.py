@@ -99,12 +99,19 @@ def test_cpu_speed_is_measured_with_a_real_training_step():
 
 def test_full_mode_on_a_cpu_is_the_short_version_and_says_so(monkeypatch):
     monkeypatch.setattr(setup, "_full_mode_problem", lambda fetch=True: None)
-    for module in (setup, course):  # la nota (setup) y la versión corta del cuaderno 5 (course.CourseMode.short)
-        monkeypatch.setattr(module, "gpu_available", lambda: False)
+    # CPU: ni GPU ni CUDA. La nota (setup) y la versión corta del cuaderno 5 (course.CourseMode.short).
+    monkeypatch.setattr(setup, "gpu_available", lambda: False)
+    for module in (setup, course):
+        monkeypatch.setattr(module, "measured_gpu_available", lambda: False)
     mode = setup.choose_mode(force="full")
     assert mode.short and "versión corta" in mode.note
+    # Apple MPS: es una GPU, pero sin medir: también la versión corta, y la nota dice por qué.
+    monkeypatch.setattr(setup, "gpu_available", lambda: True)
+    mode = setup.choose_mode(force="full")
+    assert mode.short and "Apple MPS" in mode.note and "versión corta" in mode.note
+    # CUDA: el modo completo de verdad.
     for module in (setup, course):
-        monkeypatch.setattr(module, "gpu_available", lambda: True)
+        monkeypatch.setattr(module, "measured_gpu_available", lambda: True)
     mode = setup.choose_mode(force="full")
     assert not mode.short and "versión corta" not in mode.note
     assert not setup.choose_mode(force="offline").short

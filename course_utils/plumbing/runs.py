@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from course_utils.paths import atomic_write_bytes
+from course_utils.paths import atomic_write_bytes, persistent_dir
 
 __all__ = ["CHECKPOINT", "HISTORY", "RUN_INFO", "check_out", "check_resume", "claim", "default_out", "release"]
 
@@ -40,8 +40,10 @@ _JUST_CREATED_S = 10.0
 
 
 def default_out(weights: str) -> Path:
-    """``runs/finetune-<pesos>-<fecha>``: el nombre sin ``--out`` (``claim`` le añade ``-2``... si ya existe)."""
-    return Path("runs") / f"finetune-{weights}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """``runs/finetune-<pesos>-<fecha>``: el nombre sin ``--out`` (``claim`` le añade ``-2``... si ya existe).
+    Con ``COURSE_UTILS_DRIVE`` (``plumbing.drive``), dentro de esa carpeta: los puntos de control sobreviven a Colab."""
+    base = persistent_dir() if persistent_dir() is not None else Path(".")
+    return base / "runs" / f"finetune-{weights}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _inside(path: Path, folder: Path) -> bool:

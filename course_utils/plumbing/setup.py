@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from course_utils.course import FULL, OFFLINE, CourseMode, mini_dataset
-from course_utils.env import gpu_available
+from course_utils.env import gpu_available, measured_gpu_available
 from course_utils.models import (
     WeightsUnavailableError,
     imagenet_weights_cached,
@@ -127,6 +127,9 @@ def _full(fetch: bool, asked: bool) -> CourseMode | str:
         note = "Modo completo: conjunto hotdog y ResNet-18 preentrenada en ImageNet."
         if not gpu_available():
             note += " Sin GPU (pedido así): el cuaderno 5 hace una versión corta (1 época, 2 semillas)."
+        elif not measured_gpu_available():
+            note += (" Con Apple MPS, que el curso aún no ha medido, el cuaderno 5 hace una versión corta "
+                     "(1 época, 2 semillas) para no empezar horas de entrenamiento sin saber cuánto tardan.")
         return CourseMode(FULL, note, data_dir() / "hotdog", "imagenet")
     if asked:
         raise RuntimeError(f"No se puede usar el modo completo: {problem}")

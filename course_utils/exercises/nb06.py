@@ -137,18 +137,10 @@ def _cell(size: str = "small", similarity: str = "different") -> dict:
     return study["grid"]["cells"][f"{size}/{similarity}"]
 
 
-def _defensible(cell: dict) -> dict[str, str]:
-    """Las recetas de la celda que no pierden frente a la de mayor media: ``{receta: cómo queda}``."""
-    accs, margin = cell["per_seed"], cell["margin"]
-    best = cell["winner"]
-    result = {best: "la de mayor media"}
-    for name, values in accs.items():
-        if name != best:
-            diffs = [x - y for x, y in zip(values, accs[best])]
-            mean, half = t_interval(diffs)
-            if mean + half >= -margin:
-                result[name] = f"frente a la de mayor media, {mean:+.3f}, IC [{mean - half:+.3f}, {mean + half:+.3f}]"
-    return result
+def _defensible(cell: dict) -> set[str]:
+    """Las recetas de la celda que no pierden frente a la de mayor media (la regla del ejercicio 4)."""
+    accs, best = cell["per_seed"], cell["winner"]
+    return {name for name, values in accs.items() if _true_verdict(values, accs[best], cell["margin"]) != LOSES}
 
 
 def _verify_recipe(answer) -> None:
